@@ -1,0 +1,334 @@
+"""The bench harness: a registry of benches, the infrastructure they run on, and their reports.
+
+A bench is an async function taking a `BenchContext` and returning a `BenchResult`; one
+decorator line registers it::
+
+    @register("import", ratio_min=0.3)
+    async def import_bench(ctx: BenchContext) -> BenchResult: ...
+
+Any module in the `bench` package is imported on start, so a new file with a registered
+function is all a new bench needs. Each bench writes `var/bench/<name>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import pkgutil
+import platform
+import shutil
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from devstack.infra import REPO_ROOT, say
+from devstack.stack import Ports, Stack
+from shared.settings import async_url, database_url_for, plain_url
+from shared.tables import platform_metadata
+
+BENCH_VAR = REPO_ROOT / "var" / "bench"
+BENCH_PORTS = Ports(postgres=55632, kafka=29092, kafka_controller=29093, gateway=28000)
+DEFAULT_EVENTS = 20_000
+DEFAULT_REPEAT = 2
+# What a stack leaves under var/bench; the JSON reports next to it are kept.
+_STACK_ENTRIES = ("postgres", "kafka", "log", "stack.json")
+
+
+@dataclass
+class BenchResult:
+    """What a bench measured. `ratio` is ours / plain, measured side by side in one run."""
+
+    figures: dict[str, Any]
+    ratio: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BenchContext:
+    database_url: str  # a server URL with the right to CREATE DATABASE
+    bootstrap: str
+    events: int
+    repeat: int
+    stack: Stack | None  # None when both BENCH_DATABASE_URL and BENCH_KAFKA_BOOTSTRAP are set
+    var: Path = BENCH_VAR
+    databases: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def unique(prefix: str) -> str:
+        return f"{prefix}_{uuid4().hex[:10]}"
+
+    async def fresh_database(self, name: str, *, extra_ddl: tuple[str, ...] = ()) -> str:
+        """A new, empty database `yibao_<name>` with the platform tables (outbox, inbox, ...)."""
+        admin = await asyncpg.connect(plain_url(self.database_url))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "yibao_{name}"')
+        finally:
+            await admin.close()
+        self.databases.append(name)
+        url = database_url_for(name, self.database_url)
+        engine = create_async_engine(async_url(url))
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(platform_metadata.create_all)
+                for ddl in extra_ddl:
+                    await conn.exec_driver_sql(ddl)
+        finally:
+            await engine.dispose()
+        return url
+
+    async def drop_databases(self) -> None:
+        if not self.databases:
+            return
+        admin = await asyncpg.connect(plain_url(self.database_url))
+        try:
+            for name in self.databases:
+                await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        self.databases.clear()
+
+    def postgres_pid(self) -> int | None:
+        """The local postmaster's pid, to account its CPU (None on an external server)."""
+        if self.stack is None or self.stack.external_database_url:
+            return None
+        pid_file = self.stack.postgres.data / "postmaster.pid"
+        try:
+            return int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def kafka_pid(self) -> int | None:
+        if self.stack is None or self.stack.external_kafka:
+            return None
+        return self.stack.kafka.running_pid()
+
+
+BenchFn = Callable[[BenchContext], Awaitable[BenchResult]]
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    fn: BenchFn
+    ratio_min: float
+    default: bool
+
+
+BENCHES: dict[str, Bench] = {}
+
+
+def register(name: str, *, ratio_min: float, default: bool = True) -> Callable[[BenchFn], BenchFn]:
+    """Register a bench under `name`; `python -m bench` runs every default one."""
+
+    def decorate(fn: BenchFn) -> BenchFn:
+        if name in BENCHES:
+            raise ValueError(f"bench {name} registered twice")
+        BENCHES[name] = Bench(name, fn, ratio_min, default)
+        return fn
+
+    return decorate
+
+
+def discover() -> None:
+    """Import every module of the bench package, so their `@register` lines run."""
+    package = Path(__file__).resolve().parent
+    for module in pkgutil.iter_modules([str(package)]):
+        if module.name not in ("harness", "__main__"):
+            importlib.import_module(f"bench.{module.name}")
+
+
+# -- the machine and the clock ----------------------------------------------------------------
+def machine(load_at_process_start: tuple[float, float, float]) -> dict[str, Any]:
+    mem_total = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_total = int(line.split()[1]) * 1024
+                break
+    except OSError:
+        pass
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "mem_total_bytes": mem_total,
+        "load_average_at_start": list(os.getloadavg()),
+        "load_average_at_process_start": list(load_at_process_start),
+    }
+
+
+def cpu_seconds(pid: int | None, *, children: bool = False) -> float | None:
+    """User+system CPU of a process (threads included); with `children`, also its reaped and
+    live direct children: a postmaster and its backends."""
+    if pid is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(p: int) -> list[str] | None:
+        try:
+            raw = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            return None
+        return raw[raw.rindex(")") + 2 :].split()  # fields from the 3rd on (state, ppid, ...)
+
+    own = stat(pid)
+    if own is None:
+        return None
+    # utime, stime, cutime, cstime are fields 14-17 (index 11-14 here).
+    total = sum(int(v) for v in own[11:13])
+    if children:
+        total += sum(int(v) for v in own[13:15])
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                child = stat(int(entry.name))
+                if child is not None and child[1] == str(pid):
+                    total += sum(int(v) for v in child[11:13])
+    return total / tick
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# -- infrastructure ---------------------------------------------------------------------------
+@contextmanager
+def infrastructure() -> Iterator[tuple[str, str, Stack | None]]:
+    """PostgreSQL and Kafka for the benches: our own on BENCH_PORTS (fresh, durable), unless
+    BENCH_DATABASE_URL / BENCH_KAFKA_BOOTSTRAP name existing ones."""
+    database_url = os.environ.get("BENCH_DATABASE_URL")
+    kafka = os.environ.get("BENCH_KAFKA_BOOTSTRAP")
+    if database_url and kafka:
+        say("using BENCH_DATABASE_URL and BENCH_KAFKA_BOOTSTRAP")
+        yield database_url, kafka, None
+        return
+    stack = Stack(BENCH_VAR, BENCH_PORTS, durable=True, external_database_url=database_url, external_kafka=kafka)
+    # A crashed earlier run may have left them running; then start from empty data.
+    stack.kafka.stop()
+    stack.postgres.stop()
+    for entry in _STACK_ENTRIES:
+        path = stack.var / entry
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    try:
+        stack.start_infrastructure()
+        yield stack.database_url, stack.bootstrap, stack
+    finally:
+        say("stopping the bench infrastructure")
+        stack.stop()
+
+
+# -- running ----------------------------------------------------------------------------------
+def run_bench(bench: Bench, ctx: BenchContext, load_at_process_start: tuple[float, float, float]) -> dict[str, Any]:
+    started_at = datetime.now(UTC)
+    info = machine(load_at_process_start)
+    t0 = time.perf_counter()
+    report: dict[str, Any] = {
+        "name": bench.name,
+        "figures": {},
+        "ratio": None,
+        "target": {"ratio_min": bench.ratio_min},
+        "passed": False,
+        "machine": info,
+        "started_at": started_at.isoformat(),
+        "duration_s": None,
+    }
+    try:
+        result = asyncio.run(_run_and_clean(bench, ctx))
+        report["figures"] = result.figures
+        report["ratio"] = None if result.ratio is None else round(result.ratio, 4)
+        report["passed"] = result.ratio is not None and result.ratio >= bench.ratio_min
+        if result.notes:
+            report["notes"] = result.notes
+    except Exception as exc:
+        report["error"] = "".join(traceback.format_exception(exc))
+        print(report["error"], file=sys.stderr, flush=True)
+    report["duration_s"] = round(time.perf_counter() - t0, 2)
+    ctx.var.mkdir(parents=True, exist_ok=True)
+    (ctx.var / f"{bench.name}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return report
+
+
+async def _run_and_clean(bench: Bench, ctx: BenchContext) -> BenchResult:
+    try:
+        return await bench.fn(ctx)
+    finally:
+        await ctx.drop_databases()
+
+
+def summary(report: dict[str, Any]) -> str:
+    if "error" in report:
+        return f"{report['name']}: ERROR after {report['duration_s']}s (see var/bench/{report['name']}.json)"
+    ratio = report["ratio"]
+    verdict = "PASS" if report["passed"] else "FAIL"
+    shown = ", ".join(
+        f"{k}={v}"
+        for k, v in report["figures"].items()
+        if k.startswith(("ours_", "plain_")) and k.endswith("_per_s") and isinstance(v, int | float)
+    )
+    ratio_text = "n/a" if ratio is None else f"{ratio:.3f}"
+    return (
+        f"{report['name']}: {verdict} ratio={ratio_text} (min {report['target']['ratio_min']}) "
+        f"{shown} [{report['duration_s']}s]"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_at_process_start = os.getloadavg()
+    discover()
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Yibao benchmarks; figures in var/bench/")
+    parser.add_argument("names", nargs="*", help=f"benches to run (default: all of {', '.join(_defaults())})")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=int(os.environ.get("BENCH_EVENTS", DEFAULT_EVENTS)),
+        help=f"events per measurement (env BENCH_EVENTS; default {DEFAULT_EVENTS})",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=int(os.environ.get("BENCH_REPEAT", DEFAULT_REPEAT)),
+        help=f"alternating ours/plain rounds; medians are reported (default {DEFAULT_REPEAT})",
+    )
+    parser.add_argument("--list", action="store_true", help="list the registered benches and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for bench in BENCHES.values():
+            print(f"{bench.name}{'' if bench.default else ' (only when named)'}: ratio_min {bench.ratio_min}")
+        return 0
+    unknown = [n for n in args.names if n not in BENCHES]
+    if unknown:
+        parser.error(f"unknown bench {', '.join(unknown)}; registered: {', '.join(BENCHES)}")
+    if args.events <= 0 or args.repeat <= 0:
+        parser.error("--events and --repeat must be positive")
+    names: list[str] = args.names or _defaults()
+    BENCH_VAR.mkdir(parents=True, exist_ok=True)
+    reports = []
+    with infrastructure() as (database_url, bootstrap, stack):
+        for name in names:
+            say(f"bench {name}")
+            ctx = BenchContext(database_url, bootstrap, args.events, args.repeat, stack)
+            reports.append(run_bench(BENCHES[name], ctx, load_at_process_start))
+    for report in reports:
+        print(summary(report), flush=True)
+    return 0 if all(r["passed"] for r in reports) else 1
+
+
+def _defaults() -> list[str]:
+    return [b.name for b in BENCHES.values() if b.default]

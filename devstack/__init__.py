@@ -1,0 +1,1 @@
+"""The local stack: PostgreSQL, Apache Kafka and every service on one machine (make run, tests)."""

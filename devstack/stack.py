@@ -1,0 +1,240 @@
+"""The whole Yibao stack on one machine: infrastructure, migrations, topics, services, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from devstack.infra import REPO_ROOT, LocalKafka, LocalPostgres, StackError, python, say, terminate_pid
+from shared.events.kafka import ensure_topics
+
+SERVICES = ("enrollment", "settlement", "ltc", "supervision", "gateway")
+WORKER_SERVICES = ("enrollment", "settlement", "ltc", "supervision")
+
+
+@dataclass(frozen=True)
+class Ports:
+    postgres: int = 55432
+    kafka: int = 9092
+    kafka_controller: int = 9093
+    gateway: int = 8000
+
+    def service(self, name: str) -> int:
+        return self.gateway if name == "gateway" else self.gateway + 1 + SERVICES.index(name)
+
+    def worker_metrics(self, name: str) -> int:
+        return self.gateway + 1101 + SERVICES.index(name)
+
+
+RUN_PORTS = Ports()
+TEST_PORTS = Ports(postgres=55532, kafka=19092, kafka_controller=19093, gateway=18000)
+
+
+@dataclass
+class Stack:
+    var: Path
+    ports: Ports = RUN_PORTS
+    durable: bool = True
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    external_database_url: str | None = None
+    external_kafka: str | None = None
+
+    def __post_init__(self) -> None:
+        self.var = self.var.resolve()
+        self.postgres = LocalPostgres(self.var / "postgres", self.ports.postgres, durable=self.durable)
+        self.kafka = LocalKafka(
+            self.var / "kafka",
+            libs=REPO_ROOT / "var" / "cache" / "kafka-libs",
+            port=self.ports.kafka,
+            controller_port=self.ports.kafka_controller,
+        )
+
+    @classmethod
+    def from_environment(cls, var: Path, ports: Ports = RUN_PORTS, *, durable: bool = True) -> Stack:
+        return cls(
+            var,
+            ports,
+            durable=durable,
+            external_database_url=os.environ.get("DATABASE_URL"),
+            external_kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        )
+
+    @property
+    def database_url(self) -> str:
+        return self.external_database_url or self.postgres.url
+
+    @property
+    def bootstrap(self) -> str:
+        return self.external_kafka or self.kafka.bootstrap
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports.service(name)}"
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "YIBAO_ENV": os.environ.get("YIBAO_ENV", "development"),
+            "DATABASE_URL": self.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "PYTHONUNBUFFERED": "1",
+        }
+        for name in SERVICES:
+            prefix = name.upper()
+            env[f"{prefix}_HTTP_PORT"] = str(self.ports.service(name))
+            env[f"{prefix}_WORKER_METRICS_PORT"] = str(self.ports.worker_metrics(name))
+            if name != "gateway":
+                env[f"GATEWAY_{prefix}_URL"] = self.service_url(name)
+        return env
+
+    # -- infrastructure -------------------------------------------------------------------
+    def start_infrastructure(self) -> None:
+        self.var.mkdir(parents=True, exist_ok=True)
+        if self.external_database_url:
+            say("using the external PostgreSQL from DATABASE_URL")
+        else:
+            self.postgres.start()
+            self.postgres.create_databases([f"yibao_{s}" for s in SERVICES])
+        if self.external_kafka:
+            say("using the external Kafka from KAFKA_BOOTSTRAP_SERVERS")
+        else:
+            self.kafka.start()
+        say("creating topics")
+        asyncio.run(_ensure_topics_with_retry(self.bootstrap))
+
+    def migrate(self) -> None:
+        say("migrating every service's database")
+        env = self.environment()
+        running = {
+            name: subprocess.Popen(
+                [
+                    python(),
+                    "-m",
+                    "alembic",
+                    "-c",
+                    str(REPO_ROOT / "services" / name / "alembic.ini"),
+                    "upgrade",
+                    "head",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for name in SERVICES
+        }
+        for name, proc in running.items():
+            out, _ = proc.communicate()
+            if proc.returncode != 0:
+                raise StackError(f"migrating {name} failed:\n{out.decode(errors='replace')}")
+            print(f"    {name}: at head", flush=True)
+
+    # -- services -------------------------------------------------------------------------
+    def _spawn(self, label: str, args: list[str]) -> None:
+        logs = self.var / "log"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{label}.log", "ab")  # noqa: SIM115 - handed to the child process
+        self.processes[label] = subprocess.Popen(
+            args,
+            env=self.environment(),
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._write_pids()
+
+    def start_api(self, name: str) -> None:
+        self._spawn(
+            name,
+            [
+                python(),
+                "-m",
+                "uvicorn",
+                f"services.{name}.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports.service(name)),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        )
+
+    def start_worker(self, name: str) -> None:
+        self._spawn(f"{name}-worker", [python(), "-m", f"services.{name}.worker"])
+
+    def start_services(self) -> None:
+        say("starting services and workers")
+        for name in SERVICES:
+            self.start_api(name)
+        for name in WORKER_SERVICES:
+            self.start_worker(name)
+
+    def stop_process(self, label: str) -> None:
+        proc = self.processes.pop(label, None)
+        if proc is not None:
+            terminate_pid(proc.pid, timeout=20)
+            proc.wait(timeout=5)
+        self._write_pids()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            for label, proc in self.processes.items():
+                if proc.poll() is not None:
+                    log = (self.var / "log" / f"{label}.log").read_text(errors="replace")[-3000:]
+                    raise StackError(f"{label} exited with {proc.returncode}:\n{log}")
+            try:
+                response = httpx.get(f"{self.gateway_url}/readyz", timeout=5)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = str(exc)
+            time.sleep(0.5)
+        raise StackError(f"the gateway was not ready within {timeout:.0f}s: {last}")
+
+    def _write_pids(self) -> None:
+        self.var.mkdir(parents=True, exist_ok=True)
+        (self.var / "stack.json").write_text(json.dumps({k: p.pid for k, p in self.processes.items()}))
+
+    def stop(self) -> None:
+        for label in list(self.processes):
+            self.stop_process(label)
+        stop_recorded(self.var)
+        self.kafka.stop()
+        self.postgres.stop()
+
+
+def stop_recorded(var: Path) -> None:
+    """Stop processes another `make run` recorded (for `make stop` from a second terminal)."""
+    pids_file = var / "stack.json"
+    if pids_file.exists():
+        for pid in json.loads(pids_file.read_text() or "{}").values():
+            terminate_pid(int(pid), timeout=20)
+        pids_file.unlink(missing_ok=True)
+
+
+async def _ensure_topics_with_retry(bootstrap: str, attempts: int = 60) -> None:
+    for attempt in range(attempts):
+        try:
+            await ensure_topics(bootstrap, partitions=3, replication_factor=1)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)

@@ -1,0 +1,1 @@
+"""The five Yibao services. A service never imports another one."""

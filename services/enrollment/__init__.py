@@ -1,0 +1,1 @@
+"""Enrollment: one record per person (一人一档) and their scheme enrollments."""

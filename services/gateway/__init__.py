@@ -1,0 +1,1 @@
+"""Gateway: the one door for mobile-app backends, hospitals and ops."""

@@ -1,0 +1,162 @@
+"""Gateway routes: API clients and tokens, and the proxy to every service."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+
+from services.gateway import repository
+from services.gateway.models import ApiClient
+from services.gateway.schemas import ClientCreate, ClientCreated, TokenOut, TokenRequest, UpstreamOut
+from services.gateway.service import (
+    hash_client_secret,
+    is_public,
+    new_client_secret,
+    request_headers_to_forward,
+    response_headers_to_return,
+    secret_matches,
+)
+from shared.auth import CurrentPrincipal, Role, current_principal, issue_token, require_role
+from shared.db import DbSession
+from shared.errors import NotFound, ServiceUnavailable, Unauthorized
+from shared.logging import request_id_var
+
+router = APIRouter(tags=["gateway"])
+proxy = APIRouter()
+
+
+@router.post("/clients", status_code=201, response_model=ClientCreated)
+async def create_client(
+    body: ClientCreate, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> ClientCreated:
+    """Register an API client (an app backend or a hospital system). The secret is shown once."""
+    require_role(principal, Role.ADMIN)
+    settings = request.app.state.settings
+    secret = new_client_secret()
+    salt = secrets.token_bytes(16)
+    client = ApiClient(
+        client_id="cl_" + secrets.token_hex(12),
+        name=body.name,
+        role=body.role.value,
+        institution_code=body.institution_code,
+        secret_salt=salt,
+        secret_hash=await asyncio.to_thread(hash_client_secret, secret, salt, settings.client_secret_iterations),
+        secret_iterations=settings.client_secret_iterations,
+        active=True,
+    )
+    await repository.add_client(session, client)
+    return ClientCreated(
+        client_id=client.client_id,
+        client_secret=secret,
+        name=client.name,
+        role=body.role,
+        institution_code=client.institution_code,
+    )
+
+
+@router.post("/tokens", response_model=TokenOut)
+async def issue_client_token(body: TokenRequest, request: Request, session: DbSession) -> TokenOut:
+    """OAuth2-style client credentials: exchange a client id and secret for a bearer token."""
+    settings = request.app.state.settings
+    client = await repository.get_client(session, body.client_id)
+    ok = client is not None and client.active
+    if client is not None:
+        ok = ok and await asyncio.to_thread(
+            secret_matches, body.client_secret, client.secret_salt, client.secret_iterations, client.secret_hash
+        )
+    if not ok or client is None:
+        raise Unauthorized("Unknown client or wrong secret.", kind="invalid-client")
+    token = issue_token(
+        settings.jwt_secret,
+        subject=client.client_id,
+        role=Role(client.role),
+        institution_code=client.institution_code,
+        ttl_seconds=settings.token_ttl_s,
+        issuer=settings.jwt_issuer,
+        algorithm=settings.jwt_algorithm,
+    )
+    return TokenOut(access_token=token, expires_in=settings.token_ttl_s)
+
+
+@router.get("/services", response_model=list[UpstreamOut])
+async def list_services(request: Request) -> list[UpstreamOut]:
+    return [
+        UpstreamOut(service=name, openapi=f"/api/v1/{name}/openapi.json")
+        for name in request.app.state.settings.upstreams()
+    ]
+
+
+@proxy.get("/docs", include_in_schema=False)
+async def all_docs(request: Request) -> HTMLResponse:
+    """One Swagger UI for every service's OpenAPI document."""
+    urls = [
+        {"url": f"/api/v1/{n}/openapi.json", "name": n} for n in ["gateway", *request.app.state.settings.upstreams()]
+    ]
+    return get_swagger_ui_html(
+        openapi_url=urls[0]["url"],
+        title="Yibao API",
+        swagger_ui_parameters={"urls": urls, "urls.primaryName": "gateway"},
+    )
+
+
+@proxy.api_route(
+    "/api/v1/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def forward(service: str, path: str, request: Request) -> Response:
+    upstream = request.app.state.settings.upstreams().get(service)
+    if upstream is None:
+        raise NotFound(f"There is no service {service!r}; see /api/v1/gateway/services.", kind="unknown-service")
+    headers = request_headers_to_forward(request.headers.items())
+    if not is_public(request.method, path):
+        principal = await current_principal(request)
+        headers["x-yibao-subject"] = principal.subject
+        headers["x-yibao-role"] = principal.role.value
+    headers["x-request-id"] = request_id_var.get() or ""
+    if request.client:
+        headers["x-forwarded-for"] = request.client.host
+    # Forward the path exactly as received (still percent-encoded): decoding and re-encoding
+    # would change what the service sees, and a decoded control character is not a valid URL.
+    url = upstream + request.scope["raw_path"].decode("latin-1")
+    if request.url.query:
+        url += "?" + request.url.query
+    client: httpx.AsyncClient = request.app.state.http
+    try:
+        answer = await client.request(request.method, url, content=await request.body(), headers=headers)
+    except httpx.TimeoutException as exc:
+        raise ServiceUnavailable(
+            f"The {service} service did not answer in time; the request may or may not have been applied. "
+            "Retry with the same Idempotency-Key.",
+            status=504,
+            kind="upstream-timeout",
+            title="Upstream timeout",
+        ) from exc
+    except httpx.TransportError as exc:
+        raise ServiceUnavailable(
+            f"The {service} service is unreachable; retry later.", kind="upstream-unavailable"
+        ) from exc
+    return Response(
+        content=answer.content,
+        status_code=answer.status_code,
+        headers=response_headers_to_return(answer.headers.items()),
+    )
+
+
+async def check_upstreams(app: FastAPI) -> None:
+    client: httpx.AsyncClient = app.state.http
+    names = list(app.state.settings.upstreams().items())
+
+    async def probe(base: str) -> int:
+        try:
+            return (await client.get(f"{base}/readyz", timeout=2.5)).status_code
+        except httpx.HTTPError:
+            return 0
+
+    codes = await asyncio.gather(*(probe(base) for _, base in names))
+    failing = [name for (name, _), code in zip(names, codes, strict=True) if code != 200]
+    if failing:
+        raise RuntimeError("not ready: " + ", ".join(failing))

@@ -1,0 +1,41 @@
+"""LTC keeps a person projection from enrollment's events."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ltc import repository
+from shared.events.consumer import Handler
+from shared.events.contracts import EnrollmentActivated, PersonRegistered
+from shared.events.envelope import Event
+
+
+async def on_person_registered(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, PersonRegistered)
+    await repository.upsert_person(
+        session,
+        person_no=p.person_no,
+        birth_date=p.birth_date,
+        sex=p.sex,
+        residence_region_code=p.residence_region_code,
+    )
+
+
+async def on_enrollment_activated(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, EnrollmentActivated)
+    await repository.upsert_coverage(
+        session,
+        enrollment_id=p.enrollment_id,
+        person_no=p.person_no,
+        scheme=p.scheme,
+        covered_from=p.effective_from,
+        covered_to=p.effective_to,
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    PersonRegistered.event_type: on_person_registered,
+    EnrollmentActivated.event_type: on_enrollment_activated,
+}

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from sqlalchemy import Date, DateTime, String, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class LtcPerson(Base):
+    """Projection of enrollment's persons (from person.registered)."""
+
+    __tablename__ = "ltc_persons"
+
+    person_no: Mapped[str] = mapped_column(String(12), primary_key=True)
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    residence_region_code: Mapped[str] = mapped_column(String(12))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LtcCoverage(Base):
+    """Projection of basic-insurance enrollments (from enrollment.activated).
+
+    Kept apart from persons: the two events travel on different topics, so either may
+    arrive first.
+    """
+
+    __tablename__ = "ltc_coverages"
+
+    enrollment_id: Mapped[UUID] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(String(12), index=True)
+    scheme: Mapped[str] = mapped_column(String(20))
+    covered_from: Mapped[date] = mapped_column(Date)
+    covered_to: Mapped[date] = mapped_column(Date)

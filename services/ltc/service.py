@@ -1,0 +1,26 @@
+"""LTC rules: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Cover:
+    scheme: str
+    covered_from: date
+    covered_to: date
+
+
+def age_on(birth_date: date, on: date) -> int:
+    """Whole years of age on a date (assessment rules and quotas depend on it)."""
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
+def current_cover(covers: list[Cover], on: date) -> Cover | None:
+    """Jinjiang's LTC pilot covers everyone in a basic scheme (全民一体化) while that cover lasts."""
+    for cover in sorted(covers, key=lambda c: c.covered_from, reverse=True):
+        if cover.covered_from <= on <= cover.covered_to:
+            return cover
+    return None

@@ -1,0 +1,1 @@
+"""Settlement: hospitals post settlements; the fund pays them exactly."""

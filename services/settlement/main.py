@@ -1,0 +1,15 @@
+"""Settlement API: `uvicorn services.settlement.main:app`."""
+
+from pathlib import Path
+
+from services.settlement.api import router
+from services.settlement.settings import Settings
+from shared.app import create_service_app
+
+app = create_service_app(
+    Settings(),
+    title="Yibao settlement",
+    description="Hospitals post settlements; the basic fund, critical-illness insurance and assistance pay.",
+    routers=[router],
+    migrations_dir=Path(__file__).parent / "migrations",
+)

@@ -1,0 +1,6 @@
+from services.settlement.models import Base
+from services.settlement.settings import Settings
+from shared.migrations import run_migrations
+from shared.tables import platform_metadata
+
+run_migrations(Settings().database_url, [Base.metadata, platform_metadata])

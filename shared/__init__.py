@@ -1,0 +1,1 @@
+"""Yibao platform kit: what every service shares (settings, database, events, errors, auth, telemetry)."""

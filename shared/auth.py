@@ -1,0 +1,105 @@
+"""JWT bearer auth with the platform's roles.
+
+Tokens are HS256 by default, signed with YIBAO_JWT_SECRET. The gateway checks them and
+passes the header on; each service checks again (it never trusts the network).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+
+from shared.errors import Forbidden, Unauthorized
+
+# 定点机构编码: letters and digits, at most 20.
+INSTITUTION_CODE = re.compile(r"[A-Za-z0-9]{1,20}")
+
+
+class Role(StrEnum):
+    INSURED = "insured"  # 参保人, through a mobile-app backend
+    HOSPITAL = "hospital"  # 定点医药机构 system
+    OPS = "ops"  # bureau operations staff
+    AUDITOR = "auditor"  # fund supervision staff
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    institution_code: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.OPS, Role.AUDITOR, Role.ADMIN)
+
+
+def issue_token(
+    secret: str,
+    *,
+    subject: str,
+    role: Role,
+    institution_code: str | None = None,
+    ttl_seconds: int = 12 * 3600,
+    issuer: str = "yibao",
+    algorithm: str = "HS256",
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": subject, "role": role.value, "iss": issuer, "iat": now, "exp": now + ttl_seconds}
+    if institution_code:
+        claims["inst"] = institution_code
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def decode_token(token: str, secret: str, *, issuer: str = "yibao", algorithm: str = "HS256") -> Principal:
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[algorithm], issuer=issuer, options={"require": ["sub", "exp", "role"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The token has expired; obtain a new one.", kind="token-expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"The bearer token is invalid: {exc}.", kind="token-invalid") from exc
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise Unauthorized(f"Unknown role {claims['role']!r} in token.", kind="token-invalid") from exc
+    inst = claims.get("inst")
+    if role is Role.HOSPITAL and not inst:
+        raise Unauthorized("A hospital token must name its institution (claim `inst`).", kind="token-invalid")
+    if inst is not None and not (isinstance(inst, str) and INSTITUTION_CODE.fullmatch(inst)):
+        raise Unauthorized("The token's institution code (claim `inst`) is malformed.", kind="token-invalid")
+    return Principal(subject=str(claims["sub"]), role=role, institution_code=inst)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Send `Authorization: Bearer <token>`.")
+    return token.strip()
+
+
+async def current_principal(request: Request) -> Principal:
+    """The caller, from the bearer token, checked with the service's own settings."""
+    settings = request.app.state.settings
+    principal = decode_token(
+        bearer_token(request), settings.jwt_secret, issuer=settings.jwt_issuer, algorithm=settings.jwt_algorithm
+    )
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(f"This action needs one of the roles: {allowed}; the token has {principal.role.value}.")

@@ -1,0 +1,56 @@
+"""Async SQLAlchemy 2 on asyncpg. The request or handler boundary owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.settings import async_url
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends, rolls back when it raises."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def upsert(session: AsyncSession, model: type[Any], key: str, values: dict[str, Any]) -> None:
+    """Insert a row, or update every given column of the row with the same `key` (projections)."""
+    statement = insert(model).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[key], set_={k: statement.excluded[k] for k in values if k != key}
+        )
+    )
+
+
+async def _request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.transaction() as session:
+        yield session
+
+
+# Routes take `session: DbSession`; the commit happens when the route returns, before the
+# response is sent (scope="function"), so a client never sees success for a lost write.
+DbSession = Annotated[AsyncSession, Depends(_request_transaction, scope="function")]

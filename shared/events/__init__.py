@@ -1,0 +1,1 @@
+"""Events: CloudEvents envelope, typed contracts, outbox, relay, inbox and the consumer runner."""

@@ -1,0 +1,96 @@
+"""Settings base: one environment prefix per service, a few platform-wide variables.
+
+Platform-wide variables (no prefix) let an operator point every service at the same
+PostgreSQL server or Kafka cluster at once; a prefixed variable wins for one service.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Used only when YIBAO_ENV=development or test; production refuses to start with it.
+DEVELOPMENT_JWT_SECRET = "yibao-development-key-not-for-production-use-0123456789"  # noqa: S105
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/postgres"
+DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
+
+Environment = Literal["development", "test", "production"]
+
+
+class InsecureSettingsError(RuntimeError):
+    """Raised at start-up when a production deployment lacks a real secret."""
+
+
+def database_url_for(service: str, base_url: str) -> str:
+    """The service's own database on the server that `base_url` names: `yibao_<service>`."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/yibao_{service}", parts.query, parts.fragment))
+
+
+def async_url(url: str) -> str:
+    """SQLAlchemy needs the asyncpg dialect named in the URL."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
+
+
+def plain_url(url: str) -> str:
+    """asyncpg itself wants the plain scheme."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class ServiceSettings(BaseSettings):
+    """Base for every service's settings. Subclasses set `service_name` and the env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, populate_by_name=True)
+
+    service_name: str = "service"
+    # Platform-wide names only: a bare ENV or JWT_SECRET in the environment must not count.
+    env: Environment = Field(default="development", validation_alias=AliasChoices("YIBAO_ENV"))
+    database_url: str = ""
+    kafka_bootstrap_servers: str = Field(
+        default=DEFAULT_KAFKA_BOOTSTRAP_SERVERS,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    jwt_secret: str = Field(default="", validation_alias=AliasChoices("YIBAO_JWT_SECRET"))
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "yibao"
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    http_port: int = 8000
+    worker_metrics_port: int = 9100
+    relay_batch_size: int = 500
+    relay_poll_interval_ms: int = 50
+    consumer_batch_size: int = 500
+    consumer_max_retries: int = 3
+    consumer_retry_backoff_ms: int = 200
+    topic_partitions: int = 3
+    topic_replication_factor: int = 1
+
+    @model_validator(mode="after")
+    def _derive(self) -> ServiceSettings:
+        if not self.database_url:
+            base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+            self.database_url = database_url_for(self.service_name, base)
+        if not self.jwt_secret:
+            if self.env == "production":
+                raise InsecureSettingsError(
+                    "YIBAO_JWT_SECRET is required when YIBAO_ENV=production; "
+                    "the development key is refused outside development"
+                )
+            self.jwt_secret = DEVELOPMENT_JWT_SECRET
+        elif self.env == "production" and self.jwt_secret == DEVELOPMENT_JWT_SECRET:
+            raise InsecureSettingsError("the development JWT key is refused when YIBAO_ENV=production")
+        if self.env == "production" and len(self.jwt_secret) < 32:
+            raise InsecureSettingsError("YIBAO_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        return async_url(self.database_url)

@@ -1,0 +1,58 @@
+"""Session fixtures: the real PostgreSQL and Kafka, started by the test session itself.
+
+They use the same machinery as `make run` (devstack), on their own ports and under
+var/test, so a running `make run` is left alone. Nothing here skips: if Java, Maven or
+PostgreSQL cannot be had, the session fails loudly.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.infra import REPO_ROOT
+from devstack.stack import TEST_PORTS, Stack
+
+TEST_VAR = REPO_ROOT / "var" / "test"
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Stack]:
+    """PostgreSQL and Kafka, fresh for the session, with every service's database migrated."""
+    stack = Stack(TEST_VAR, TEST_PORTS, durable=False)
+    stack.kafka.stop()
+    stack.postgres.stop()
+    if TEST_VAR.exists():
+        shutil.rmtree(TEST_VAR)
+    try:
+        stack.start_infrastructure()
+        stack.migrate()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def running_stack(infra: Stack) -> Iterator[Stack]:
+    """Every service and worker, as `make run` starts them, ready behind the gateway."""
+    infra.start_services()
+    try:
+        infra.wait_ready(timeout=120)
+        yield infra
+    finally:
+        for label in list(infra.processes):
+            infra.stop_process(label)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Pure unit tests first: they fail fastest.
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.fspath))
+        if path.name == "test_make_run.py":
+            return 3  # a second whole stack: last, when the rest is done
+        return 0 if "unit" in path.parts else 1 if "integration" in path.parts else 2
+
+    items.sort(key=rank)

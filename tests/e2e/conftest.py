@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+
+import httpx
+import pytest
+
+from devstack.demo import resident_id
+from devstack.stack import Stack
+from devstack.tokens import development_token
+from shared.auth import Role
+
+INSTITUTION = "H35058200001"
+
+
+def bearer(role: Role, subject: str = "", institution: str | None = None) -> dict[str, str]:
+    token = development_token(role, subject or f"{role.value}-e2e", institution=institution)
+    return {"Authorization": f"Bearer {token}"}
+
+
+OPS = bearer(Role.OPS)
+AUDITOR = bearer(Role.AUDITOR)
+HOSPITAL = bearer(Role.HOSPITAL, "his-e2e", INSTITUTION)
+
+
+@pytest.fixture
+async def gateway(running_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=running_stack.gateway_url, timeout=30) as client:
+        yield client
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def insured_person(gateway: httpx.AsyncClient, *, scheme: str = "resident") -> str:
+    """Register and enroll a fresh person, and wait until settlement knows they are covered."""
+    rng = random.Random()
+    answer = await gateway.post(
+        "/api/v1/enrollment/persons",
+        json={
+            "id_number": resident_id(rng, "350582"),
+            "name": "测试人",
+            "hukou_region_code": "350582",
+            "residence_region_code": "350582",
+        },
+        headers=OPS,
+    )
+    assert answer.status_code == 201, answer.text
+    person_no: str = answer.json()["person_no"]
+    enrolled = await gateway.post(
+        f"/api/v1/enrollment/persons/{person_no}/enrollments",
+        json={"scheme": scheme, "year": date.today().year, "region_code": "350582"},
+        headers=OPS,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+
+    return person_no
+
+
+async def settle_when_eligible(
+    gateway: httpx.AsyncClient,
+    body: dict[str, object],
+    key: str,
+    *,
+    timeout: float = 20,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POST a settlement, retrying while settlement's eligibility projection catches up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = await gateway.post(
+            "/api/v1/settlement/settlements",
+            json=body,
+            headers={**HOSPITAL, "Idempotency-Key": key, **(headers or {})},
+        )
+        kind = answer.json().get("type", "") if answer.status_code == 422 else ""
+        if kind.endswith(("/not-insured", "/person-unknown")) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            continue
+        return answer
+
+
+def claim(person_no: str, *, lines: list[dict[str, object]] | None = None, quantity: int = 2) -> dict[str, object]:
+    return {
+        "person_no": person_no,
+        "visit_type": "inpatient",
+        "admitted_on": date.today().replace(day=1).isoformat(),
+        "discharged_on": date.today().isoformat(),
+        "practitioner_code": "D350582001",
+        "diagnoses": ["J18.9"],
+        "lines": lines
+        if lines is not None
+        else [
+            {"item_code": "XA01AAA001", "quantity": quantity, "unit_price": "12.50"},
+            {"item_code": "250101001", "quantity": 1, "unit_price": "36.80"},
+        ],
+    }
