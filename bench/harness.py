@@ -36,7 +36,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from devstack.infra import REPO_ROOT, say
-from devstack.stack import Ports, Stack
+from devstack.stack import Ports, Stack, free_ports
 from shared.settings import async_url, database_url_for, plain_url
 from shared.tables import platform_metadata
 
@@ -226,6 +226,9 @@ def infrastructure() -> Iterator[tuple[str, str, Stack | None]]:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+    stack = Stack(
+        BENCH_VAR, free_ports(BENCH_PORTS), durable=True, external_database_url=database_url, external_kafka=kafka
+    )
     try:
         stack.start_infrastructure()
         yield stack.database_url, stack.bootstrap, stack

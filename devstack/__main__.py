@@ -10,7 +10,7 @@ import time
 
 from devstack import demo
 from devstack.infra import REPO_ROOT, StackError, say, terminate_pid
-from devstack.stack import RUN_PORTS, WORKER_SERVICES, Stack, stop_recorded
+from devstack.stack import WORKER_SERVICES, Ports, Stack, stop_recorded
 from devstack.tokens import development_token
 from shared.auth import Role
 
@@ -19,7 +19,7 @@ RUN_PID = VAR / "run.pid"
 
 
 def run(args: argparse.Namespace) -> int:
-    stack = Stack.from_environment(VAR, RUN_PORTS)
+    stack = Stack.from_environment(VAR, Ports.from_environment())
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -52,7 +52,7 @@ Yibao is running ({elapsed:.0f}s).
   Kafka       {stack.bootstrap}
   PostgreSQL  {stack.database_url}
   Logs        {stack.var / "log"}/<service>.log
-  Metrics     {stack.gateway_url}/metrics and each worker on :{", :".join(str(RUN_PORTS.worker_metrics(s)) for s in WORKER_SERVICES)}
+  Metrics     {stack.gateway_url}/metrics and each worker on :{", :".join(str(stack.ports.worker_metrics(s)) for s in WORKER_SERVICES)}
 
   Try:  curl -H "Authorization: Bearer $(make -s token ROLE=ops)" {stack.gateway_url}/api/v1/supervision/flags
   An ops token for the next 12 hours:
@@ -86,7 +86,7 @@ def stop(args: argparse.Namespace) -> int:
             say(f"asking make run (pid {pid}) to stop")
             terminate_pid(pid, timeout=60, group=False)
         RUN_PID.unlink(missing_ok=True)
-    stack = Stack(VAR, RUN_PORTS)
+    stack = Stack(VAR, Ports.from_environment())
     stop_recorded(stack.var)
     stack.kafka.stop()
     stack.postgres.stop()
@@ -120,12 +120,16 @@ def main(argv: list[str]) -> int:
     p_token.add_argument("--inst", default=None, help="institution code, for a hospital token")
     p_token.set_defaults(func=token)
     p_demo = sub.add_parser("demo", help="load demo data into a running stack")
-    p_demo.add_argument("--gateway", default=f"http://127.0.0.1:{RUN_PORTS.gateway}")
+    p_demo.add_argument("--gateway", default=f"http://127.0.0.1:{Ports.from_environment().gateway}")
     p_demo.add_argument("--persons", type=int, default=40)
     p_demo.add_argument("--settlements", type=int, default=20)
     p_demo.set_defaults(func=load_demo)
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except StackError as exc:
+        print(f"{args.command} failed: {exc}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -35,6 +35,20 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Something listens on the port, or holds it bound so a server could not bind it."""
+    if port_open(port, host):
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Servers set SO_REUSEADDR, so a socket lingering in TIME_WAIT does not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def wait_for_port(port: int, *, timeout: float, what: str, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -161,8 +175,11 @@ class LocalPostgres:
                 raise StackError(f"initdb failed:\n{result.stderr}")
         if self.running():
             return
-        if port_open(self.port):
-            raise StackError(f"port {self.port} is taken by another program; set another port or stop it")
+        if port_taken(self.port):
+            raise StackError(
+                f"port {self.port} is taken by another program; stop it, set YIBAO_POSTGRES_PORT, "
+                "or point DATABASE_URL at a PostgreSQL of your own"
+            )
         options = [
             f"-p {self.port}",
             "-h 127.0.0.1",
@@ -327,8 +344,12 @@ class LocalKafka:
         self.ensure_jars()
         if self.running_pid():
             return
-        if port_open(self.port):
-            raise StackError(f"port {self.port} is taken by another program; set KAFKA_BOOTSTRAP_SERVERS or stop it")
+        for port in (self.port, self.controller_port):
+            if port_taken(port):
+                raise StackError(
+                    f"port {port} is taken by another program; stop it, set YIBAO_KAFKA_PORT and "
+                    "YIBAO_KAFKA_CONTROLLER_PORT, or point KAFKA_BOOTSTRAP_SERVERS at a Kafka of your own"
+                )
         config = self._write_config()
         classpath = f"{self.libs}/*"
         if not (self.root / "data" / "meta.properties").exists():

@@ -7,12 +7,13 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from devstack.infra import REPO_ROOT, LocalKafka, LocalPostgres, StackError, python, say, terminate_pid
+from devstack.infra import REPO_ROOT, LocalKafka, LocalPostgres, StackError, port_taken, python, say, terminate_pid
 from shared.events.kafka import ensure_topics
 
 SERVICES = ("enrollment", "settlement", "ltc", "supervision", "gateway")
@@ -31,6 +32,59 @@ class Ports:
 
     def worker_metrics(self, name: str) -> int:
         return self.gateway + 1101 + SERVICES.index(name)
+
+    def all(self) -> tuple[int, ...]:
+        """Every port the stack listens on."""
+        return (
+            self.postgres,
+            self.kafka,
+            self.kafka_controller,
+            *(self.service(name) for name in SERVICES),
+            *(self.worker_metrics(name) for name in WORKER_SERVICES),
+        )
+
+    def busy(self) -> list[int]:
+        return [port for port in self.all() if port > 65535 or port_taken(port)]
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Ports:
+        """The defaults, each overridable: YIBAO_GATEWAY_PORT (services follow it), YIBAO_POSTGRES_PORT,
+        YIBAO_KAFKA_PORT, YIBAO_KAFKA_CONTROLLER_PORT."""
+        chosen: dict[str, int] = {}
+        for name in ("gateway", "postgres", "kafka", "kafka_controller"):
+            variable = f"YIBAO_{name.upper()}_PORT"
+            if raw := environ.get(variable):
+                if not raw.isdigit() or not 0 < int(raw) < 65536:
+                    raise StackError(f"{variable}={raw!r} is not a TCP port")
+                chosen[name] = int(raw)
+        return cls(**chosen)
+
+    def as_environment(self) -> dict[str, str]:
+        """The variables that make `from_environment` give these ports back."""
+        return {
+            "YIBAO_GATEWAY_PORT": str(self.gateway),
+            "YIBAO_POSTGRES_PORT": str(self.postgres),
+            "YIBAO_KAFKA_PORT": str(self.kafka),
+            "YIBAO_KAFKA_CONTROLLER_PORT": str(self.kafka_controller),
+        }
+
+
+def free_ports(start: Ports) -> Ports:
+    """The first block at or above `start` (shifted in steps of 10) in which nothing listens or is bound.
+
+    For test sessions and benchmarks, which share the machine with a developer's `make run`
+    and, on CI hosts, with other jobs.
+    """
+    for step in range(0, 2000, 10):
+        candidate = Ports(
+            postgres=start.postgres + step,
+            kafka=start.kafka + step,
+            kafka_controller=start.kafka_controller + step,
+            gateway=start.gateway + step * 2,
+        )
+        if not candidate.busy():
+            return candidate
+    raise StackError(f"no free block of ports near {start}")
 
 
 RUN_PORTS = Ports()
@@ -178,6 +232,16 @@ class Stack:
 
     def start_services(self) -> None:
         say("starting services and workers")
+        taken = [
+            p
+            for p in (
+                *(self.ports.service(n) for n in SERVICES),
+                *(self.ports.worker_metrics(n) for n in WORKER_SERVICES),
+            )
+            if port_taken(p)
+        ]
+        if taken:
+            raise StackError(f"ports {taken} are taken by other programs; stop them or set YIBAO_GATEWAY_PORT")
         for name in SERVICES:
             self.start_api(name)
         for name in WORKER_SERVICES:

@@ -14,19 +14,24 @@ from pathlib import Path
 import pytest
 
 from devstack.infra import REPO_ROOT
-from devstack.stack import TEST_PORTS, Stack
+from devstack.stack import TEST_PORTS, Stack, free_ports
 
 TEST_VAR = REPO_ROOT / "var" / "test"
 
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Stack]:
-    """PostgreSQL and Kafka, fresh for the session, with every service's database migrated."""
-    stack = Stack(TEST_VAR, TEST_PORTS, durable=False)
-    stack.kafka.stop()
-    stack.postgres.stop()
+    """PostgreSQL and Kafka, fresh for the session, with every service's database migrated.
+
+    On TEST_PORTS, or the next free block when another program (another session on a shared
+    CI host, say) holds one of them.
+    """
+    leftover = Stack(TEST_VAR, TEST_PORTS, durable=False)  # a crashed earlier session's, found by pid files
+    leftover.kafka.stop()
+    leftover.postgres.stop()
     if TEST_VAR.exists():
         shutil.rmtree(TEST_VAR)
+    stack = Stack(TEST_VAR, free_ports(TEST_PORTS), durable=False)
     try:
         stack.start_infrastructure()
         stack.migrate()

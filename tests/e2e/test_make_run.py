@@ -1,5 +1,8 @@
 """`make run` as a newcomer types it: the whole stack on the default ports, then `make stop`.
 
+On a host where another program holds one of the default ports (a second job on a shared CI
+machine), it runs on the next free block through the YIBAO_*_PORT variables instead.
+
 It prints the gateway URL, /readyz answers 200, the broker accepts an idempotent producer,
 and `make stop` ends `make run` cleanly with no process or port left behind.
 """
@@ -17,11 +20,8 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from devstack.infra import REPO_ROOT, port_open
-from devstack.stack import RUN_PORTS
-
-STACK_PORTS = (RUN_PORTS.gateway, *(RUN_PORTS.service(s) for s in ("enrollment", "settlement", "ltc", "supervision")),
-               RUN_PORTS.postgres, RUN_PORTS.kafka)  # fmt: skip
+from devstack.infra import REPO_ROOT, port_taken
+from devstack.stack import RUN_PORTS, free_ports
 
 
 def stack_pids() -> dict[str, int]:
@@ -44,9 +44,10 @@ def alive(pid: int) -> bool:
 
 
 async def test_make_run_serves_and_make_stop_leaves_nothing_behind() -> None:
-    busy = [p for p in STACK_PORTS if port_open(p)]
-    assert not busy, f"ports {busy} are in use: stop your own `make run` before running the suite"
+    assert not (REPO_ROOT / "var" / "run.pid").exists(), "stop your own `make run` before running the suite"
+    ports = free_ports(RUN_PORTS)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env.update(ports.as_environment())
     run = subprocess.Popen(
         ["make", "run"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -67,18 +68,16 @@ async def test_make_run_serves_and_make_stop_leaves_nothing_behind() -> None:
         await asyncio.sleep(0.5)
         printed.extend(run.stdout.readlines())
         output = "".join(printed)
-        assert f"http://127.0.0.1:{RUN_PORTS.gateway}" in output
+        assert f"http://127.0.0.1:{ports.gateway}" in output
         pids = stack_pids()
         assert len(pids) == 12, pids  # 5 APIs, 4 workers, make run, Kafka, PostgreSQL
         assert all(alive(pid) for pid in pids.values())
 
         async with httpx.AsyncClient(timeout=10) as client:
-            ready = await client.get(f"http://127.0.0.1:{RUN_PORTS.gateway}/readyz")
+            ready = await client.get(f"http://127.0.0.1:{ports.gateway}/readyz")
         assert ready.status_code == 200, ready.text
 
-        producer = AIOKafkaProducer(
-            bootstrap_servers=f"127.0.0.1:{RUN_PORTS.kafka}", enable_idempotence=True, acks="all"
-        )
+        producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{ports.kafka}", enable_idempotence=True, acks="all")
         await producer.start()
         try:
             sent = await producer.send_and_wait("person.registered.dlq", b"make-run-probe")
@@ -86,7 +85,7 @@ async def test_make_run_serves_and_make_stop_leaves_nothing_behind() -> None:
             await producer.stop()
         assert sent.offset >= 0
     finally:
-        stop = subprocess.run(["make", "stop"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+        stop = subprocess.run(["make", "stop"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
         try:
             code = run.wait(timeout=120)
         except subprocess.TimeoutExpired:
@@ -96,4 +95,4 @@ async def test_make_run_serves_and_make_stop_leaves_nothing_behind() -> None:
     assert code == 0, "make run did not end cleanly on make stop"
     time.sleep(0.5)
     assert {label: pid for label, pid in pids.items() if alive(pid)} == {}
-    assert [p for p in STACK_PORTS if port_open(p)] == []
+    assert [p for p in ports.all() if port_taken(p)] == []
