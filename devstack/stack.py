@@ -149,6 +149,8 @@ class Stack:
             env[f"{prefix}_WORKER_METRICS_PORT"] = str(self.ports.worker_metrics(name))
             if name != "gateway":
                 env[f"GATEWAY_{prefix}_URL"] = self.service_url(name)
+        # 事中审核: settlement asks supervision directly, inside the cluster, not through the gateway.
+        env["SETTLEMENT_SUPERVISION_URL"] = self.service_url("supervision")
         return env
 
     # -- infrastructure -------------------------------------------------------------------

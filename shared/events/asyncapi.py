@@ -32,7 +32,10 @@ def _cloudevents_headers() -> dict[str, Any]:
             "ce_source": {"type": "string", "description": "the publishing service, e.g. /yibao/settlement"},
             "ce_type": {"type": "string", "description": "the event type, also the topic"},
             "ce_time": {"type": "string", "format": "date-time"},
-            "ce_subject": {"type": "string", "description": "the person number; also the record key"},
+            "ce_subject": {
+                "type": "string",
+                "description": "the key field (the person number for most types); also the record key",
+            },
             "content-type": {"type": "string", "const": "application/json"},
             "traceparent": {"type": "string", "description": "W3C trace context of the writing request"},
             "tracestate": {"type": "string"},
@@ -87,7 +90,7 @@ def build_document() -> dict[str, Any]:
             "title": "Yibao events",
             "version": "0.1.0",
             "description": "Every event on the Yibao bus: CloudEvents 1.0 in Kafka binary mode, "
-            "one topic per type, keyed by person number. Generated from shared/events/contracts.py.",
+            "one topic per type, keyed by person number. Generated from shared/events/contracts/.",
         },
         "defaultContentType": "application/json",
         "servers": {

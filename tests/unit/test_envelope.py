@@ -12,11 +12,26 @@ import pytest
 from shared.events.contracts import (
     EVENT_TYPES,
     AuditFlagged,
+    BurdenAlerted,
     ClaimLine,
+    ClaimReversed,
     ClaimSettled,
+    ContributionPosted,
     EnrollmentActivated,
+    EnrollmentSuspended,
+    EnrollmentTerminated,
     EventPayload,
+    FamilyBound,
+    FamilyUnbound,
+    FilingApproved,
+    FilingRevoked,
+    InstitutionSanctioned,
+    LtcServiceRecorded,
+    PersonDeceased,
     PersonRegistered,
+    PersonUpdated,
+    PractitionerReinstated,
+    PractitionerSuspended,
     SettlementBreakdown,
     all_topics,
     platform_event_types,
@@ -105,6 +120,76 @@ def _payloads() -> list[EventPayload]:
             message="too many",
             flagged_at=NOW,
         ),
+        PersonUpdated(person_no=PERSON, hukou_region_code="350582", residence_region_code="350503", updated_at=NOW),
+        PersonDeceased(person_no=PERSON, died_on=date(2025, 3, 1), recorded_at=NOW),
+        EnrollmentSuspended(
+            enrollment_id=uuid4(), person_no=PERSON, scheme="resident", suspended_from=date(2025, 3, 1), reason="欠费"
+        ),
+        EnrollmentTerminated(
+            enrollment_id=uuid4(), person_no=PERSON, scheme="employee", terminated_on=NOW.date(), reason="death"
+        ),
+        ContributionPosted(
+            contribution_id=uuid4(),
+            enrollment_id=uuid4(),
+            person_no=PERSON,
+            scheme="employee",
+            year=2025,
+            individual=Decimal("960.00"),
+            employer=Decimal("3600.00"),
+            subsidy=Decimal("0.00"),
+            personal_account_credit=Decimal("960.00"),
+            posted_at=NOW,
+        ),
+        FamilyBound(
+            binding_id=uuid4(),
+            person_no=PERSON,
+            relative_person_no="P00000000008",
+            relation="spouse",
+            bound_on=NOW.date(),
+        ),
+        FamilyUnbound(binding_id=uuid4(), person_no=PERSON, relative_person_no="P00000000008", unbound_on=NOW.date()),
+        FilingApproved(
+            filing_id=uuid4(),
+            person_no=PERSON,
+            filing_type="resettled_retiree",
+            home_region_code="350582",
+            destination_region_code="440300",
+            valid_from=date(2025, 1, 1),
+            valid_to=date(2025, 12, 31),
+            approved_at=NOW,
+        ),
+        FilingRevoked(filing_id=uuid4(), person_no=PERSON, revoked_on=NOW.date(), reason="moved back"),
+        ClaimReversed(
+            settlement_id=uuid4(),
+            person_no=PERSON,
+            institution_code="H35058200001",
+            breakdown=_breakdown(),
+            reversed_at=NOW,
+        ),
+        BurdenAlerted(
+            person_no=PERSON,
+            year=2025,
+            personal_burden=Decimal("51234.00"),
+            threshold=Decimal("50000.00"),
+            band="yellow",
+            alerted_at=NOW,
+        ),
+        PractitionerSuspended(
+            practitioner_code="D001", points=12, suspended_from=NOW.date(), reason="12 points in 2025"
+        ),
+        PractitionerReinstated(practitioner_code="D001", reinstated_on=NOW.date()),
+        InstitutionSanctioned(
+            institution_code="H35058200001", sanction="red_card", refuses_settlement=True, effective_from=NOW.date()
+        ),
+        LtcServiceRecorded(
+            visit_id=uuid4(),
+            person_no=PERSON,
+            agency_code="A001",
+            service_date=NOW.date(),
+            minutes=60,
+            amount=Decimal("50.00"),
+            recorded_at=NOW,
+        ),
     ]
 
 
@@ -124,7 +209,7 @@ def _headers(event: Event) -> dict[str, bytes]:
 def test_encode_decode_round_trip(payload: EventPayload) -> None:
     event = Event.new(payload, source="/yibao/test", trace_headers={"traceparent": TRACEPARENT})
     key, value, headers = encode(event)
-    assert key == PERSON.encode()
+    assert key == payload.key().encode()
     decoded = decode(value, headers)
     assert decoded == event
     assert type(decoded.payload) is type(payload)
@@ -142,7 +227,7 @@ def test_headers_are_cloudevents_binary_mode(payload: EventPayload) -> None:
     assert headers["ce_type"] == payload.event_type.encode()
     assert headers["ce_source"] == b"/yibao/test"
     assert datetime.fromisoformat(headers["ce_time"].decode()) == event.time
-    assert headers["ce_subject"] == PERSON.encode()
+    assert headers["ce_subject"] == payload.key().encode()
     assert headers["content-type"] == b"application/json"
     assert headers["traceparent"] == TRACEPARENT.encode()
 
@@ -274,10 +359,12 @@ def test_registering_a_type_twice_raises() -> None:
     assert EVENT_TYPES["claim.settled"] is ClaimSettled
 
 
-def test_payloads_are_keyed_by_person_number() -> None:
+def test_payloads_are_keyed_by_their_key_field() -> None:
+    # One person's events stay in order; a doctor's or an institution's sanctions likewise.
+    expected = {"practitioner_code": "D001", "institution_code": "H35058200001"}
     for payload in PAYLOADS:
-        assert payload.key() == PERSON
-        assert Event.new(payload, source="/s").key == PERSON
+        assert payload.key() == expected.get(payload.key_field, PERSON)
+        assert Event.new(payload, source="/s").key == payload.key()
 
 
 def test_every_type_names_its_publisher_and_consumers_among_the_services() -> None:
