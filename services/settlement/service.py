@@ -1,8 +1,10 @@
 """Settlement rules: pure functions, no I/O.
 
-Walking skeleton: every line is in the policy scope and the basic fund pays a flat ratio per
-scheme and visit type. The catalogue, deductible, caps, critical-illness and assistance tiers
-(the three-tier calculation) replace `skeleton_ratio` in the settlement issue.
+Two calculators live here. `skeleton_breakdown` (walking skeleton: every line in scope, a flat
+ratio per scheme and visit type) is what api.py still uses. `calculate` is the three-tier
+calculation (catalogue classes, deductible, ratio and cap, critical illness, assistance, personal
+account) with accumulators and an explanation; api.py is not wired to it yet because policies,
+the catalogue and accumulators are not stored. See docs/settlement.md.
 """
 
 from __future__ import annotations
