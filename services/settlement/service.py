@@ -1,8 +1,10 @@
 """Settlement rules: pure functions, no I/O.
 
-Walking skeleton: every line is in the policy scope and the basic fund pays a flat ratio per
-scheme and visit type. The catalogue, deductible, caps, critical-illness and assistance tiers
-(the three-tier calculation) replace `skeleton_ratio` in the settlement issue.
+Two calculators live here. `skeleton_breakdown` (walking skeleton: every line in scope, a flat
+ratio per scheme and visit type) is what api.py still uses. `calculate` is the three-tier
+calculation (catalogue classes, deductible, ratio and cap, critical illness, assistance, personal
+account) with accumulators and an explanation; api.py is not wired to it yet because policies,
+the catalogue and accumulators are not stored. See docs/settlement.md.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 from shared.events.contracts import ClaimLine, SettlementBreakdown
 from shared.money import to_fen
@@ -80,3 +83,255 @@ def skeleton_breakdown(priced: list[ClaimLine], *, ratio: Decimal) -> Settlement
         psn_cash_pay=total - fund,
         fund_pay_sumamt=fund,
     )
+
+
+# --- Three-tier calculation (三重保障: basic fund, critical illness, medical assistance) ---------------
+
+ItemClass = Literal["A", "B", "C"]  # 甲类 / 乙类 / 丙类
+Scheme = Literal["employee", "resident"]  # 职工 / 城乡居民
+CrossRegion = Literal["local", "filed", "unfiled"]  # 本地 / 异地已备案 / 异地未备案
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """One entry of the 医保目录 (drug, 诊疗项目 service or 耗材 consumable)."""
+
+    code: str
+    name: str
+    item_class: ItemClass  # 甲类 A: all in scope; 乙类 B: 先行自付 first; 丙类 C: all self-paid
+    preselfpay_ratio: Decimal = Decimal("0")  # 先行自付比例 (乙类 only)
+    limit_price: Decimal | None = None  # 限价; the part of the unit price above it is 超限价自费
+
+
+@dataclass(frozen=True)
+class CriticalTier:
+    """A band of the yearly accumulated in-scope self-paid amount and the share paid in it."""
+
+    upper: Decimal | None  # 上限 of the band (None: no upper bound)
+    ratio: Decimal  # 分段报销比例
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The parameters for one scheme and visit type, under a named version."""
+
+    version: str  # e.g. "QZ-2025-resident-inpatient-v1"
+    scheme: Scheme
+    deductible: Decimal  # 起付线 (per person-year)
+    ratio: Decimal  # 统筹基金报销比例
+    cap: Decimal  # 统筹基金封顶线 (per person-year)
+    critical_threshold: Decimal  # 大病保险起付线 (大额医疗补助 for employees)
+    critical_tiers: tuple[CriticalTier, ...]  # 分段比例, bands above the threshold, ascending
+    critical_cap: Decimal  # 大病保险 / 大额医疗补助 年度最高支付限额
+    assistance_share: Decimal  # 医疗救助比例
+    assistance_cap: Decimal  # 医疗救助年度限额
+    unfiled_reduction: Decimal  # 异地未备案降低报销比例 (points off `ratio`)
+
+
+@dataclass(frozen=True)
+class Accumulators:
+    """Per person-year totals (年度累计) that make settlement order-dependent."""
+
+    deductible_used: Decimal = ZERO  # 起付线已用
+    basic_fund_paid: Decimal = ZERO  # 统筹基金累计支付 (against 封顶线)
+    basic_fund_due: Decimal = ZERO  # 统筹基金累计应付, unrounded: keeps sub-fen remainders across claims
+    critical_paid: Decimal = ZERO  # 大病保险 / 大额医疗补助累计支付
+    inscope_self_paid: Decimal = ZERO  # 政策范围内个人累计负担 (大病保险 base)
+    assistance_base: Decimal = ZERO  # 医疗救助累计救助基数 (in-scope still owed, eligible claims only)
+    assistance_paid: Decimal = ZERO  # 医疗救助累计支付
+    personal_burden: Decimal = ZERO  # 个人累计负担 (account + cash)
+
+
+@dataclass(frozen=True)
+class ClaimInput:
+    lines: tuple[LineInput, ...]
+    visit_type: str  # "inpatient" 住院 / "outpatient" 门诊
+    assistance_eligible: bool = False  # 医疗救助对象
+    cross_region: CrossRegion = "local"
+    account_balance: Decimal = ZERO  # 个人账户余额 (employees)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the explanation: the rule, the amount it produced and the policy version behind it."""
+
+    rule: str
+    amount: Decimal
+    policy_version: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Calculation:
+    priced: list[ClaimLine]
+    breakdown: SettlementBreakdown
+    accumulators: Accumulators
+    explanation: list[Step]
+
+
+def _pos(amount: Decimal) -> Decimal:
+    return amount if amount > 0 else ZERO
+
+
+def critical_entitlement(base: Decimal, policy: Policy) -> Decimal:
+    """大病保险 owed for a yearly in-scope self-paid `base` (unrounded, before the cap)."""
+    total = Decimal("0")
+    lower = policy.critical_threshold
+    for tier in policy.critical_tiers:
+        upper = base if tier.upper is None else min(base, tier.upper)
+        if upper > lower:
+            total += (upper - lower) * tier.ratio
+        if tier.upper is None or base <= tier.upper:
+            break
+        lower = max(lower, tier.upper)
+    return total
+
+
+def calculate(
+    claim: ClaimInput, policy: Policy, catalogue: dict[str, CatalogueItem], accumulators: Accumulators
+) -> Calculation:
+    """Three-tier settlement of one claim. Pure: the new accumulators are returned, never stored.
+
+    Each tier is computed on the year's cumulative figure and rounded there (to_fen(cumulative) minus
+    what was already paid), so rounding never depends on how the year's claims were split or ordered.
+    """
+    v = policy.version
+    steps: list[Step] = []
+    priced = price_lines(list(claim.lines))
+
+    # 1. Line classification by the catalogue (目录分类).
+    fulamt = overlmt = preself = scope = ZERO
+    for line in priced:
+        item = catalogue.get(line.item_code)
+        if item is None or item.item_class == "C":
+            fulamt += line.amount
+            why = "not in the catalogue (目录外)" if item is None else "丙类"
+            steps.append(
+                Step("fulamt_ownpay_amt 全自费", line.amount, v, f"line {line.line_no} {line.item_code}: {why}")
+            )
+            continue
+        over = ZERO
+        if item.limit_price is not None and line.unit_price > item.limit_price:
+            over = to_fen((line.unit_price - item.limit_price) * line.quantity)
+            steps.append(
+                Step(
+                    "overlmt_selfpay 超限价自费",
+                    over,
+                    v,
+                    f"line {line.line_no} {line.item_code}: ({line.unit_price} − 限价 {item.limit_price}) × {line.quantity}",
+                )
+            )
+        rest = line.amount - over
+        pre = to_fen(rest * item.preselfpay_ratio) if item.item_class == "B" else ZERO
+        if item.item_class == "B":
+            steps.append(
+                Step(
+                    "preselfpay_amt 乙类先行自付",
+                    pre,
+                    v,
+                    f"line {line.line_no} {line.item_code}: {rest} × {item.preselfpay_ratio}, half-up",
+                )
+            )
+        overlmt += over
+        preself += pre
+        scope += rest - pre
+
+    # 2. Policy-scope amount (政策范围内费用).
+    total = fulamt + overlmt + preself + scope
+    steps.append(Step("inscp_scp_amt 政策范围内费用", scope, v, f"total {total} − self-paid parts"))
+
+    # 3. Basic fund (统筹基金): above what remains of the deductible, at the ratio, within the cap.
+    deductible_now = min(to_fen(_pos(policy.deductible - accumulators.deductible_used)), scope)
+    ratio = policy.ratio
+    if claim.cross_region == "unfiled":
+        ratio = _pos(ratio - policy.unfiled_reduction)
+    due = accumulators.basic_fund_due + (scope - deductible_now) * ratio
+    hifp = _pos(min(to_fen(policy.cap), to_fen(due)) - accumulators.basic_fund_paid)
+    steps.append(
+        Step(
+            "起付线 deductible",
+            deductible_now,
+            v,
+            f"{policy.deductible} per year, {accumulators.deductible_used} used before",
+        )
+    )
+    steps.append(
+        Step(
+            "hifp_pay 统筹基金",
+            hifp,
+            v,
+            f"({scope} − {deductible_now}) × {ratio} ({claim.cross_region}), half-up on the yearly total, "
+            f"封顶线 {policy.cap} with {accumulators.basic_fund_paid} paid before",
+        )
+    )
+
+    # 4. Critical illness (大病保险, residents) / large-expense supplement (大额医疗补助, employees).
+    self_inscope = scope - hifp
+    base = accumulators.inscope_self_paid + self_inscope
+    critical = _pos(
+        min(to_fen(policy.critical_cap), to_fen(critical_entitlement(base, policy))) - accumulators.critical_paid
+    )
+    critical_field = "hifob_pay 大额医疗补助" if policy.scheme == "employee" else "hifmi_pay 大病保险"
+    steps.append(
+        Step(
+            critical_field,
+            critical,
+            v,
+            f"yearly in-scope self-paid {accumulators.inscope_self_paid} → {base}, above {policy.critical_threshold} "
+            f"by tiers {[(str(t.upper), str(t.ratio)) for t in policy.critical_tiers]}, cap {policy.critical_cap}",
+        )
+    )
+
+    # 5. Medical assistance (医疗救助): a share of what is still owed in scope, within its yearly cap.
+    owed = self_inscope - critical
+    assistance_base = accumulators.assistance_base
+    maf = ZERO
+    if claim.assistance_eligible:
+        assistance_base += owed
+        maf = _pos(
+            min(to_fen(policy.assistance_cap), to_fen(assistance_base * policy.assistance_share))
+            - accumulators.assistance_paid
+        )
+        steps.append(
+            Step(
+                "maf_pay 医疗救助",
+                maf,
+                v,
+                f"{owed} still owed in scope × {policy.assistance_share} (yearly), cap {policy.assistance_cap}",
+            )
+        )
+
+    # 6-7. Personal account (个人账户, employees) then cash (个人现金).
+    fund = hifp + critical + maf
+    personal = total - fund
+    acct = min(to_fen(_pos(claim.account_balance)), personal) if policy.scheme == "employee" else ZERO
+    cash = personal - acct
+    steps.append(Step("fund_pay_sumamt 基金支付总额", fund, v, "hifp + hifmi/hifob + maf"))
+    steps.append(Step("acct_pay 个人账户", acct, v, f"personal part {personal}, balance {claim.account_balance}"))
+    steps.append(Step("psn_cash_pay 个人现金", cash, v, "total − funds − account"))
+
+    breakdown = SettlementBreakdown(
+        medfee_sumamt=total,
+        fulamt_ownpay_amt=fulamt,
+        overlmt_selfpay=overlmt,
+        preselfpay_amt=preself,
+        inscp_scp_amt=scope,
+        hifp_pay=hifp,
+        hifmi_pay=critical if policy.scheme == "resident" else ZERO,
+        hifob_pay=critical if policy.scheme == "employee" else ZERO,
+        maf_pay=maf,
+        acct_pay=acct,
+        psn_cash_pay=cash,
+        fund_pay_sumamt=fund,
+    )
+    after = Accumulators(
+        deductible_used=accumulators.deductible_used + deductible_now,
+        basic_fund_paid=accumulators.basic_fund_paid + hifp,
+        basic_fund_due=due,
+        critical_paid=accumulators.critical_paid + critical,
+        inscope_self_paid=base,
+        assistance_base=assistance_base,
+        assistance_paid=accumulators.assistance_paid + maf,
+        personal_burden=accumulators.personal_burden + personal,
+    )
+    return Calculation(priced=priced, breakdown=breakdown, accumulators=after, explanation=steps)

@@ -1,15 +1,20 @@
-"""Audit rules: each one a pure function of a claim, used unchanged at every stage.
+"""Audit rules: each one a pure function of a claim and its history, used unchanged at every stage.
 
-Walking skeleton: one rule, quantity above a medically unlikely maximum per line. The rule
-library (versioned data, scopes, windows, history) comes with the supervision issue.
+`QuantityLimitRule`/`audit_claim` are the walking skeleton the post-event handler still calls.
+The rule library below (versioned `RuleVersion` records, scopes, stages, effective dates, a
+`History` view and `evaluate`) is pure: callers load the history; nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
 
-from shared.events.contracts import ClaimSettled
+from shared.events.contracts import ClaimLine, ClaimSettled, VisitType
 from shared.money import to_fen
 
 
@@ -58,3 +63,493 @@ DEFAULT_RULES = (QuantityLimitRule(),)
 
 def audit_claim(claim: ClaimSettled, rules: tuple[QuantityLimitRule, ...] = DEFAULT_RULES) -> list[Finding]:
     return [finding for rule in rules for finding in rule.check(claim)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule library (两库 规则库): versioned rule records, a history view, one pure function per
+# rule, and `evaluate`, which picks the rules whose scope, stage and effective dates match.
+# ---------------------------------------------------------------------------------------------
+
+Stage = Literal["pre", "in", "post"]  # 事前提醒 / 事中审核 / 事后监管
+Severity = Literal["info", "warn", "refuse"]  # 提示 / 警告 / 拒付
+ALL_STAGES: frozenset[Stage] = frozenset({"pre", "in", "post"})
+SEVERITIES: frozenset[str] = frozenset({"info", "warn", "refuse"})
+
+
+@dataclass(frozen=True)
+class RuleScope:
+    """Where a rule version applies (适用范围). An empty set means every value."""
+
+    regions: frozenset[str] = frozenset()  # 统筹区/就医地 region codes
+    schemes: frozenset[str] = frozenset()  # 职工 employee / 居民 resident
+    institution_levels: frozenset[int] = frozenset()  # 医院等级 0-3
+    institution_types: frozenset[str] = frozenset()  # 机构类型
+
+    def matches(self, claim: ClaimSettled) -> bool:
+        # A restricted dimension with an unknown value on the claim does not match.
+        return (
+            _admits(self.regions, claim.region_code)
+            and _admits(self.schemes, claim.scheme)
+            and _admits(self.institution_levels, claim.institution_level)
+            and _admits(self.institution_types, claim.institution_type)
+        )
+
+
+def _admits(allowed: frozenset[Any], value: Any) -> bool:
+    return not allowed or (value is not None and value in allowed)
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    """One version of one rule, as data (规则版本). The logic is `RULE_FUNCTIONS[rule_id]`."""
+
+    rule_id: str
+    version: int
+    family: str  # NHSA group: policy 政策类 / management 管理类 / medical 医疗类
+    effective_from: date
+    effective_to: date | None = None  # inclusive; None = open-ended
+    scope: RuleScope = RuleScope()
+    stages: frozenset[Stage] = ALL_STAGES
+    severity: Severity = "warn"
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    window_days: int | None = None  # how much history the rule looks back over (None = none / all)
+
+    def __post_init__(self) -> None:
+        if not self.stages or not self.stages <= ALL_STAGES:
+            raise ValueError(f"{self.rule_id}: stages must be a non-empty subset of pre/in/post")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"{self.rule_id}: severity must be info, warn or refuse")
+        if self.effective_to is not None and self.effective_to < self.effective_from:
+            raise ValueError(f"{self.rule_id}: effective_to is before effective_from")
+        if self.rule_id not in RULE_FUNCTIONS:
+            raise ValueError(f"{self.rule_id}: no rule function with this id")
+
+    def in_effect(self, on_date: date) -> bool:
+        return self.effective_from <= on_date and (self.effective_to is None or on_date <= self.effective_to)
+
+    def applies(self, claim: ClaimSettled, stage: Stage, on_date: date) -> bool:
+        return stage in self.stages and self.in_effect(on_date) and self.scope.matches(claim)
+
+
+@dataclass(frozen=True)
+class ItemRestriction:
+    """Knowledge-base restrictions on one catalogue item (三目录 限定支付 / 知识库)."""
+
+    item_code: str
+    sex: Literal["M", "F"] | None = None  # 限性别
+    min_age: int | None = None  # 限年龄, whole years, inclusive
+    max_age: int | None = None
+    min_institution_level: int | None = None  # 限医院等级
+    max_quantity_per_day: int | None = None  # 日最大用量
+    limit_price: Decimal | None = None  # 最高限价
+    components: tuple[str, ...] = ()  # 打包项目 → 组成项目 (a package's component items)
+
+
+@dataclass(frozen=True)
+class PriorClaim:
+    """A claim of the same person already settled (就诊历史)."""
+
+    settlement_id: UUID
+    institution_code: str
+    visit_type: VisitType
+    admitted_on: date
+    discharged_on: date
+    diagnoses: tuple[str, ...] = ()
+    item_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SoldCode:
+    """A drug traceability code (药品追溯码) already sold under a settlement."""
+
+    code: str
+    settlement_id: UUID
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything the rules may look at besides the claim, loaded by the caller. Empty = unknown."""
+
+    sex: Literal["M", "F"] | None = None
+    birth_date: date | None = None
+    death_date: date | None = None
+    catalogue: tuple[ItemRestriction, ...] = ()
+    prior_claims: tuple[PriorClaim, ...] = ()
+    sold_codes: tuple[SoldCode, ...] = ()
+
+    def restriction(self, item_code: str) -> ItemRestriction | None:
+        for item in self.catalogue:
+            if item.item_code == item_code:
+                return item
+        return None
+
+    def others(self, claim: ClaimSettled) -> list[PriorClaim]:
+        """Prior claims other than this one (re-auditing a claim must not match itself)."""
+        return [prior for prior in self.prior_claims if prior.settlement_id != claim.settlement_id]
+
+
+RuleFunction = Callable[[ClaimSettled, History, Mapping[str, Any]], list[Finding]]
+
+
+def _hit(rule_id: str, line_no: int | None, amount: Decimal, message: str) -> Finding:
+    # Version and severity belong to the RuleVersion; `evaluate` stamps them on.
+    return Finding(
+        rule_id=rule_id,
+        rule_version=0,
+        severity="info",
+        line_no=line_no,
+        amount_at_stake=to_fen(amount),
+        message=message,
+    )
+
+
+def _claim_total(claim: ClaimSettled) -> Decimal:
+    return sum((line.amount for line in claim.lines), Decimal("0.00"))
+
+
+def _stay_nights(start: date, end: date) -> set[date]:
+    """Nights of an inpatient stay: admission day up to, not including, discharge day (at least one)."""
+    nights = max(1, (end - start).days)
+    return {start + timedelta(days=i) for i in range(nights)}
+
+
+def _days(start: date, end: date) -> set[date]:
+    return {start + timedelta(days=i) for i in range((end - start).days + 1)}
+
+
+def _age_on(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def quantity_per_line(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """单次收费数量超限: the walking-skeleton rule as a library function."""
+    maximum = int(params.get("max_quantity", 30))
+    return [
+        _hit(
+            "QTY-MAX-LINE",
+            line.line_no,
+            line.unit_price * (line.quantity - maximum),
+            f"line {line.line_no} ({line.item_code}) bills {line.quantity} units, above the maximum of {maximum}",
+        )
+        for line in claim.lines
+        if line.quantity > maximum
+    ]
+
+
+def sex_conflict(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """性别不符: an item restricted to one sex billed for a person of the other."""
+    if history.sex is None:
+        return []
+    findings = []
+    for line in claim.lines:
+        item = history.restriction(line.item_code)
+        if item is not None and item.sex is not None and item.sex != history.sex:
+            findings.append(
+                _hit(
+                    "SEX-CONFLICT",
+                    line.line_no,
+                    line.amount,
+                    f"line {line.line_no} ({line.item_code}) is for sex {item.sex}; the person is {history.sex}",
+                )
+            )
+    return findings
+
+
+def age_conflict(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """年龄不符: an item restricted to an age range billed outside it (age on the admission day)."""
+    if history.birth_date is None:
+        return []
+    age = _age_on(history.birth_date, claim.admitted_on)
+    findings = []
+    for line in claim.lines:
+        item = history.restriction(line.item_code)
+        if item is None:
+            continue
+        if (item.min_age is not None and age < item.min_age) or (item.max_age is not None and age > item.max_age):
+            findings.append(
+                _hit(
+                    "AGE-CONFLICT",
+                    line.line_no,
+                    line.amount,
+                    f"line {line.line_no} ({line.item_code}) is for ages {item.min_age}-{item.max_age}; "
+                    f"the person is {age}",
+                )
+            )
+    return findings
+
+
+def institution_level(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """限医院等级: an item billed by an institution below the level it is restricted to (0 = unrated)."""
+    if claim.institution_level is None:
+        return []
+    findings = []
+    for line in claim.lines:
+        item = history.restriction(line.item_code)
+        minimum = None if item is None else item.min_institution_level
+        if minimum is not None and claim.institution_level < minimum:
+            findings.append(
+                _hit(
+                    "INST-LEVEL",
+                    line.line_no,
+                    line.amount,
+                    f"line {line.line_no} ({line.item_code}) needs an institution of level "
+                    f"{minimum}; this one is level {claim.institution_level}",
+                )
+            )
+    return findings
+
+
+def quantity_per_day(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """超日最大用量: an item's total quantity above its daily maximum × the days of the claim.
+
+    The excess is put on the item's last line, at that line's unit price.
+    """
+    days = max(1, (claim.discharged_on - claim.admitted_on).days)
+    totals: dict[str, int] = {}
+    last: dict[str, ClaimLine] = {}
+    for line in claim.lines:
+        totals[line.item_code] = totals.get(line.item_code, 0) + line.quantity
+        last[line.item_code] = line
+    findings = []
+    for code, total in totals.items():
+        item = history.restriction(code)
+        if item is None or item.max_quantity_per_day is None:
+            continue
+        allowed = item.max_quantity_per_day * days
+        if total > allowed:
+            line = last[code]
+            findings.append(
+                _hit(
+                    "QTY-MAX-DAY",
+                    line.line_no,
+                    line.unit_price * (total - allowed),
+                    f"{code}: {total} units over {days} day(s), above {item.max_quantity_per_day} a day",
+                )
+            )
+    return findings
+
+
+def duplicate_charge(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """重复收费: a one-day visit bills an item another claim already billed for that day."""
+    if claim.admitted_on != claim.discharged_on:
+        return []  # overlapping stays are the phantom-bed rule's business
+    day = claim.admitted_on
+    billed = {
+        code
+        for prior in history.others(claim)
+        if prior.admitted_on <= day <= prior.discharged_on
+        for code in prior.item_codes
+    }
+    return [
+        _hit(
+            "DUP-CHARGE",
+            line.line_no,
+            line.amount,
+            f"line {line.line_no} ({line.item_code}) was already billed on {day} by another claim",
+        )
+        for line in claim.lines
+        if line.item_code in billed
+    ]
+
+
+def unbundling(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """分解收费: a component billed on the same day as the package it belongs to.
+
+    Component lines of this claim are flagged when the package is in this claim, or in another
+    claim for a one-day visit on the same day. (A package billed after its components were paid
+    in an earlier claim is not flagged here: the amount at stake is in the other claim.)
+    """
+    packages = {line.item_code for line in claim.lines}
+    if claim.admitted_on == claim.discharged_on:
+        day = claim.admitted_on
+        packages |= {
+            code
+            for prior in history.others(claim)
+            if prior.admitted_on <= day <= prior.discharged_on
+            for code in prior.item_codes
+        }
+    component_of: dict[str, str] = {}
+    for code in packages:
+        item = history.restriction(code)
+        if item is not None:
+            for component in item.components:
+                component_of.setdefault(component, code)
+    return [
+        _hit(
+            "UNBUNDLE",
+            line.line_no,
+            line.amount,
+            f"line {line.line_no} ({line.item_code}) is part of package {component_of[line.item_code]} "
+            "billed the same day",
+        )
+        for line in claim.lines
+        if line.item_code in component_of
+    ]
+
+
+def price_above_limit(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """超限价: a unit price above the item's limit price; the difference × quantity is at stake."""
+    findings = []
+    for line in claim.lines:
+        item = history.restriction(line.item_code)
+        if item is not None and item.limit_price is not None and line.unit_price > item.limit_price:
+            findings.append(
+                _hit(
+                    "PRICE-LIMIT",
+                    line.line_no,
+                    (line.unit_price - item.limit_price) * line.quantity,
+                    f"line {line.line_no} ({line.item_code}) unit price {line.unit_price} "
+                    f"above the limit of {item.limit_price}",
+                )
+            )
+    return findings
+
+
+def split_admission(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """分解住院: readmitted for a shared diagnosis within N days (parameter, default 15) of discharge.
+
+    By default only readmission to the same institution counts (`same_institution`). The whole
+    readmission is at stake.
+    """
+    if claim.visit_type != "inpatient":
+        return []
+    max_days = int(params.get("readmission_days", 15))
+    same_institution = bool(params.get("same_institution", True))
+    diagnoses = set(claim.diagnoses)
+    for prior in history.others(claim):
+        if prior.visit_type != "inpatient":
+            continue
+        if same_institution and prior.institution_code != claim.institution_code:
+            continue
+        gap = (claim.admitted_on - prior.discharged_on).days
+        shared = diagnoses & set(prior.diagnoses)
+        if 0 <= gap <= max_days and shared:
+            return [
+                _hit(
+                    "SPLIT-ADMISSION",
+                    None,
+                    _claim_total(claim),
+                    f"readmitted {gap} day(s) after discharge on {prior.discharged_on} for {', '.join(sorted(shared))}",
+                )
+            ]
+    return []
+
+
+def phantom_bed_days(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """挂床住院: inpatient nights overlapping another inpatient stay.
+
+    The claim total × overlapping nights / nights of this stay is at stake.
+    """
+    if claim.visit_type != "inpatient":
+        return []
+    nights = _stay_nights(claim.admitted_on, claim.discharged_on)
+    overlap: set[date] = set()
+    for prior in history.others(claim):
+        if prior.visit_type == "inpatient":
+            overlap |= nights & _stay_nights(prior.admitted_on, prior.discharged_on)
+    if not overlap:
+        return []
+    return [
+        _hit(
+            "PHANTOM-BED",
+            None,
+            _claim_total(claim) * len(overlap) / len(nights),
+            f"{len(overlap)} of {len(nights)} night(s) overlap another inpatient stay, from {min(overlap)}",
+        )
+    ]
+
+
+def traceability_resold(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """药品追溯码重复: a traceability code already sold (or repeated in this claim) means resale.
+
+    One code is one unit: each reused code puts one unit price at stake.
+    """
+    seen = {sold.code for sold in history.sold_codes if sold.settlement_id != claim.settlement_id}
+    findings = []
+    for line in claim.lines:
+        reused = []
+        for code in line.traceability_codes:
+            if code in seen:
+                reused.append(code)
+            seen.add(code)
+        if reused:
+            findings.append(
+                _hit(
+                    "TRACE-RESOLD",
+                    line.line_no,
+                    line.unit_price * len(reused),
+                    f"line {line.line_no} ({line.item_code}) sells traceability code(s) already sold: "
+                    f"{', '.join(reused)}",
+                )
+            )
+    return findings
+
+
+def after_death(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """死亡后就医: care that starts after the person's date of death; the whole claim is at stake."""
+    if history.death_date is None or claim.admitted_on <= history.death_date:
+        return []
+    return [
+        _hit(
+            "AFTER-DEATH",
+            None,
+            _claim_total(claim),
+            f"care from {claim.admitted_on}, after the date of death {history.death_date}",
+        )
+    ]
+
+
+RULE_FUNCTIONS: dict[str, RuleFunction] = {
+    "QTY-MAX-LINE": quantity_per_line,
+    "SEX-CONFLICT": sex_conflict,
+    "AGE-CONFLICT": age_conflict,
+    "INST-LEVEL": institution_level,
+    "QTY-MAX-DAY": quantity_per_day,
+    "DUP-CHARGE": duplicate_charge,
+    "UNBUNDLE": unbundling,
+    "PRICE-LIMIT": price_above_limit,
+    "SPLIT-ADMISSION": split_admission,
+    "PHANTOM-BED": phantom_bed_days,
+    "TRACE-RESOLD": traceability_resold,
+    "AFTER-DEATH": after_death,
+}
+
+_LIBRARY_START = date(2025, 1, 1)
+
+# The default library: version 1 of every rule, all scopes, all stages unless the rule needs
+# history only post-event audit has (split admission, phantom beds).
+LIBRARY: tuple[RuleVersion, ...] = (
+    RuleVersion("QTY-MAX-LINE", 1, "medical", _LIBRARY_START, parameters={"max_quantity": 30}),
+    RuleVersion("SEX-CONFLICT", 1, "medical", _LIBRARY_START, severity="refuse"),
+    RuleVersion("AGE-CONFLICT", 1, "medical", _LIBRARY_START, severity="refuse"),
+    RuleVersion("INST-LEVEL", 1, "policy", _LIBRARY_START, severity="refuse"),
+    RuleVersion("QTY-MAX-DAY", 1, "medical", _LIBRARY_START),
+    RuleVersion("DUP-CHARGE", 1, "management", _LIBRARY_START, severity="refuse", window_days=1),
+    RuleVersion("UNBUNDLE", 1, "management", _LIBRARY_START, window_days=1),
+    RuleVersion("PRICE-LIMIT", 1, "policy", _LIBRARY_START, severity="refuse"),
+    RuleVersion(
+        "SPLIT-ADMISSION",
+        1,
+        "management",
+        _LIBRARY_START,
+        stages=frozenset({"post"}),
+        parameters={"readmission_days": 15, "same_institution": True},
+        window_days=15,
+    ),
+    RuleVersion("PHANTOM-BED", 1, "management", _LIBRARY_START, stages=frozenset({"in", "post"}), window_days=366),
+    RuleVersion("TRACE-RESOLD", 1, "management", _LIBRARY_START, severity="refuse"),
+    RuleVersion("AFTER-DEATH", 1, "management", _LIBRARY_START, severity="refuse"),
+)
+
+
+def evaluate(
+    claim: ClaimSettled, history: History, rules: Iterable[RuleVersion], stage: Stage, on_date: date
+) -> list[Finding]:
+    """Run the rule versions whose scope, stage and effective dates match; findings in rule order."""
+    findings = []
+    for rule in rules:
+        if not rule.applies(claim, stage, on_date):
+            continue
+        for hit in RULE_FUNCTIONS[rule.rule_id](claim, history, rule.parameters):
+            findings.append(replace(hit, rule_id=rule.rule_id, rule_version=rule.version, severity=rule.severity))
+    return findings

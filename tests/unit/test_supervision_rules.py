@@ -1,8 +1,10 @@
-"""Audit rules: the quantity limit flags only lines above the maximum, with the excess at stake."""
+"""Audit rules: the skeleton quantity limit, and the rule library (every rule, scope, stage, dates, a synthetic recall check)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import random
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
@@ -10,8 +12,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.supervision.service import DEFAULT_RULES, QuantityLimitRule, audit_claim
+from services.supervision.service import (
+    DEFAULT_RULES,
+    LIBRARY,
+    RULE_FUNCTIONS,
+    History,
+    ItemRestriction,
+    PriorClaim,
+    QuantityLimitRule,
+    RuleScope,
+    RuleVersion,
+    SoldCode,
+    Stage,
+    audit_claim,
+    evaluate,
+)
 from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.money import to_fen
 
 ZERO = Decimal("0.00")
 
@@ -128,3 +145,413 @@ def test_findings_match_the_lines_above_thirty(lines: list[tuple[int, str]]) -> 
 def test_one_line_over_gives_one_finding(quantity: int) -> None:
     (finding,) = audit_claim(claim((quantity, "1.00")))
     assert finding.amount_at_stake == Decimal(quantity - 30)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule library: RuleVersion records, History, one pure function per rule, evaluate.
+# ---------------------------------------------------------------------------------------------
+
+ON = date(2025, 6, 1)
+INSTITUTION = "H350500001"
+CATALOGUE = (
+    ItemRestriction("GYN01", sex="F"),  # 妇科检查
+    ItemRestriction("ADULT01", min_age=18),
+    ItemRestriction("PED01", max_age=14),  # 儿科专用
+    ItemRestriction("MRI01", min_institution_level=3),  # 限三级医院
+    ItemRestriction("DRUG01", max_quantity_per_day=3),
+    ItemRestriction("PKG01", components=("CMP1", "CMP2")),  # 打包项目
+    ItemRestriction("STENT", limit_price=Decimal("100.00")),  # 限价耗材
+)
+LINE = tuple[str, int, str] | tuple[str, int, str, list[str]]
+
+
+def settled(
+    *lines: LINE,
+    visit_type: str = "outpatient",
+    admitted: date = ON,
+    discharged: date | None = None,
+    diagnoses: tuple[str, ...] = ("I10",),
+    institution_code: str = INSTITUTION,
+    **extra: object,
+) -> ClaimSettled:
+    """A claim with one line per (item code, quantity, unit price[, traceability codes])."""
+    claim_lines = [
+        ClaimLine(
+            line_no=i,
+            item_code=spec[0],
+            quantity=spec[1],
+            unit_price=Decimal(spec[2]),
+            amount=Decimal(spec[2]) * spec[1],
+            traceability_codes=list(spec[3]) if len(spec) > 3 else [],
+        )
+        for i, spec in enumerate(lines, start=1)
+    ]
+    base = claim().model_copy(
+        update={
+            "settlement_id": uuid4(),
+            "institution_code": institution_code,
+            "visit_type": visit_type,
+            "admitted_on": admitted,
+            "discharged_on": discharged or admitted,
+            "diagnoses": list(diagnoses),
+            "lines": claim_lines,
+            **extra,
+        }
+    )
+    return ClaimSettled.model_validate(base.model_dump())
+
+
+def history(**kwargs: object) -> History:
+    values: dict[str, object] = {"sex": "F", "birth_date": date(1980, 5, 20), "catalogue": CATALOGUE}
+    values.update(kwargs)
+    return History(**values)  # type: ignore[arg-type]
+
+
+def prior(
+    admitted: date,
+    discharged: date | None = None,
+    *items: str,
+    visit_type: str = "outpatient",
+    diagnoses: tuple[str, ...] = ("I10",),
+    institution_code: str = INSTITUTION,
+) -> PriorClaim:
+    return PriorClaim(
+        settlement_id=uuid4(),
+        institution_code=institution_code,
+        visit_type=visit_type,  # type: ignore[arg-type]
+        admitted_on=admitted,
+        discharged_on=discharged or admitted,
+        diagnoses=diagnoses,
+        item_codes=items,
+    )
+
+
+def rule(rule_id: str) -> RuleVersion:
+    (found,) = [r for r in LIBRARY if r.rule_id == rule_id]
+    return found
+
+
+def run(
+    rule_id: str, settled_claim: ClaimSettled, hist: History, stage: Stage = "post"
+) -> list[tuple[int | None, Decimal]]:
+    findings = evaluate(settled_claim, hist, [rule(rule_id)], stage, ON)
+    for f in findings:
+        assert f.rule_id == rule_id
+        assert f.rule_version == 1
+        assert f.severity == rule(rule_id).severity
+        assert f.amount_at_stake.as_tuple().exponent == -2
+        assert f.message
+    return [(f.line_no, f.amount_at_stake) for f in findings]
+
+
+def test_library_has_one_version_of_every_rule_function() -> None:
+    assert sorted(r.rule_id for r in LIBRARY) == sorted(RULE_FUNCTIONS)
+    assert len(RULE_FUNCTIONS) == 12
+
+
+def test_sex_conflict() -> None:
+    c = settled(("GYN01", 1, "80.00"), ("LAB01", 1, "20.00"))
+    assert run("SEX-CONFLICT", c, history(sex="M")) == [(1, Decimal("80.00"))]
+    assert run("SEX-CONFLICT", c, history(sex="F")) == []
+    assert run("SEX-CONFLICT", c, history(sex=None)) == []
+
+
+def test_age_conflict() -> None:
+    c = settled(("ADULT01", 2, "12.50"), ("PED01", 1, "9.00"))
+    child = history(birth_date=date(2020, 3, 1))  # 5 on 2025-06-01
+    adult = history(birth_date=date(1990, 3, 1))
+    assert run("AGE-CONFLICT", c, child) == [(1, Decimal("25.00"))]
+    assert run("AGE-CONFLICT", c, adult) == [(2, Decimal("9.00"))]
+    assert run("AGE-CONFLICT", settled(("PED01", 1, "9.00")), child) == []
+    # 14 until the day before the 15th birthday
+    assert run("AGE-CONFLICT", settled(("PED01", 1, "9.00")), history(birth_date=date(2010, 6, 2))) == []
+    assert run("AGE-CONFLICT", settled(("PED01", 1, "9.00")), history(birth_date=date(2010, 6, 1))) == [
+        (1, Decimal("9.00"))
+    ]
+
+
+def test_institution_level() -> None:
+    lines = (("MRI01", 1, "600.00"), ("LAB01", 1, "20.00"))
+    assert run("INST-LEVEL", settled(*lines, institution_level=2), history()) == [(1, Decimal("600.00"))]
+    assert run("INST-LEVEL", settled(*lines, institution_level=0), history()) == [(1, Decimal("600.00"))]
+    assert run("INST-LEVEL", settled(*lines, institution_level=3), history()) == []
+    assert run("INST-LEVEL", settled(*lines), history()) == []  # level unknown
+
+
+def test_quantity_above_daily_maximum() -> None:
+    c = settled(("DRUG01", 2, "4.20"), ("LAB01", 1, "20.00"), ("DRUG01", 3, "4.20"))
+    assert run("QTY-MAX-DAY", c, history()) == [(3, Decimal("8.40"))]  # 5 units, 3 allowed
+    stay = settled(
+        ("DRUG01", 9, "4.20"), visit_type="inpatient", admitted=ON, discharged=date(2025, 6, 4)
+    )  # 3 days x 3
+    assert run("QTY-MAX-DAY", stay, history()) == []
+    assert run("QTY-MAX-DAY", settled(("DRUG01", 3, "4.20")), history()) == []
+
+
+def test_duplicate_charge_across_claims() -> None:
+    c = settled(("LAB01", 1, "35.00"), ("LAB02", 2, "10.00"))
+    same_day = history(prior_claims=(prior(ON, None, "LAB02"),))
+    assert run("DUP-CHARGE", c, same_day) == [(2, Decimal("20.00"))]
+    during_stay = history(prior_claims=(prior(date(2025, 5, 30), date(2025, 6, 2), "LAB01", visit_type="inpatient"),))
+    assert run("DUP-CHARGE", c, during_stay) == [(1, Decimal("35.00"))]
+    assert run("DUP-CHARGE", c, history(prior_claims=(prior(date(2025, 5, 31), None, "LAB01", "LAB02"),))) == []
+    # Re-auditing the same claim does not match itself.
+    itself = replace(prior(ON, None, "LAB01"), settlement_id=c.settlement_id)
+    assert run("DUP-CHARGE", c, history(prior_claims=(itself,))) == []
+
+
+def test_unbundling() -> None:
+    c = settled(("PKG01", 1, "200.00"), ("CMP1", 1, "30.00"), ("CMP2", 2, "5.00"), ("LAB01", 1, "1.00"))
+    assert run("UNBUNDLE", c, history()) == [(2, Decimal("30.00")), (3, Decimal("10.00"))]
+    components_only = settled(("CMP1", 1, "30.00"))
+    assert run("UNBUNDLE", components_only, history()) == []
+    package_earlier_same_day = history(prior_claims=(prior(ON, None, "PKG01"),))
+    assert run("UNBUNDLE", components_only, package_earlier_same_day) == [(1, Decimal("30.00"))]
+    assert run("UNBUNDLE", components_only, history(prior_claims=(prior(date(2025, 5, 31), None, "PKG01"),))) == []
+
+
+def test_price_above_limit() -> None:
+    c = settled(("STENT", 3, "120.50"), ("LAB01", 1, "999.00"))
+    assert run("PRICE-LIMIT", c, history()) == [(1, Decimal("61.50"))]
+    assert run("PRICE-LIMIT", settled(("STENT", 3, "100.00")), history()) == []
+
+
+def inpatient(admitted: date, discharged: date, *lines: LINE, **kwargs: object) -> ClaimSettled:
+    return settled(*lines, visit_type="inpatient", admitted=admitted, discharged=discharged, **kwargs)  # type: ignore[arg-type]
+
+
+def test_split_admission() -> None:
+    c = inpatient(date(2025, 6, 10), date(2025, 6, 15), ("BED", 5, "60.00"), ("LAB01", 1, "12.34"))
+    first_stay = prior(date(2025, 5, 20), date(2025, 6, 1), visit_type="inpatient", diagnoses=("J18", "I10"))
+    assert run("SPLIT-ADMISSION", c, history(prior_claims=(first_stay,))) == [(None, Decimal("312.34"))]
+    long_ago = prior(date(2025, 5, 1), date(2025, 5, 25), visit_type="inpatient")  # 16 days
+    assert run("SPLIT-ADMISSION", c, history(prior_claims=(long_ago,))) == []
+    other_condition = replace(first_stay, diagnoses=("J18",))
+    assert run("SPLIT-ADMISSION", c, history(prior_claims=(other_condition,))) == []
+    elsewhere = replace(first_stay, institution_code="H350500999")
+    assert run("SPLIT-ADMISSION", c, history(prior_claims=(elsewhere,))) == []
+    outpatient_before = replace(first_stay, visit_type="outpatient")
+    assert run("SPLIT-ADMISSION", c, history(prior_claims=(outpatient_before,))) == []
+    # The window is a parameter: 5 days does not reach a 9-day gap; any institution can count.
+    short = replace(rule("SPLIT-ADMISSION"), parameters={"readmission_days": 5})
+    assert evaluate(c, history(prior_claims=(first_stay,)), [short], "post", ON) == []
+    anywhere = replace(rule("SPLIT-ADMISSION"), parameters={"readmission_days": 15, "same_institution": False})
+    assert len(evaluate(c, history(prior_claims=(elsewhere,)), [anywhere], "post", ON)) == 1
+
+
+def test_phantom_bed_days() -> None:
+    c = inpatient(date(2025, 6, 10), date(2025, 6, 14), ("BED", 4, "100.00"))  # 4 nights, 400.00
+    overlapping = prior(date(2025, 6, 12), date(2025, 6, 20), visit_type="inpatient", institution_code="H2")
+    assert run("PHANTOM-BED", c, history(prior_claims=(overlapping,))) == [(None, Decimal("200.00"))]
+    thirds = inpatient(date(2025, 6, 10), date(2025, 6, 13), ("BED", 1, "100.00"))  # 1 of 3 nights
+    assert run("PHANTOM-BED", thirds, history(prior_claims=(overlapping,))) == [(None, Decimal("33.33"))]
+    transfer = prior(date(2025, 6, 14), date(2025, 6, 20), visit_type="inpatient")  # admitted on discharge day
+    assert run("PHANTOM-BED", c, history(prior_claims=(transfer,))) == []
+    visit = prior(date(2025, 6, 11), None, visit_type="outpatient")
+    assert run("PHANTOM-BED", c, history(prior_claims=(visit,))) == []
+
+
+def test_traceability_code_sold_twice() -> None:
+    c = settled(("DRUG02", 3, "7.00", ["T1", "T2", "T3"]), ("DRUG03", 2, "1.50", ["T9", "T9"]))
+    elsewhere = uuid4()
+    sold = history(sold_codes=(SoldCode("T1", elsewhere), SoldCode("T3", elsewhere)))
+    assert run("TRACE-RESOLD", c, sold) == [(1, Decimal("14.00")), (2, Decimal("1.50"))]
+    clean = settled(("DRUG02", 2, "7.00", ["T1", "T2"]))
+    assert run("TRACE-RESOLD", clean, history(sold_codes=(SoldCode("T1", clean.settlement_id),))) == []
+    assert run("TRACE-RESOLD", clean, history(sold_codes=(SoldCode("T7", elsewhere),))) == []
+
+
+def test_claim_after_date_of_death() -> None:
+    c = settled(("LAB01", 1, "35.00"), ("DRUG01", 2, "4.20"))
+    assert run("AFTER-DEATH", c, history(death_date=date(2025, 5, 31))) == [(None, Decimal("43.40"))]
+    assert run("AFTER-DEATH", c, history(death_date=ON)) == []
+    assert run("AFTER-DEATH", c, history()) == []
+
+
+def test_quantity_per_line_in_the_library() -> None:
+    assert run("QTY-MAX-LINE", settled(("LAB01", 31, "12.35")), history()) == [(1, Decimal("12.35"))]
+
+
+# --- scope, stage and effective dates ---
+
+
+def test_scope_filters_by_region_scheme_level_and_type() -> None:
+    c = settled(
+        ("STENT", 1, "150.00"),
+        region_code="350500",
+        scheme="employee",
+        institution_level=2,
+        institution_type="hospital",
+    )
+    base = rule("PRICE-LIMIT")
+
+    def flagged(scope: RuleScope, on: ClaimSettled = c) -> bool:
+        return bool(evaluate(on, history(), [replace(base, scope=scope)], "post", ON))
+
+    assert flagged(RuleScope())
+    assert flagged(RuleScope(regions=frozenset({"350500", "350100"})))
+    assert not flagged(RuleScope(regions=frozenset({"350100"})))
+    assert flagged(RuleScope(schemes=frozenset({"employee"})))
+    assert not flagged(RuleScope(schemes=frozenset({"resident"})))
+    assert flagged(RuleScope(institution_levels=frozenset({2, 3})))
+    assert not flagged(RuleScope(institution_levels=frozenset({3})))
+    assert flagged(RuleScope(institution_types=frozenset({"hospital"})))
+    assert not flagged(RuleScope(institution_types=frozenset({"pharmacy"})))
+    # A restricted dimension the claim does not state does not match.
+    assert not flagged(RuleScope(regions=frozenset({"350500"})), settled(("STENT", 1, "150.00")))
+
+
+def test_stage_filter_and_same_function_at_every_stage() -> None:
+    c = settled(("STENT", 1, "150.00"))
+    results = {stage: evaluate(c, history(), [rule("PRICE-LIMIT")], stage, ON) for stage in ("pre", "in", "post")}
+    assert results["pre"] == results["in"] == results["post"] != []
+    post_only = replace(rule("PRICE-LIMIT"), stages=frozenset({"post"}))
+    assert evaluate(c, history(), [post_only], "pre", ON) == []
+    assert evaluate(c, history(), [post_only], "in", ON) == []
+    assert len(evaluate(c, history(), [post_only], "post", ON)) == 1
+    assert "pre" not in rule("SPLIT-ADMISSION").stages
+
+
+def test_effective_dates_pick_the_version_in_force() -> None:
+    c = settled(("LAB01", 20, "1.00"))
+    v1 = RuleVersion(
+        "QTY-MAX-LINE", 1, "medical", date(2025, 1, 1), effective_to=date(2025, 6, 30), parameters={"max_quantity": 30}
+    )
+    v2 = RuleVersion("QTY-MAX-LINE", 2, "medical", date(2025, 7, 1), severity="refuse", parameters={"max_quantity": 10})
+    assert evaluate(c, history(), [v1, v2], "post", date(2024, 12, 31)) == []
+    assert evaluate(c, history(), [v1, v2], "post", date(2025, 6, 30)) == []
+    (finding,) = evaluate(c, history(), [v1, v2], "post", date(2025, 7, 1))
+    assert (finding.rule_version, finding.severity, finding.amount_at_stake) == (2, "refuse", Decimal("10.00"))
+
+
+def test_rule_versions_are_validated() -> None:
+    with pytest.raises(ValueError, match="stages"):
+        RuleVersion("PRICE-LIMIT", 1, "policy", ON, stages=frozenset({"later"}))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="severity"):
+        RuleVersion("PRICE-LIMIT", 1, "policy", ON, severity="fatal")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="effective_to"):
+        RuleVersion("PRICE-LIMIT", 1, "policy", ON, effective_to=date(2025, 1, 1))
+    with pytest.raises(ValueError, match="no rule function"):
+        RuleVersion("NO-SUCH-RULE", 1, "policy", ON)
+
+
+def test_empty_history_flags_only_history_free_rules() -> None:
+    c = settled(("STENT", 40, "150.00"), ("GYN01", 1, "80.00"))
+    assert [f.rule_id for f in evaluate(c, History(), LIBRARY, "post", ON)] == ["QTY-MAX-LINE"]
+
+
+# --- synthetic generator: plant each deterministic violation among clean claims ---
+
+
+def clean_case(rng: random.Random, n: int) -> tuple[ClaimSettled, History]:
+    """A compliant claim: an adult woman, a level-3 hospital, catalogue items used within limits."""
+    day = ON + timedelta(days=n)
+    lines: list[LINE] = [
+        ("LAB01", rng.randint(1, 3), f"{rng.randint(100, 9999) / 100:.2f}"),
+        ("DRUG01", rng.randint(1, 3), "4.20", [f"C{n}-{i}" for i in range(1)]),
+        ("STENT", 1, f"{rng.randint(5000, 10000) / 100:.2f}"),
+        ("GYN01", 1, "80.00"),
+        ("ADULT01", 1, "12.50"),
+        ("MRI01", 1, "600.00"),
+        ("PKG01", 1, "200.00"),
+    ]
+    if n % 2:
+        c = inpatient(day, day + timedelta(days=3), *lines, institution_level=3, diagnoses=("J18",))
+    else:
+        c = settled(*lines, admitted=day, institution_level=3)
+    earlier_stay = prior(day - timedelta(days=40), day - timedelta(days=30), "LAB01", visit_type="inpatient")
+    other_day = prior(day - timedelta(days=1), None, "LAB01", "CMP1")
+    hist = history(prior_claims=(earlier_stay, other_day), sold_codes=(SoldCode(f"OLD{n}", uuid4()),))
+    return c, hist
+
+
+def plant(rule_id: str, c: ClaimSettled, hist: History) -> tuple[ClaimSettled, History, Decimal]:
+    """Turn a clean case into one violating `rule_id`; returns the expected amount at stake."""
+    total = sum((line.amount for line in c.lines), ZERO)
+    day = c.admitted_on
+
+    def add(*lines: LINE) -> ClaimSettled:
+        extra = [
+            ClaimLine(
+                line_no=len(c.lines) + i,
+                item_code=spec[0],
+                quantity=spec[1],
+                unit_price=Decimal(spec[2]),
+                amount=Decimal(spec[2]) * spec[1],
+                traceability_codes=list(spec[3]) if len(spec) > 3 else [],
+            )
+            for i, spec in enumerate(lines, start=1)
+        ]
+        return c.model_copy(update={"lines": [*c.lines, *extra]})
+
+    match rule_id:
+        case "QTY-MAX-LINE":
+            return add(("LAB09", 35, "2.00")), hist, Decimal("10.00")
+        case "SEX-CONFLICT":
+            return c, replace(hist, sex="M"), Decimal("80.00")
+        case "AGE-CONFLICT":
+            return c, replace(hist, birth_date=day - timedelta(days=365 * 10)), Decimal("12.50")
+        case "INST-LEVEL":
+            return c.model_copy(update={"institution_level": 2}), hist, Decimal("600.00")
+        case "QTY-MAX-DAY":
+            days = max(1, (c.discharged_on - day).days)
+            used = sum(line.quantity for line in c.lines if line.item_code == "DRUG01")
+            extra_qty = 3 * days - used + 2
+            return add(("DRUG01", extra_qty, "4.20")), hist, Decimal("8.40")
+        case "DUP-CHARGE":
+            one_day = c.model_copy(update={"visit_type": "outpatient", "discharged_on": day})
+            return (
+                one_day,
+                replace(hist, prior_claims=(*hist.prior_claims, prior(day, None, "MRI01"))),
+                Decimal("600.00"),
+            )
+        case "UNBUNDLE":
+            return add(("CMP2", 2, "5.00")), hist, Decimal("10.00")
+        case "PRICE-LIMIT":
+            return add(("STENT", 2, "100.01")), hist, Decimal("0.02")
+        case "SPLIT-ADMISSION":
+            stay = c.model_copy(update={"visit_type": "inpatient", "discharged_on": day + timedelta(days=3)})
+            first = prior(
+                day - timedelta(days=20), day - timedelta(days=15), visit_type="inpatient", diagnoses=tuple(c.diagnoses)
+            )
+            return stay, replace(hist, prior_claims=(*hist.prior_claims, first)), total
+        case "PHANTOM-BED":
+            stay = c.model_copy(update={"visit_type": "inpatient", "discharged_on": day + timedelta(days=4)})
+            other = prior(
+                day + timedelta(days=3),
+                day + timedelta(days=9),
+                visit_type="inpatient",
+                diagnoses=("Z99",),
+                institution_code="H2",
+            )
+            return stay, replace(hist, prior_claims=(*hist.prior_claims, other)), to_fen(total / 4)
+        case "TRACE-RESOLD":
+            code = c.lines[1].traceability_codes[0]
+            return c, replace(hist, sold_codes=(*hist.sold_codes, SoldCode(code, uuid4()))), Decimal("4.20")
+        case "AFTER-DEATH":
+            return c, replace(hist, death_date=day - timedelta(days=1)), total
+    raise AssertionError(rule_id)
+
+
+def test_synthetic_recall_and_false_positives(capsys: pytest.CaptureFixture[str]) -> None:
+    rng = random.Random(20251123)
+    clean = [clean_case(rng, n) for n in range(200)]
+    planted_per_rule = 10
+    table = []
+    false_positives = [f for c, h in clean for f in evaluate(c, h, LIBRARY, "post", ON)]
+    assert false_positives == []
+    for rule_id in RULE_FUNCTIONS:
+        caught = exact = 0
+        for c, h in rng.sample(clean, planted_per_rule):
+            bad, bad_history, expected = plant(rule_id, c, h)
+            own = [f for f in evaluate(bad, bad_history, LIBRARY, "post", ON) if f.rule_id == rule_id]
+            caught += bool(own)
+            exact += [f.amount_at_stake for f in own] == [expected]
+        table.append((rule_id, planted_per_rule, caught, exact))
+    with capsys.disabled():
+        print(
+            f"\n{'rule':<16} {'planted':>7} {'caught':>6} {'recall':>6} {'exact':>5}  (clean claims: {len(clean)}, FP 0)"
+        )
+        for rule_id, planted, caught, exact in table:
+            print(f"{rule_id:<16} {planted:>7} {caught:>6} {caught / planted:>6.2f} {exact:>5}")
+    assert all(caught == planted == exact for _, planted, caught, exact in table), table
