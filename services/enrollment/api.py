@@ -59,6 +59,7 @@ async def register_person(
             kind="invalid-id-number",
             title="Invalid resident ID number",
             errors=[FieldError(field="id_number", message=f"{bad.part}: {bad}")],
+            extra={"part": bad.part},  # length | format | region | birth_date | check_digit
         ) from bad
     hashed = id_hash(resident.number, request.app.state.settings.id_hash_key)
     existing = await repository.person_by_hash(session, hashed)
