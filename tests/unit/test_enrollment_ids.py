@@ -452,3 +452,22 @@ def test_production_refuses_the_development_encryption_key(monkeypatch: pytest.M
         Settings()
     monkeypatch.setenv("ENROLLMENT_ID_ENCRYPTION_KEY", "k" * 32)
     assert Settings().id_encryption_key == "k" * 32
+
+
+# --- storage ----------------------------------------------------------------------------------------------------
+
+
+def test_the_encrypted_copy_has_a_column_and_a_migration() -> None:
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from services.enrollment.models import Person
+
+    column = Person.__table__.c.id_number_encrypted
+    assert column.nullable  # persons registered before 0002 have no copy
+    ini = Path(__file__).resolve().parents[2] / "services" / "enrollment" / "alembic.ini"
+    scripts = ScriptDirectory.from_config(Config(str(ini)))
+    assert scripts.get_heads() == ["0002"]
+    assert scripts.get_revision("0002").down_revision == "0001"
