@@ -9,7 +9,14 @@ from fastapi import APIRouter, Request, Response
 from services.enrollment import repository
 from services.enrollment.models import Enrollment, Person
 from services.enrollment.schemas import EnrollmentCreate, EnrollmentOut, PersonCreate, PersonOut
-from services.enrollment.service import InvalidIdNumber, coverage_year_bounds, id_hash, parse_id_number
+from services.enrollment.service import (
+    InvalidIdNumber,
+    coverage_year_bounds,
+    encrypt_id_number,
+    id_encryption_key,
+    id_hash,
+    parse_id_number,
+)
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
@@ -59,8 +66,10 @@ async def register_person(
             kind="invalid-id-number",
             title="Invalid resident ID number",
             errors=[FieldError(field="id_number", message=f"{bad.part}: {bad}")],
+            extra={"part": bad.part},  # length | format | region | birth_date | check_digit
         ) from bad
-    hashed = id_hash(resident.number, request.app.state.settings.id_hash_key)
+    settings = request.app.state.settings
+    hashed = id_hash(resident.number, settings.id_hash_key)
     existing = await repository.person_by_hash(session, hashed)
     if existing is not None:
         raise Conflict(
@@ -72,6 +81,7 @@ async def register_person(
         person_no=await repository.next_person_no(session),
         id_hash=hashed,
         id_masked=resident.masked,
+        id_number_encrypted=encrypt_id_number(resident.number, id_encryption_key(settings.id_encryption_key)),
         name=body.name,
         birth_date=resident.birth_date,
         sex=resident.sex,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, Sequence, String, UniqueConstraint, func
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, LargeBinary, Sequence, String, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,6 +22,8 @@ class Person(Base):
     person_no: Mapped[str] = mapped_column(String(12), primary_key=True)
     id_hash: Mapped[str] = mapped_column(String(64), unique=True)
     id_masked: Mapped[str] = mapped_column(String(18))
+    # AES-256-GCM copy (身份证号密文), service.encrypt_id_number; NULL for persons registered before 0002.
+    id_number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[date] = mapped_column(Date)
     sex: Mapped[str] = mapped_column(String(1))

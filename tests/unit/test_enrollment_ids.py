@@ -5,22 +5,36 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from services.enrollment.service import (
+    PROVINCE_CODES,
+    IdBirthDateError,
+    IdCheckDigitError,
+    IdDecryptionError,
+    IdFormatError,
+    IdLengthError,
+    IdRegionError,
     InvalidIdNumber,
     ResidentId,
     check_character,
     coverage_year_bounds,
+    decrypt_id_number,
+    encrypt_id_number,
     format_person_no,
+    id_encryption_key,
     id_hash,
     mask_id_number,
     parse_id_number,
 )
 
 TODAY = date(2025, 6, 15)
-PROVINCES = ["11", "12", "13", "31", "32", "33", "35", "44", "50", "65", "71", "81", "82"]
+# 省级行政区划代码, written out independently of the service's table.
+PROVINCES = [
+    *map(str, range(11, 16)), *map(str, range(21, 24)), *map(str, range(31, 38)),
+    *map(str, range(41, 47)), *map(str, range(50, 55)), *map(str, range(61, 66)),
+]  # fmt: skip
 CHECK_ALPHABET = "0123456789X"
 
 
@@ -45,9 +59,11 @@ def id_with_check_x(region: str = "350582", birth: date = date(1990, 1, 1)) -> s
 
 
 regions = st.builds(
-    lambda province, rest: province + rest,
+    lambda province, city, county: province + city + county,
     st.sampled_from(PROVINCES),
-    st.integers(min_value=1, max_value=9999).map(lambda n: f"{n:04d}"),
+    # City part 00-99, county part 01-99: a county-level code (县级) never ends in 00.
+    st.integers(min_value=0, max_value=99).map(lambda n: f"{n:02d}"),
+    st.integers(min_value=1, max_value=99).map(lambda n: f"{n:02d}"),
 )
 births = st.dates(min_value=date(1900, 1, 1), max_value=TODAY)
 sequences = st.integers(min_value=0, max_value=999)
@@ -97,13 +113,18 @@ def test_valid_ids_are_accepted_with_birth_date_and_sex(region: str, birth: date
     assert parsed.masked == mask_id_number(number)
 
 
-@settings(max_examples=150, deadline=None)
-@given(valid_ids, st.integers(min_value=0, max_value=17), st.sampled_from(CHECK_ALPHABET))
+# Replacement characters: mostly the ID alphabet, sometimes anything (other scripts' digits, "²", spaces, "x").
+replacements = st.one_of(st.sampled_from(CHECK_ALPHABET), st.characters(codec="utf-8"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(valid_ids, st.integers(min_value=0, max_value=17), replacements)
 def test_any_single_character_change_is_rejected(number: str, position: int, replacement: str) -> None:
-    if number[position] == replacement:
-        replacement = CHECK_ALPHABET[(CHECK_ALPHABET.index(replacement) + 1) % len(CHECK_ALPHABET)]
+    # MOD 11-2 detects every single substitution (11 is prime and no weight is 0 mod 11), so there is no
+    # exception to allow for. The only "change" that is accepted is X written as lowercase x, by design.
+    assume(replacement != number[position])
+    assume(not (position == 17 and number[17] == "X" and replacement == "x"))
     changed = number[:position] + replacement + number[position + 1 :]
-    assert changed != number
     # Depending on the position the region, the date, the format or the check digit fails.
     with pytest.raises(InvalidIdNumber):
         parse_id_number(changed, today=TODAY)
@@ -219,3 +240,234 @@ def test_person_number_format() -> None:
 
 def test_coverage_year_is_the_calendar_year() -> None:
     assert coverage_year_bounds(2024) == (date(2024, 1, 1), date(2024, 12, 31))
+
+
+# --- each error names the part that is wrong ------------------------------------------------------------------
+
+NON_PROVINCES = sorted({f"{n:02d}" for n in range(100)} - set(PROVINCES))
+
+
+def yyyymmdd(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"  # strftime's %Y does not pad years before 1000
+
+
+def with_check(first17: str) -> str:
+    return first17 + reference_check(first17)
+
+
+def test_province_table_is_exactly_the_mainland_provinces() -> None:
+    assert set(PROVINCES) == PROVINCE_CODES
+    assert len(PROVINCE_CODES) == 34 - 3  # 34 provincial divisions minus 台湾 71, 香港 81, 澳门 82
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_ids, st.sampled_from(NON_PROVINCES))
+def test_unknown_province_is_a_region_error(number: str, province: str) -> None:
+    with pytest.raises(IdRegionError) as info:
+        parse_id_number(with_check(province + number[2:17]), today=TODAY)
+    assert info.value.part == "region"
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_ids)
+def test_city_level_code_is_a_region_error(number: str) -> None:
+    with pytest.raises(IdRegionError):
+        parse_id_number(with_check(number[:4] + "00" + number[6:17]), today=TODAY)
+
+
+@pytest.mark.parametrize("region", ["710101", "810101", "820101", "160101", "350500", "350000"])
+def test_region_examples(region: str) -> None:
+    with pytest.raises(IdRegionError):
+        parse_id_number(with_check(f"{region}19900101123"), today=TODAY)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    valid_ids,
+    st.one_of(
+        # Not a calendar date: month 00 or 13-99, day 00 or 32-99, or 30 February.
+        st.builds(lambda y, m: f"{y:04d}{m:02d}01", st.integers(1900, 2024), st.sampled_from([0, *range(13, 100)])),
+        st.builds(lambda y, d: f"{y:04d}01{d:02d}", st.integers(1900, 2024), st.sampled_from([0, *range(32, 100)])),
+        st.integers(1900, 2024).map(lambda y: f"{y:04d}0230"),
+        # Real dates out of range: before 1900 or after today.
+        st.dates(max_value=date(1899, 12, 31)).map(yyyymmdd),
+        st.dates(min_value=date(2025, 6, 16), max_value=date(9999, 12, 31)).map(yyyymmdd),
+    ),
+)
+def test_bad_birth_date_is_a_birth_date_error(number: str, birth: str) -> None:
+    with pytest.raises(IdBirthDateError) as info:
+        parse_id_number(with_check(number[:6] + birth + number[14:17]), today=TODAY)
+    assert info.value.part == "birth_date"
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_ids, st.sampled_from(CHECK_ALPHABET))
+def test_wrong_check_character_is_a_check_digit_error(number: str, check: str) -> None:
+    assume(check != number[17])
+    with pytest.raises(IdCheckDigitError) as info:
+        parse_id_number(number[:17] + check, today=TODAY)
+    assert info.value.part == "check_digit"
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_ids, st.integers(0, 16), st.characters(codec="utf-8").filter(lambda c: c not in "0123456789"))
+def test_non_digit_is_a_format_error(number: str, position: int, char: str) -> None:
+    assume(not char.isspace() or position > 0)  # a leading space is stripped: that is a length error
+    with pytest.raises(IdFormatError) as info:
+        parse_id_number(number[:position] + char + number[position + 1 :], today=TODAY)
+    assert info.value.part == "format"
+
+
+@pytest.mark.parametrize("digit", ["١", "²", "０", "৩"])  # Arabic-Indic, superscript, fullwidth, Bengali
+def test_non_ascii_digits_are_a_format_error(digit: str) -> None:
+    number = make_id("350582", date(1990, 1, 1), 123)
+    with pytest.raises(IdFormatError):
+        parse_id_number(digit + number[1:], today=TODAY)
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_ids, st.integers(0, 40).filter(lambda n: n != 18))
+def test_other_lengths_are_a_length_error(number: str, length: int) -> None:
+    raw = (number * 3)[:length]
+    with pytest.raises(IdLengthError) as info:
+        parse_id_number(raw, today=TODAY)
+    assert info.value.part == "length"
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_ids)
+def test_lowercase_x_is_normalised(number: str) -> None:
+    lower = number[:17] + number[17].lower()
+    assert parse_id_number(lower, today=TODAY).number == number
+
+
+def test_every_error_is_an_invalid_id_number_and_a_value_error() -> None:
+    for error in (IdLengthError, IdFormatError, IdRegionError, IdBirthDateError, IdCheckDigitError):
+        assert issubclass(error, InvalidIdNumber)
+        assert issubclass(error, ValueError)
+    parts = {e.part for e in (IdLengthError, IdFormatError, IdRegionError, IdBirthDateError, IdCheckDigitError)}
+    assert parts == {"length", "format", "region", "birth_date", "check_digit"}
+
+
+async def test_the_422_problem_names_the_wrong_part() -> None:
+    from services.enrollment.api import register_person
+    from services.enrollment.schemas import PersonCreate
+    from shared.auth import Principal, Role
+    from shared.errors import Unprocessable
+
+    number = make_id("350582", date(1990, 3, 7), 2)
+    wrong = number[:17] + ("0" if number[17] != "0" else "1")
+    body = PersonCreate(id_number=wrong, name="错号", hukou_region_code="350582", residence_region_code="350582")
+    with pytest.raises(Unprocessable) as info:
+        # Validation fails before the request, response or session are touched.
+        await register_person(body, None, None, None, Principal(subject="ops", role=Role.OPS))  # type: ignore[arg-type]
+    problem = info.value
+    assert problem.status == 422
+    assert problem.kind == "invalid-id-number"
+    assert problem.extra == {"part": "check_digit"}
+    assert problem.errors is not None
+    assert problem.errors[0].field == "id_number"
+    assert problem.errors[0].message.startswith("check_digit:")
+    assert number not in problem.detail
+
+
+# --- encrypted copy (身份证号密文) -----------------------------------------------------------------------------
+
+KEY = id_encryption_key("unit-test-id-encryption-key")
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_ids)
+def test_encryption_round_trips(number: str) -> None:
+    assert decrypt_id_number(encrypt_id_number(number, KEY), KEY) == number
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_ids)
+def test_ciphertext_never_contains_the_id(number: str) -> None:
+    blob = encrypt_id_number(number, KEY)
+    for encoded in (number.encode(), number.encode("utf-16-le"), number[6:14].encode()):
+        assert encoded not in blob
+    assert number not in blob.hex()
+    assert number not in blob.decode("latin-1")
+
+
+@settings(max_examples=50, deadline=None)
+@given(valid_ids)
+def test_two_encryptions_differ(number: str) -> None:
+    first, second = encrypt_id_number(number, KEY), encrypt_id_number(number, KEY)
+    assert first != second
+    assert first[1:13] != second[1:13]  # fresh random nonce
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_ids, st.data())
+def test_tampering_fails(number: str, data: st.DataObject) -> None:
+    blob = bytearray(encrypt_id_number(number, KEY))
+    position = data.draw(st.integers(0, len(blob) - 1))
+    flip = data.draw(st.integers(1, 255))
+    blob[position] ^= flip
+    with pytest.raises(IdDecryptionError):
+        decrypt_id_number(bytes(blob), KEY)
+
+
+@settings(max_examples=50, deadline=None)
+@given(valid_ids, st.integers(0, 40))
+def test_truncation_fails(number: str, cut: int) -> None:
+    blob = encrypt_id_number(number, KEY)
+    with pytest.raises(IdDecryptionError):
+        decrypt_id_number(blob[: max(0, len(blob) - 1 - cut)], KEY)
+
+
+def test_wrong_key_fails() -> None:
+    blob = encrypt_id_number("11010519491231002X", KEY)
+    with pytest.raises(IdDecryptionError):
+        decrypt_id_number(blob, id_encryption_key("another-key"))
+
+
+def test_key_derivation() -> None:
+    assert len(KEY) == 32
+    assert id_encryption_key("a") == id_encryption_key("a") != id_encryption_key("b")
+    with pytest.raises(ValueError, match="empty"):
+        id_encryption_key("")
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+
+def test_production_refuses_the_development_encryption_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.enrollment.settings import DEVELOPMENT_ID_ENCRYPTION_KEY, Settings
+    from shared.settings import InsecureSettingsError
+
+    assert Settings().id_encryption_key == DEVELOPMENT_ID_ENCRYPTION_KEY
+    monkeypatch.setenv("YIBAO_ENV", "production")
+    monkeypatch.setenv("YIBAO_JWT_SECRET", "p" * 40)
+    with pytest.raises(InsecureSettingsError, match="ENROLLMENT_ID_ENCRYPTION_KEY"):
+        Settings()
+    monkeypatch.setenv("ENROLLMENT_ID_ENCRYPTION_KEY", DEVELOPMENT_ID_ENCRYPTION_KEY)
+    with pytest.raises(InsecureSettingsError):
+        Settings()
+    monkeypatch.setenv("ENROLLMENT_ID_ENCRYPTION_KEY", "short")
+    with pytest.raises(InsecureSettingsError, match="at least 32"):
+        Settings()
+    monkeypatch.setenv("ENROLLMENT_ID_ENCRYPTION_KEY", "k" * 32)
+    assert Settings().id_encryption_key == "k" * 32
+
+
+# --- storage ----------------------------------------------------------------------------------------------------
+
+
+def test_the_encrypted_copy_has_a_column_and_a_migration() -> None:
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from services.enrollment.models import Person
+
+    column = Person.__table__.c.id_number_encrypted
+    assert column.nullable  # persons registered before 0002 have no copy
+    ini = Path(__file__).resolve().parents[2] / "services" / "enrollment" / "alembic.ini"
+    scripts = ScriptDirectory.from_config(Config(str(ini)))
+    assert scripts.get_heads() == ["0002"]
+    assert scripts.get_revision("0002").down_revision == "0001"
