@@ -143,6 +143,7 @@ class ItemRestriction:
     max_quantity_per_day: int | None = None  # 日最大用量
     limit_price: Decimal | None = None  # 最高限价
     components: tuple[str, ...] = ()  # 打包项目 → 组成项目 (a package's component items)
+    drug_group: str | None = None  # 药品通用名/ATC 组: the same drug under any brand or pack
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,40 @@ class SoldCode:
 
 
 @dataclass(frozen=True)
+class DrugPurchase:
+    """A drug the same person already bought under another settlement (购药记录), by drug group."""
+
+    settlement_id: UUID
+    drug_group: str
+    practitioner_code: str
+    institution_code: str  # the institution or designated pharmacy (定点药店) that sold it
+    purchased_on: date
+
+
+@dataclass(frozen=True)
+class LtcService:
+    """A long-term-care service the person received and the LTC fund paid (长护服务记录)."""
+
+    service_date: date
+    amount: Decimal = Decimal("0.00")  # what the LTC fund paid for that day's care
+
+
+@dataclass(frozen=True)
+class InstitutionCost:
+    """One institution's cases in one diagnosis group over the comparison period (同级同病种费用)."""
+
+    institution_code: str
+    institution_level: int
+    diagnosis_group: str
+    cases: int
+    total_cost: Decimal
+
+    @property
+    def cost_per_case(self) -> Decimal:
+        return self.total_cost / self.cases
+
+
+@dataclass(frozen=True)
 class History:
     """Everything the rules may look at besides the claim, loaded by the caller. Empty = unknown."""
 
@@ -176,6 +211,9 @@ class History:
     catalogue: tuple[ItemRestriction, ...] = ()
     prior_claims: tuple[PriorClaim, ...] = ()
     sold_codes: tuple[SoldCode, ...] = ()
+    drug_purchases: tuple[DrugPurchase, ...] = ()
+    ltc_services: tuple[LtcService, ...] = ()
+    peer_costs: tuple[InstitutionCost, ...] = ()  # every institution's cost per case, the claim's own included
 
     def restriction(self, item_code: str) -> ItemRestriction | None:
         for item in self.catalogue:
@@ -499,6 +537,123 @@ def after_death(claim: ClaimSettled, history: History, params: Mapping[str, Any]
     ]
 
 
+def doctor_shopping(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """多处就医/多处购药: one drug group from many prescribers or many institutions in a short window.
+
+    For each drug group on the claim (the catalogue's `drug_group`), the person's purchases of that
+    group in the `window_days` (default 90) up to the claim's first day are counted together with
+    this claim: `min_prescribers` (default 5) distinct practitioners, or `min_institutions`
+    (default 5) distinct institutions/pharmacies, flag every line of that group on this claim.
+    """
+    window = int(params.get("window_days", 90))
+    min_prescribers = int(params.get("min_prescribers", 5))
+    min_institutions = int(params.get("min_institutions", 5))
+    earliest = claim.admitted_on - timedelta(days=window - 1)
+    groups: dict[str, list[ClaimLine]] = {}
+    for line in claim.lines:
+        item = history.restriction(line.item_code)
+        if item is not None and item.drug_group is not None:
+            groups.setdefault(item.drug_group, []).append(line)
+    findings = []
+    for group, lines in groups.items():
+        purchases = [
+            p
+            for p in history.drug_purchases
+            if p.drug_group == group
+            and p.settlement_id != claim.settlement_id
+            and earliest <= p.purchased_on <= claim.admitted_on
+        ]
+        prescribers = {p.practitioner_code for p in purchases} | {claim.practitioner_code}
+        institutions = {p.institution_code for p in purchases} | {claim.institution_code}
+        if len(prescribers) < min_prescribers and len(institutions) < min_institutions:
+            continue
+        for line in lines:
+            findings.append(
+                _hit(
+                    "DOCTOR-SHOPPING",
+                    line.line_no,
+                    line.amount,
+                    f"line {line.line_no} ({line.item_code}): drug group {group} from {len(prescribers)} "
+                    f"prescriber(s) at {len(institutions)} institution(s) in {window} days",
+                )
+            )
+    return findings
+
+
+def ltc_during_stay(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """住院期间长护结算: LTC care paid for a day the person was an inpatient under this claim.
+
+    A stay covers the days after admission and before discharge; the admission and discharge days
+    count only when `include_admission_day` / `include_discharge_day` are set (default False: a
+    morning home visit on the day of admission is allowed). The LTC paid on covered days is at stake.
+    """
+    if claim.visit_type != "inpatient":
+        return []
+    first = claim.admitted_on if params.get("include_admission_day", False) else claim.admitted_on + timedelta(days=1)
+    last = (
+        claim.discharged_on if params.get("include_discharge_day", False) else claim.discharged_on - timedelta(days=1)
+    )
+    covered = sorted({s.service_date for s in history.ltc_services if first <= s.service_date <= last})
+    if not covered:
+        return []
+    paid = sum((s.amount for s in history.ltc_services if first <= s.service_date <= last), Decimal("0.00"))
+    return [
+        _hit(
+            "LTC-DURING-STAY",
+            None,
+            paid,
+            f"LTC care paid on {len(covered)} day(s) of this inpatient stay, from {covered[0]}",
+        )
+    ]
+
+
+def diagnosis_group(claim: ClaimSettled) -> str | None:
+    """The claim's diagnosis group: the ICD-10 category (first three characters) of the main diagnosis."""
+    return claim.diagnoses[0][:3].upper() if claim.diagnoses else None
+
+
+def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
+    """高于同级同病种: the institution's cost per case far above its peers' (possible upcoding).
+
+    Peers are the other institutions of the claim's level with cases in the claim's diagnosis
+    group (`history.peer_costs`). With at least `min_peers` (default 5) peers, a z-score of the
+    institution's cost per case against the peers' mean and population standard deviation above
+    `z_threshold` (default 3) flags the claim; what the claim costs above the peer mean is at stake.
+    """
+    group = diagnosis_group(claim)
+    if group is None or claim.institution_level is None:
+        return []
+    min_peers = int(params.get("min_peers", 5))
+    z_threshold = Decimal(str(params.get("z_threshold", 3)))
+    same = [
+        c
+        for c in history.peer_costs
+        if c.institution_level == claim.institution_level and c.diagnosis_group == group and c.cases > 0
+    ]
+    own = [c for c in same if c.institution_code == claim.institution_code]
+    peers = [c.cost_per_case for c in same if c.institution_code != claim.institution_code]
+    if not own or len(peers) < min_peers:
+        return []
+    mine = sum((c.total_cost for c in own), Decimal(0)) / sum(c.cases for c in own)
+    mean = sum(peers, Decimal(0)) / len(peers)
+    std = (sum(((x - mean) ** 2 for x in peers), Decimal(0)) / len(peers)).sqrt()
+    if std == 0:
+        if mine <= mean:
+            return []
+    elif (mine - mean) / std <= z_threshold:
+        return []
+    z = "inf" if std == 0 else f"{(mine - mean) / std:.1f}"
+    return [
+        _hit(
+            "PEER-OUTLIER",
+            None,
+            max(Decimal(0), _claim_total(claim) - mean),
+            f"{claim.institution_code} costs {mine:.2f} a case in {group} at level {claim.institution_level}; "
+            f"{len(peers)} peers average {mean:.2f} (z = {z})",
+        )
+    ]
+
+
 RULE_FUNCTIONS: dict[str, RuleFunction] = {
     "QTY-MAX-LINE": quantity_per_line,
     "SEX-CONFLICT": sex_conflict,
@@ -512,12 +667,15 @@ RULE_FUNCTIONS: dict[str, RuleFunction] = {
     "PHANTOM-BED": phantom_bed_days,
     "TRACE-RESOLD": traceability_resold,
     "AFTER-DEATH": after_death,
+    "DOCTOR-SHOPPING": doctor_shopping,
+    "LTC-DURING-STAY": ltc_during_stay,
+    "PEER-OUTLIER": peer_outlier,
 }
 
 _LIBRARY_START = date(2025, 1, 1)
 
 # The default library: version 1 of every rule, all scopes, all stages unless the rule needs
-# history only post-event audit has (split admission, phantom beds).
+# history only post-event audit has (split admission, phantom beds, LTC during a stay, peers).
 LIBRARY: tuple[RuleVersion, ...] = (
     RuleVersion("QTY-MAX-LINE", 1, "medical", _LIBRARY_START, parameters={"max_quantity": 30}),
     RuleVersion("SEX-CONFLICT", 1, "medical", _LIBRARY_START, severity="refuse"),
@@ -539,6 +697,31 @@ LIBRARY: tuple[RuleVersion, ...] = (
     RuleVersion("PHANTOM-BED", 1, "management", _LIBRARY_START, stages=frozenset({"in", "post"}), window_days=366),
     RuleVersion("TRACE-RESOLD", 1, "management", _LIBRARY_START, severity="refuse"),
     RuleVersion("AFTER-DEATH", 1, "management", _LIBRARY_START, severity="refuse"),
+    RuleVersion(
+        "DOCTOR-SHOPPING",
+        1,
+        "management",
+        _LIBRARY_START,
+        parameters={"window_days": 90, "min_prescribers": 5, "min_institutions": 5},
+        window_days=90,
+    ),
+    RuleVersion(
+        "LTC-DURING-STAY",
+        1,
+        "policy",
+        _LIBRARY_START,
+        stages=frozenset({"post"}),
+        parameters={"include_admission_day": False, "include_discharge_day": False},
+        window_days=366,
+    ),
+    RuleVersion(
+        "PEER-OUTLIER",
+        1,
+        "medical",
+        _LIBRARY_START,
+        stages=frozenset({"post"}),
+        parameters={"z_threshold": 3, "min_peers": 5},
+    ),
 )
 
 

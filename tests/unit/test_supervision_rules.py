@@ -16,8 +16,11 @@ from services.supervision.service import (
     DEFAULT_RULES,
     LIBRARY,
     RULE_FUNCTIONS,
+    DrugPurchase,
     History,
+    InstitutionCost,
     ItemRestriction,
+    LtcService,
     PriorClaim,
     QuantityLimitRule,
     RuleScope,
@@ -158,7 +161,8 @@ CATALOGUE = (
     ItemRestriction("ADULT01", min_age=18),
     ItemRestriction("PED01", max_age=14),  # 儿科专用
     ItemRestriction("MRI01", min_institution_level=3),  # 限三级医院
-    ItemRestriction("DRUG01", max_quantity_per_day=3),
+    ItemRestriction("DRUG01", max_quantity_per_day=3, drug_group="N02A"),  # 阿片类镇痛药
+    ItemRestriction("DRUG04", drug_group="N02A"),  # the same drug group, another brand
     ItemRestriction("PKG01", components=("CMP1", "CMP2")),  # 打包项目
     ItemRestriction("STENT", limit_price=Decimal("100.00")),  # 限价耗材
 )
@@ -246,7 +250,7 @@ def run(
 
 def test_library_has_one_version_of_every_rule_function() -> None:
     assert sorted(r.rule_id for r in LIBRARY) == sorted(RULE_FUNCTIONS)
-    assert len(RULE_FUNCTIONS) == 12
+    assert len(RULE_FUNCTIONS) == 15
 
 
 def test_sex_conflict() -> None:
@@ -372,6 +376,110 @@ def test_quantity_per_line_in_the_library() -> None:
     assert run("QTY-MAX-LINE", settled(("LAB01", 31, "12.35")), history()) == [(1, Decimal("12.35"))]
 
 
+def purchase(days_before: int, practitioner: str, institution: str = INSTITUTION, group: str = "N02A") -> DrugPurchase:
+    return DrugPurchase(uuid4(), group, practitioner, institution, ON - timedelta(days=days_before))
+
+
+def test_doctor_shopping_by_prescribers() -> None:
+    c = settled(("DRUG01", 2, "4.20"), ("LAB01", 1, "20.00"), ("DRUG04", 1, "9.00"))  # prescriber D1
+    four_others = tuple(purchase(10 * i, f"D{i + 1}") for i in range(1, 5))  # D2..D5, 10..40 days ago
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=four_others)) == [
+        (1, Decimal("8.40")),
+        (3, Decimal("9.00")),
+    ]
+    # Three others + this claim's own prescriber = 4, below 5.
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=four_others[:3])) == []
+    # The same doctor (D1) many times is not shopping.
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=tuple(purchase(i, "D1") for i in range(8)))) == []
+    # Another drug group does not count towards this one.
+    other_group = tuple(replace(p, drug_group="C09A") for p in four_others)
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=other_group)) == []
+
+
+def test_doctor_shopping_window_and_institutions() -> None:
+    c = settled(("DRUG01", 1, "4.20"))
+    # 89 days before the claim is inside a 90-day window (the claim's day is day 90); 90 is not.
+    inside = tuple(purchase(89 - i, f"D{i + 2}") for i in range(4))
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=inside)) == [(1, Decimal("4.20"))]
+    outside = (*inside[1:], purchase(90, "D2"))
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=outside)) == []
+    # Purchases after the claim's day do not count; neither does a record of this claim itself.
+    later = (*inside[1:], purchase(-1, "D2"))
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=later)) == []
+    itself = (*inside[1:], replace(inside[0], settlement_id=c.settlement_id))
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=itself)) == []
+    # One doctor, five pharmacies (this claim's institution + four others).
+    pharmacies = tuple(purchase(5 * i, "D1", institution=f"P{i}") for i in range(1, 5))
+    assert run("DOCTOR-SHOPPING", c, history(drug_purchases=pharmacies)) == [(1, Decimal("4.20"))]
+    # Thresholds are parameters.
+    strict = replace(rule("DOCTOR-SHOPPING"), parameters={"min_prescribers": 3, "min_institutions": 9})
+    assert len(evaluate(c, history(drug_purchases=inside[:2]), [strict], "post", ON)) == 1
+    short = replace(rule("DOCTOR-SHOPPING"), parameters={"window_days": 30})
+    assert evaluate(c, history(drug_purchases=inside), [short], "post", ON) == []
+
+
+def test_ltc_billed_during_inpatient_stay() -> None:
+    c = inpatient(date(2025, 6, 10), date(2025, 6, 14), ("BED", 4, "100.00"))
+    during = (LtcService(date(2025, 6, 11), Decimal("60.00")), LtcService(date(2025, 6, 13), Decimal("45.50")))
+    assert run("LTC-DURING-STAY", c, history(ltc_services=during)) == [(None, Decimal("105.50"))]
+    edges = (LtcService(date(2025, 6, 10), Decimal("60.00")), LtcService(date(2025, 6, 14), Decimal("60.00")))
+    around = (LtcService(date(2025, 6, 9), Decimal("60.00")), LtcService(date(2025, 6, 15), Decimal("60.00")))
+    assert run("LTC-DURING-STAY", c, history(ltc_services=edges + around)) == []
+    strict = replace(rule("LTC-DURING-STAY"), parameters={"include_admission_day": True, "include_discharge_day": True})
+    (finding,) = evaluate(c, history(ltc_services=edges + around), [strict], "post", ON)
+    assert finding.amount_at_stake == Decimal("120.00")
+    # Only inpatient claims; an outpatient visit on an LTC day is not a stay.
+    visit = settled(("LAB01", 1, "10.00"), admitted=date(2025, 6, 11))
+    assert run("LTC-DURING-STAY", visit, history(ltc_services=during)) == []
+    assert "pre" not in rule("LTC-DURING-STAY").stages
+
+
+def peers(level: int, group: str, costs: list[str], cases: int = 10) -> tuple[InstitutionCost, ...]:
+    return tuple(
+        InstitutionCost(f"H{level}{i:03d}", level, group, cases, Decimal(cost) * cases) for i, cost in enumerate(costs)
+    )
+
+
+PEER_COSTS = ["900.00", "950.00", "1000.00", "1050.00", "1100.00"]  # mean 1000, population sd 70.71
+
+
+def test_institution_far_above_its_peers() -> None:
+    c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)  # 1600
+    far = InstitutionCost(INSTITUTION, 3, "J18", 20, Decimal("1300.00") * 20)  # z = 300 / 70.71 = 4.2
+    near = replace(far, total_cost=Decimal("1200.00") * 20)  # z = 2.8
+    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(3, "J18", PEER_COSTS), far))) == [
+        (None, Decimal("600.00"))
+    ]
+    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(3, "J18", PEER_COSTS), near))) == []
+    # A lower threshold is a parameter; so is the number of peers needed.
+    loose = replace(rule("PEER-OUTLIER"), parameters={"z_threshold": 2.5})
+    assert len(evaluate(c, history(peer_costs=(*peers(3, "J18", PEER_COSTS), near)), [loose], "post", ON)) == 1
+    too_few = history(peer_costs=(*peers(3, "J18", PEER_COSTS[:4]), far))
+    assert run("PEER-OUTLIER", c, too_few) == []
+    # Peers are of the same level and the same diagnosis group only.
+    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(2, "J18", PEER_COSTS), far))) == []
+    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(3, "I10", PEER_COSTS), far))) == []
+    # A cheap claim from an outlier institution is flagged with nothing at stake.
+    cheap = inpatient(ON, date(2025, 6, 5), ("BED", 4, "200.00"), diagnoses=("J18",), institution_level=3)
+    assert run("PEER-OUTLIER", cheap, history(peer_costs=(*peers(3, "J18", PEER_COSTS), far))) == [
+        (None, Decimal("0.00"))
+    ]
+    # Level unknown: no peers to compare with.
+    unknown = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18",))
+    assert run("PEER-OUTLIER", unknown, history(peer_costs=(*peers(3, "J18", PEER_COSTS), far))) == []
+
+
+def test_peer_outlier_identical_peers() -> None:
+    c = settled(("LAB01", 1, "50.00"), institution_level=1, diagnoses=("I10",))
+    same = peers(1, "I10", ["40.00"] * 5)
+    assert (
+        run("PEER-OUTLIER", c, history(peer_costs=(*same, InstitutionCost(INSTITUTION, 1, "I10", 2, Decimal("80.00")))))
+        == []
+    )
+    above = InstitutionCost(INSTITUTION, 1, "I10", 2, Decimal("90.00"))
+    assert run("PEER-OUTLIER", c, history(peer_costs=(*same, above))) == [(None, Decimal("10.00"))]
+
+
 # --- scope, stage and effective dates ---
 
 
@@ -461,7 +569,22 @@ def clean_case(rng: random.Random, n: int) -> tuple[ClaimSettled, History]:
         c = settled(*lines, admitted=day, institution_level=3)
     earlier_stay = prior(day - timedelta(days=40), day - timedelta(days=30), "LAB01", visit_type="inpatient")
     other_day = prior(day - timedelta(days=1), None, "LAB01", "CMP1")
-    hist = history(prior_claims=(earlier_stay, other_day), sold_codes=(SoldCode(f"OLD{n}", uuid4()),))
+    two_doctors = (
+        DrugPurchase(uuid4(), "N02A", "D2", "P1", day - timedelta(days=20)),
+        DrugPurchase(uuid4(), "N02A", "D3", "P2", day - timedelta(days=50)),
+        DrugPurchase(uuid4(), "N02A", "D4", "P3", day - timedelta(days=95)),  # outside the window
+        DrugPurchase(uuid4(), "C09A", "D5", "P4", day - timedelta(days=5)),  # another drug group
+    )
+    ltc = (LtcService(day - timedelta(days=1), Decimal("60.00")), LtcService(c.discharged_on + timedelta(days=1)))
+    group = c.diagnoses[0][:3]
+    costs = (*peers(3, group, PEER_COSTS), InstitutionCost(INSTITUTION, 3, group, 40, Decimal("1100.00") * 40))
+    hist = history(
+        prior_claims=(earlier_stay, other_day),
+        sold_codes=(SoldCode(f"OLD{n}", uuid4()),),
+        drug_purchases=two_doctors,
+        ltc_services=ltc,
+        peer_costs=costs,
+    )
     return c, hist
 
 
@@ -530,6 +653,25 @@ def plant(rule_id: str, c: ClaimSettled, hist: History) -> tuple[ClaimSettled, H
             return c, replace(hist, sold_codes=(*hist.sold_codes, SoldCode(code, uuid4()))), Decimal("4.20")
         case "AFTER-DEATH":
             return c, replace(hist, death_date=day - timedelta(days=1)), total
+        case "DOCTOR-SHOPPING":
+            more = tuple(
+                DrugPurchase(uuid4(), "N02A", f"D{9 + i}", INSTITUTION, day - timedelta(days=i)) for i in range(2)
+            )
+            drug = sum((line.amount for line in c.lines if line.item_code == "DRUG01"), ZERO)
+            return c, replace(hist, drug_purchases=(*hist.drug_purchases, *more)), drug
+        case "LTC-DURING-STAY":
+            stay = c.model_copy(update={"visit_type": "inpatient", "discharged_on": day + timedelta(days=3)})
+            during = (
+                LtcService(day + timedelta(days=1), Decimal("60.00")),
+                LtcService(day + timedelta(days=2), Decimal("7.25")),
+            )
+            return stay, replace(hist, ltc_services=(*hist.ltc_services, *during)), Decimal("67.25")
+        case "PEER-OUTLIER":
+            own = [p for p in hist.peer_costs if p.institution_code == INSTITUTION]
+            others = [p for p in hist.peer_costs if p.institution_code != INSTITUTION]
+            mean = sum((p.cost_per_case for p in others), ZERO) / len(others)
+            upcoded = [replace(p, total_cost=p.total_cost * 2) for p in own]  # far above the peers
+            return c, replace(hist, peer_costs=(*others, *upcoded)), to_fen(max(ZERO, total - mean))
     raise AssertionError(rule_id)
 
 
