@@ -442,6 +442,12 @@ def test_production_refuses_the_development_encryption_key(monkeypatch: pytest.M
     assert Settings().id_encryption_key == DEVELOPMENT_ID_ENCRYPTION_KEY
     monkeypatch.setenv("YIBAO_ENV", "production")
     monkeypatch.setenv("YIBAO_JWT_SECRET", "p" * 40)
+    with pytest.raises(InsecureSettingsError, match="ENROLLMENT_ID_HASH_KEY"):
+        Settings()
+    monkeypatch.setenv("ENROLLMENT_ID_HASH_KEY", "development-id-hash-key")
+    with pytest.raises(InsecureSettingsError, match="ENROLLMENT_ID_HASH_KEY"):
+        Settings()
+    monkeypatch.setenv("ENROLLMENT_ID_HASH_KEY", "h" * 32)
     with pytest.raises(InsecureSettingsError, match="ENROLLMENT_ID_ENCRYPTION_KEY"):
         Settings()
     monkeypatch.setenv("ENROLLMENT_ID_ENCRYPTION_KEY", DEVELOPMENT_ID_ENCRYPTION_KEY)

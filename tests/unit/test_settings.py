@@ -90,7 +90,8 @@ def test_production_with_a_short_key_refuses_to_start(monkeypatch: pytest.Monkey
 def test_production_with_a_long_enough_key_starts(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     monkeypatch.setenv("YIBAO_ENV", "production")
     monkeypatch.setenv("YIBAO_JWT_SECRET", secret)
-    # Enrollment also refuses its development ID encryption key in production.
+    # Enrollment also refuses its development ID hash and encryption keys in production.
+    monkeypatch.setenv("ENROLLMENT_ID_HASH_KEY", "h" * 32)
     monkeypatch.setenv("ENROLLMENT_ID_ENCRYPTION_KEY", "e" * 32)
     settings = EnrollmentSettings()
     assert settings.env == "production"
