@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 from datetime import date
 from decimal import Decimal
 
@@ -63,6 +66,18 @@ def test_demo_catalogue_loads_and_covers_every_kind() -> None:
     assert any(i.max_qty_per_stay for i in items)
     assert any(i.region == QZ for i in items)
     assert any(i.valid_to is not None for i in items)
+
+
+def test_committed_catalogue_is_the_generator_output() -> None:
+    spec = importlib.util.spec_from_file_location("generate_catalogue", DEMO_CATALOGUE.parent / "generate_catalogue.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        module.main()
+    assert out.getvalue() == DEMO_CATALOGUE.read_text(encoding="utf-8")
 
 
 def test_parser_reads_every_field() -> None:
