@@ -34,6 +34,8 @@ class LineInput:
     quantity: int
     unit_price: Decimal
     traceability_codes: tuple[str, ...] = ()
+    # Set by `restrictions.check_restrictions` when a 限定支付范围 is not met: the line is 全自费.
+    self_pay_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,17 @@ class CatalogueItem:
     item_class: ItemClass  # 甲类 A: all in scope; 乙类 B: 先行自付 first; 丙类 C: all self-paid
     preselfpay_ratio: Decimal = Decimal("0")  # 先行自付比例 (乙类 only)
     limit_price: Decimal | None = None  # 限价; the part of the unit price above it is 超限价自费
+    # Restrictions (限定支付范围) and validity, checked by `restrictions.check_restrictions`; None: no limit.
+    category: str = ""  # 西药 / 中成药 / 诊疗项目 / 医用耗材
+    sex: Literal["M", "F"] | None = None  # 限性别
+    min_age: int | None = None  # 限年龄 (years, inclusive)
+    max_age: int | None = None
+    min_institution_level: int | None = None  # 限医疗机构级别: 1 一级, 2 二级, 3 三级
+    max_qty_per_day: int | None = None  # 限每日数量
+    max_qty_per_stay: int | None = None  # 限每次住院数量
+    valid_from: date | None = None  # 目录有效期
+    valid_to: date | None = None
+    region: str = ""  # 统筹区划 (e.g. "350500"); "" national
 
 
 @dataclass(frozen=True)
@@ -201,11 +214,14 @@ def calculate(
 
     # 1. Line classification by the catalogue (目录分类).
     fulamt = overlmt = preself = scope = ZERO
-    for line in priced:
+    for line, line_input in zip(priced, claim.lines, strict=True):
         item = catalogue.get(line.item_code)
-        if item is None or item.item_class == "C":
+        if item is None or item.item_class == "C" or line_input.self_pay_reason is not None:
             fulamt += line.amount
-            why = "not in the catalogue (目录外)" if item is None else "丙类"
+            if line_input.self_pay_reason is not None:
+                why = f"限定支付范围: {line_input.self_pay_reason}"
+            else:
+                why = "not in the catalogue (目录外)" if item is None else "丙类"
             steps.append(
                 Step("fulamt_ownpay_amt 全自费", line.amount, v, f"line {line.line_no} {line.item_code}: {why}")
             )

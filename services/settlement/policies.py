@@ -1,0 +1,245 @@
+"""Versioned, effective-dated policies (待遇政策) and their selection. Pure: text in, records out.
+
+A policy is keyed by region × scheme × year × visit type × institution level × retiree. It is never
+edited in place: a change is a new version with a later effective date, and the newest version
+effective on the date of service wins. Rows repeating a (key, version) are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from services.settlement.service import CriticalTier, Policy, Scheme
+
+COLUMNS = (
+    "region",
+    "scheme",
+    "year",
+    "visit_type",
+    "institution_level",
+    "retiree",
+    "version",
+    "effective_from",
+    "effective_to",
+    "deductible",
+    "ratio",
+    "cap",
+    "critical_threshold",
+    "critical_tiers",
+    "critical_cap",
+    "assistance_share",
+    "assistance_cap",
+    "unfiled_reduction",
+)
+DEMO_POLICIES = Path(__file__).parent / "data" / "policies.csv"
+
+
+@dataclass(frozen=True)
+class PolicyKey:
+    region: str  # 统筹区划, e.g. "350500" Quanzhou
+    scheme: Scheme
+    year: int  # 医保年度
+    visit_type: str  # inpatient / outpatient
+    institution_level: int  # 1 一级 / 2 二级 / 3 三级
+    retiree: bool  # 退休 (residents: always False)
+
+
+@dataclass(frozen=True)
+class PolicyRecord:
+    key: PolicyKey
+    version: int  # 1, 2, ...: a higher version supersedes from its effective_from
+    effective_from: date
+    effective_to: date | None  # None: open-ended
+    policy: Policy
+
+
+class PolicyTableError(ValueError):
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"row {row}: {reason}" for row, reason in errors))
+
+
+class PolicyNotFound(LookupError):
+    """No policy applies; the message names the key and what was missing."""
+
+
+def _dec(value: str, field: str) -> Decimal:
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{field} {value!r} is not a number") from None
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"{field} {value!r} must be a non-negative number")
+    return d
+
+
+def _ratio(value: str, field: str) -> Decimal:
+    d = _dec(value, field)
+    if d > 1:
+        raise ValueError(f"{field} {d} is above 1")
+    return d
+
+
+def parse_tiers(text: str) -> tuple[CriticalTier, ...]:
+    """'50000:0.60;:0.70' → up to 50,000 at 60%, above at 70% (the last band has no upper bound)."""
+    tiers: list[CriticalTier] = []
+    for part in text.split(";"):
+        upper_s, sep, ratio_s = part.partition(":")
+        if not sep:
+            raise ValueError(f"critical tier {part!r} is not upper:ratio")
+        upper = _dec(upper_s, "critical tier upper") if upper_s else None
+        tiers.append(CriticalTier(upper=upper, ratio=_ratio(ratio_s, "critical tier ratio")))
+    uppers = [t.upper for t in tiers]
+    if uppers[-1] is not None or any(u is None for u in uppers[:-1]):
+        raise ValueError("only the last critical tier may (and must) be open-ended")
+    bounded = [u for u in uppers if u is not None]
+    if bounded != sorted(bounded):
+        raise ValueError("critical tiers must be ascending")
+    return tuple(tiers)
+
+
+def _record(row: dict[str, str]) -> PolicyRecord:
+    if not (len(row["region"]) == 6 and row["region"].isdigit()):
+        raise ValueError(f"region {row['region']!r} is not a 6-digit 区划代码")
+    if row["scheme"] not in ("employee", "resident"):
+        raise ValueError(f"scheme {row['scheme']!r} is not employee/resident")
+    if row["visit_type"] not in ("inpatient", "outpatient"):
+        raise ValueError(f"visit_type {row['visit_type']!r} is not inpatient/outpatient")
+    if row["institution_level"] not in ("1", "2", "3"):
+        raise ValueError(f"institution_level {row['institution_level']!r} is not 1/2/3")
+    if row["retiree"] not in ("true", "false"):
+        raise ValueError(f"retiree {row['retiree']!r} is not true/false")
+    if row["scheme"] == "resident" and row["retiree"] == "true":
+        raise ValueError("residents have no retiree policy")
+    try:
+        year = int(row["year"])
+        version = int(row["version"])
+    except ValueError:
+        raise ValueError("year and version must be whole numbers") from None
+    if version < 1:
+        raise ValueError(f"version {version} must be ≥ 1")
+    try:
+        eff_from = date.fromisoformat(row["effective_from"])
+        eff_to = date.fromisoformat(row["effective_to"]) if row["effective_to"] else None
+    except ValueError:
+        raise ValueError("effective_from/effective_to must be dates YYYY-MM-DD") from None
+    if eff_to is not None and eff_to < eff_from:
+        raise ValueError(f"effective_to {eff_to} is before effective_from {eff_from}")
+    if eff_from.year != year:
+        raise ValueError(f"effective_from {eff_from} is not in year {year}")
+    key = PolicyKey(
+        region=row["region"],
+        scheme=row["scheme"],  # type: ignore[arg-type]
+        year=year,
+        visit_type=row["visit_type"],
+        institution_level=int(row["institution_level"]),
+        retiree=row["retiree"] == "true",
+    )
+    name = "-".join(
+        [key.region, str(year), key.scheme, key.visit_type, f"L{key.institution_level}"]
+        + (["retiree"] if key.retiree else [])
+        + [f"v{version}"]
+    )
+    policy = Policy(
+        version=name,
+        scheme=key.scheme,
+        deductible=_dec(row["deductible"], "deductible"),
+        ratio=_ratio(row["ratio"], "ratio"),
+        cap=_dec(row["cap"], "cap"),
+        critical_threshold=_dec(row["critical_threshold"], "critical_threshold"),
+        critical_tiers=parse_tiers(row["critical_tiers"]),
+        critical_cap=_dec(row["critical_cap"], "critical_cap"),
+        assistance_share=_ratio(row["assistance_share"], "assistance_share"),
+        assistance_cap=_dec(row["assistance_cap"], "assistance_cap"),
+        unfiled_reduction=_ratio(row["unfiled_reduction"], "unfiled_reduction"),
+    )
+    return PolicyRecord(key=key, version=version, effective_from=eff_from, effective_to=eff_to, policy=policy)
+
+
+def load_policies(text: str) -> list[PolicyRecord]:
+    """Parse a policy CSV (header = COLUMNS). Raises PolicyTableError listing every bad row."""
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, [])]
+    if tuple(header) != COLUMNS:
+        raise PolicyTableError([(1, f"header must be {','.join(COLUMNS)}")])
+    records: list[PolicyRecord] = []
+    errors: list[tuple[int, str]] = []
+    seen: dict[tuple[PolicyKey, int], int] = {}
+    for row_no, cells in enumerate(reader, start=2):
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) != len(COLUMNS):
+            errors.append((row_no, f"{len(cells)} fields, expected {len(COLUMNS)}"))
+            continue
+        try:
+            rec = _record(dict(zip(COLUMNS, (c.strip() for c in cells), strict=True)))
+        except ValueError as exc:
+            errors.append((row_no, str(exc)))
+            continue
+        if (rec.key, rec.version) in seen:
+            errors.append(
+                (
+                    row_no,
+                    f"version {rec.version} of {rec.policy.version} repeats row {seen[(rec.key, rec.version)]}: "
+                    "policies are not edited in place, add a new version",
+                )
+            )
+            continue
+        seen[(rec.key, rec.version)] = row_no
+        records.append(rec)
+    if errors:
+        raise PolicyTableError(errors)
+    return records
+
+
+def load_policies_file(path: Path) -> list[PolicyRecord]:
+    return load_policies(path.read_text(encoding="utf-8"))
+
+
+def select_policy(
+    policies: list[PolicyRecord],
+    region: str,
+    scheme: Scheme,
+    on_date: date,
+    visit_type: str,
+    institution_level: int,
+    retiree: bool,
+) -> Policy:
+    """The newest version effective on `on_date` for the key; PolicyNotFound names what was missing."""
+    key = PolicyKey(region, scheme, on_date.year, visit_type, institution_level, retiree)
+    matching = [p for p in policies if p.key == key]
+    if not matching:
+        # Say which part of the key has nothing, going from the broadest to the narrowest.
+        checks: list[tuple[str, object]] = [
+            ("region", region),
+            ("scheme", scheme),
+            ("year", on_date.year),
+            ("visit_type", visit_type),
+            ("institution_level", institution_level),
+            ("retiree", retiree),
+        ]
+        pool = policies
+        for field, value in checks:
+            narrowed = [p for p in pool if getattr(p.key, field) == value]
+            if not narrowed:
+                known = sorted({str(getattr(p.key, field)) for p in pool})
+                raise PolicyNotFound(
+                    f"no policy for {field}={value} (with {', '.join(f'{f}={v}' for f, v in checks)}); "
+                    f"known {field} values there: {', '.join(known) or 'none'}"
+                )
+            pool = narrowed
+        raise PolicyNotFound(f"no policy for {key}")  # pragma: no cover - the loop always narrows to empty
+    effective = [
+        p for p in matching if p.effective_from <= on_date and (p.effective_to is None or on_date <= p.effective_to)
+    ]
+    if not effective:
+        spans = ", ".join(f"v{p.version} {p.effective_from}..{p.effective_to or ''}" for p in matching)
+        raise PolicyNotFound(
+            f"no version of {matching[0].policy.version.rsplit('-v', 1)[0]} effective on {on_date} ({spans})"
+        )
+    return max(effective, key=lambda p: (p.version, p.effective_from)).policy
