@@ -25,6 +25,21 @@ class InsecureSettingsError(RuntimeError):
     """Raised at start-up when a production deployment lacks a real secret."""
 
 
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+
+def refuse_weak_secret(variable: str, value: str, development_default: str) -> None:
+    """In production every secret must be set, not the development default, and long enough."""
+    if not value or value == development_default:
+        raise InsecureSettingsError(
+            f"{variable} is required when YIBAO_ENV=production; the development key is refused outside development"
+        )
+    if len(value) < MIN_PRODUCTION_SECRET_LENGTH:
+        raise InsecureSettingsError(
+            f"{variable} must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters in production"
+        )
+
+
 def database_url_for(service: str, base_url: str) -> str:
     """The service's own database on the server that `base_url` names: `yibao_<service>`."""
     parts = urlsplit(base_url)
@@ -78,17 +93,10 @@ class ServiceSettings(BaseSettings):
         if not self.database_url:
             base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
             self.database_url = database_url_for(self.service_name, base)
-        if not self.jwt_secret:
-            if self.env == "production":
-                raise InsecureSettingsError(
-                    "YIBAO_JWT_SECRET is required when YIBAO_ENV=production; "
-                    "the development key is refused outside development"
-                )
+        if self.env == "production":
+            refuse_weak_secret("YIBAO_JWT_SECRET", self.jwt_secret, DEVELOPMENT_JWT_SECRET)
+        elif not self.jwt_secret:
             self.jwt_secret = DEVELOPMENT_JWT_SECRET
-        elif self.env == "production" and self.jwt_secret == DEVELOPMENT_JWT_SECRET:
-            raise InsecureSettingsError("the development JWT key is refused when YIBAO_ENV=production")
-        if self.env == "production" and len(self.jwt_secret) < 32:
-            raise InsecureSettingsError("YIBAO_JWT_SECRET must be at least 32 characters in production")
         return self
 
     @property

@@ -1,12 +1,11 @@
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import InsecureSettingsError, ServiceSettings
+from shared.settings import ServiceSettings, refuse_weak_secret
 
 # Used only when YIBAO_ENV=development or test; production refuses to start with them.
 DEVELOPMENT_ID_HASH_KEY = "development-id-hash-key"
 DEVELOPMENT_ID_ENCRYPTION_KEY = "development-id-encryption-key"
-MIN_PRODUCTION_KEY_LENGTH = 32
 
 
 class Settings(ServiceSettings):
@@ -20,19 +19,7 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _refuse_development_keys(self) -> "Settings":
-        if self.env != "production":
-            return self
-        for variable, value, development in (
-            ("ENROLLMENT_ID_HASH_KEY", self.id_hash_key, DEVELOPMENT_ID_HASH_KEY),
-            ("ENROLLMENT_ID_ENCRYPTION_KEY", self.id_encryption_key, DEVELOPMENT_ID_ENCRYPTION_KEY),
-        ):
-            if value == development:
-                raise InsecureSettingsError(
-                    f"{variable} is required when YIBAO_ENV=production; "
-                    "the development key is refused outside development"
-                )
-            if len(value) < MIN_PRODUCTION_KEY_LENGTH:
-                raise InsecureSettingsError(
-                    f"{variable} must be at least {MIN_PRODUCTION_KEY_LENGTH} characters in production"
-                )
+        if self.env == "production":
+            refuse_weak_secret("ENROLLMENT_ID_HASH_KEY", self.id_hash_key, DEVELOPMENT_ID_HASH_KEY)
+            refuse_weak_secret("ENROLLMENT_ID_ENCRYPTION_KEY", self.id_encryption_key, DEVELOPMENT_ID_ENCRYPTION_KEY)
         return self

@@ -1,7 +1,7 @@
 """Generate the demo catalogue (catalogue.csv). Deterministic; the names are real item names, the
 codes, classes, prices and restrictions are illustrative, not Quanzhou's published catalogue.
 
-    .venv/bin/python services/settlement/data/generate_catalogue.py > services/settlement/data/catalogue.csv
+    .venv/bin/python -m services.settlement.data.generate_catalogue > services/settlement/data/catalogue.csv
 """
 
 from __future__ import annotations
@@ -11,23 +11,7 @@ import random
 import sys
 from decimal import Decimal
 
-HEADER = [
-    "code",
-    "name",
-    "category",
-    "class",
-    "preselfpay_ratio",
-    "limit_price",
-    "sex",
-    "min_age",
-    "max_age",
-    "min_institution_level",
-    "max_qty_per_day",
-    "max_qty_per_stay",
-    "valid_from",
-    "valid_to",
-    "region",
-]
+from services.settlement.catalogue import COLUMNS
 
 # (name, ATC-like group, forms with base price, class, restriction tag)
 WESTERN = [
@@ -313,7 +297,7 @@ def rows() -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
 
     def add(code: str, name: str, category: str, cls: str, price: float, tag: str, **extra: str) -> None:
-        row = dict.fromkeys(HEADER, "")
+        row = dict.fromkeys(COLUMNS, "")
         row.update(code=code, name=name, category=category, **{"class": cls})
         if cls == "B":
             row["preselfpay_ratio"] = rng.choice(["0.05", "0.10", "0.10", "0.15", "0.20"])
@@ -362,7 +346,7 @@ def rows() -> list[dict[str, str]]:
 
 
 def main() -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=HEADER, lineterminator="\n")
+    writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows())
 
