@@ -167,10 +167,6 @@ def load_catalogue(text: str) -> list[CatalogueItem]:
     return items
 
 
-def load_catalogue_file(path: Path) -> list[CatalogueItem]:
-    return load_catalogue(path.read_text(encoding="utf-8"))
-
-
 def catalogue_on(items: list[CatalogueItem], on: date, region: str) -> dict[str, CatalogueItem]:
     """The items valid on a date in a region (national items and the region's own), by code.
 

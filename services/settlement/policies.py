@@ -197,10 +197,6 @@ def load_policies(text: str) -> list[PolicyRecord]:
     return records
 
 
-def load_policies_file(path: Path) -> list[PolicyRecord]:
-    return load_policies(path.read_text(encoding="utf-8"))
-
-
 def select_policy(
     policies: list[PolicyRecord],
     region: str,

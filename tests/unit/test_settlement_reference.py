@@ -16,7 +16,6 @@ from services.settlement.catalogue import (
     CatalogueError,
     catalogue_on,
     load_catalogue,
-    load_catalogue_file,
 )
 from services.settlement.demo import DEMO_STAYS, stay_lines
 from services.settlement.policies import (
@@ -24,7 +23,6 @@ from services.settlement.policies import (
     PolicyNotFound,
     PolicyTableError,
     load_policies,
-    load_policies_file,
     parse_tiers,
     select_policy,
 )
@@ -51,7 +49,7 @@ def csv_text(*rows: str) -> str:
 
 
 def test_demo_catalogue_loads_and_covers_every_kind() -> None:
-    items = load_catalogue_file(DEMO_CATALOGUE)
+    items = load_catalogue(DEMO_CATALOGUE.read_text(encoding="utf-8"))
     assert len(items) >= 300
     assert {i.category for i in items} == {"西药", "中成药", "诊疗项目", "医用耗材"}
     assert {i.item_class for i in items} == {"A", "B", "C"}
@@ -200,7 +198,7 @@ def policy_row(level: int = 3, version: int = 1, eff: str = "2026-01-01", ratio:
 
 
 def test_demo_policies_cover_every_key_of_quanzhou_2026() -> None:
-    policies = load_policies_file(DEMO_POLICIES)
+    policies = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
     for visit in ("inpatient", "outpatient"):
         for level in (1, 2, 3):
             for scheme, retirees in (("employee", (False, True)), ("resident", (False,))):
@@ -217,7 +215,7 @@ def test_demo_policies_cover_every_key_of_quanzhou_2026() -> None:
 
 
 def test_newest_version_effective_on_the_date_wins_and_old_versions_remain() -> None:
-    policies = load_policies_file(DEMO_POLICIES)
+    policies = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
     before = select_policy(policies, QZ, "resident", date(2026, 6, 30), "inpatient", 3, False)
     after = select_policy(policies, QZ, "resident", date(2026, 7, 1), "inpatient", 3, False)
     assert before.version.endswith("-v1")
@@ -370,7 +368,7 @@ def test_quantity_above_the_daily_limit_splits_the_line() -> None:
 def test_quantity_above_the_stay_limit_is_self_paid_and_settles_so() -> None:
     result = check([line("S6", 4, "100.00"), line("S6", 4, "100.00")])
     assert [d.outcome for d in result.decisions] == ["in_scope", "partly_self_paid"]
-    policy = load_policies_file(DEMO_POLICIES)
+    policy = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
     p = select_policy(policy, QZ, "employee", date(2026, 5, 1), "inpatient", 2, False)
     calc = calculate(ClaimInput(lines=result.lines, visit_type="inpatient"), p, CAT, Accumulators())
     b = calc.breakdown
@@ -399,8 +397,8 @@ TOLERANCE = Decimal("0.02")
 
 
 def demo_ratio(scheme: Scheme, retirees: tuple[bool, ...]) -> tuple[Decimal, int]:
-    items = load_catalogue_file(DEMO_CATALOGUE)
-    policies = load_policies_file(DEMO_POLICIES)
+    items = load_catalogue(DEMO_CATALOGUE.read_text(encoding="utf-8"))
+    policies = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
     fund = scope = Decimal("0")
     restricted = 0
     for stay in DEMO_STAYS:
