@@ -273,7 +273,7 @@ async def measure_ours(
     url = await ctx.fresh_database(run, extra_ddl=(EFFECTS_DDL,))
     await ensure_topics(ctx.bootstrap, partitions=PARTITIONS, replication_factor=1, topics=[topic])
     api_db = Database(url)  # the service's API writes the outbox...
-    worker_db = Database(url)  # ...its worker relays and consumes, as shared.worker wires them
+    worker_db = Database(url, pre_ping=False)  # ...its worker relays and consumes, as shared.worker wires them
     sql = SqlTimer()
     if staged:
         sql.attach(api_db)

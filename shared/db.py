@@ -15,9 +15,12 @@ from shared.settings import async_url
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = True) -> None:
+        """`pre_ping` tests each connection as it leaves the pool (three round trips with asyncpg),
+        so a request never fails on a connection the server dropped. Loops that retry anyway
+        (the relay, the consumers) turn it off and let a failed batch replace the connection."""
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+            async_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

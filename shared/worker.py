@@ -33,7 +33,13 @@ async def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    # No pre-ping: the relay and the consumers retry a batch that fails on a dropped connection.
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pre_ping=False,
+    )
     producer = reliable_producer(settings.kafka_bootstrap_servers, client_id=f"yibao-{settings.service_name}-relay")
     jobs: list[asyncio.Task[None]] = []
     try:
