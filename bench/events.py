@@ -15,10 +15,12 @@ then relay + consumer on the full outbox) and accounts CPU to Python, PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
@@ -29,13 +31,14 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.harness import BenchContext, BenchResult, cpu_seconds, median, register
+from devstack.infra import REPO_ROOT
 from shared.db import Database
 from shared.events.consumer import BatchHandler, ConsumerRunner, Record
 from shared.events.contracts import EVENT_TYPES, EventPayload
 from shared.events.contracts import register as register_event
 from shared.events.envelope import Event
 from shared.events.kafka import ensure_topics, reliable_producer
-from shared.events.outbox import OutboxRelay, publish_many
+from shared.events.outbox import OutboxRelay
 from shared.settings import plain_url
 from shared.tracing import configure_tracing
 
@@ -51,8 +54,9 @@ STAGED_EVENTS = 5000
 DEFAULT_BUDGET_S = 150.0  # rounds after the first are skipped past this (env BENCH_BUDGET_S)
 
 EFFECTS_DDL = "CREATE TABLE bench_effects (seq integer PRIMARY KEY, count integer NOT NULL)"
+# The whole batch in one statement, as BatchHandler is meant for: the sequence numbers travel as one array.
 UPSERT = text(
-    "INSERT INTO bench_effects (seq, count) VALUES (:seq, 1) "
+    "INSERT INTO bench_effects (seq, count) SELECT seq, 1 FROM unnest(CAST(:seqs AS integer[])) AS batch(seq) "
     "ON CONFLICT (seq) DO UPDATE SET count = bench_effects.count + 1"
 )
 
@@ -88,12 +92,12 @@ def tick(cls: type[BenchTick], seq: int) -> BenchTick:
 
 
 async def count_effects(session: AsyncSession, events: Sequence[Event]) -> None:
-    """The effect of a batch of ticks in one executemany, as a projection would apply it."""
-    params = []
+    """The effect of a batch of ticks in one statement, as a projection would apply it."""
+    seqs = []
     for item in events:
         assert isinstance(item.payload, BenchTick)
-        params.append({"seq": item.payload.seq})
-    await session.execute(UPSERT, params)
+        seqs.append(item.payload.seq)
+    await session.execute(UPSERT, {"seqs": seqs})
 
 
 # -- instruments ------------------------------------------------------------------------------
@@ -237,15 +241,55 @@ def _timeout(n: int) -> float:
 
 
 # -- ours -------------------------------------------------------------------------------------
-async def write_outbox(db: Database, cls: type[BenchTick], n: int, txn_events: int) -> None:
-    for start in range(0, n, txn_events):
-        async with db.transaction() as session:
-            await publish_many(
-                session, [tick(cls, seq) for seq in range(start, min(n, start + txn_events))], source="/bench"
-            )
+class OutboxWriter:
+    """`bench.outbox_writer` in a process of its own, connected and waiting for `go`."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, url: str, run: str, n: int, txn_events: int) -> OutboxWriter:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.outbox_writer",
+            url,
+            run,
+            str(n),
+            str(txn_events),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=REPO_ROOT,
+        )
+        writer = cls(process)
+        if (await writer._line()).strip() != "ready":
+            raise RuntimeError("the outbox writer did not start")
+        return writer
+
+    async def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout=120)
+        if not line:
+            raise RuntimeError(f"the outbox writer ended (exit {await self.process.wait()})")
+        return line.decode()
+
+    async def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        await self.process.stdin.drain()
+
+    async def finished(self) -> dict[str, float]:
+        """Waits until every event is written; the writer's own figures."""
+        report: dict[str, float] = json.loads(await self._line())
+        await self.process.wait()
+        return report
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
 
 
-Writer = Callable[[Database, type[BenchTick], int, int], Awaitable[None]]
 RunnerClass = Callable[..., "TimedRunner"]
 
 
@@ -257,26 +301,24 @@ async def measure_ours(
     relay_batch: int = RELAY_BATCH,
     consumer_batch: int = CONSUMER_BATCH,
     txn_events: int = TXN_EVENTS,
-    writer: Writer = write_outbox,
     runner_class: RunnerClass | None = None,
 ) -> dict[str, Any]:
     """One end-to-end run on a fresh database and a fresh topic.
 
-    Concurrent (the default): writer, relay and consumer run together; timed from the first
-    outbox write until N effects are applied. Staged: the writer runs alone first, then the
-    relay is started on the full outbox; the stages are timed apart. `writer` and
-    `runner_class` swap in variants for a diagnosis; by default it is shared/ as is.
+    The events are written by `bench.outbox_writer` in a process of its own (a service's API),
+    and relayed and consumed here (its worker). Concurrent (the default): writer, relay and
+    consumer run together; timed from the first outbox write until N effects are applied.
+    Staged: the writer runs alone first, then the relay is started on the full outbox; the
+    stages are timed apart. `runner_class` swaps in a variant for a diagnosis.
     """
     run = ctx.unique("ev")
     cls = tick_type(run)
     topic = cls.event_type
     url = await ctx.fresh_database(run, extra_ddl=(EFFECTS_DDL,))
     await ensure_topics(ctx.bootstrap, partitions=PARTITIONS, replication_factor=1, topics=[topic])
-    api_db = Database(url)  # the service's API writes the outbox...
-    worker_db = Database(url, pre_ping=False)  # ...its worker relays and consumes, as shared.worker wires them
+    worker_db = Database(url, pre_ping=False)  # the worker relays and consumes, as shared.worker wires them
     sql = SqlTimer()
     if staged:
-        sql.attach(api_db)
         sql.attach(worker_db)
     producer = reliable_producer(ctx.bootstrap, client_id=f"bench-relay-{run}")
     relay = TimedRelay(worker_db, producer, service="bench", batch_size=relay_batch)
@@ -293,10 +335,11 @@ async def measure_ours(
     poll = await asyncpg.connect(plain_url(url))
     tasks: list[asyncio.Task[None]] = []
     out: dict[str, Any] = {}
+    writer: OutboxWriter | None = None
     try:
+        writer = await OutboxWriter.start(url, run, n, txn_events)
         await producer.start()
         await topic_ready(producer, topic)
-        await api_db.ping()
         await worker_db.ping()
         tasks.append(asyncio.create_task(runner.run(stop), name="consumer"))
         if not staged:
@@ -304,9 +347,11 @@ async def measure_ours(
         await wait_assigned(runner.consumer, tasks)
         cpu0 = cpu_now(ctx)
         t0 = time.perf_counter()
-        await writer(api_db, cls, n, txn_events)
+        await writer.go()
+        written_by = await writer.finished()
         written = time.perf_counter()
         cpu1 = cpu_now(ctx)
+        writer_cpu = round(written_by["cpu_s"], 2)
         if staged:
             tasks.append(asyncio.create_task(relay.run(stop), name="relay"))
         applied = await wait_applied(poll, n, tasks, _timeout(n))
@@ -325,20 +370,21 @@ async def measure_ours(
             "consumer_batches": runner.meter.calls,
             "consumer_mean_batch": runner.meter.items / max(1, runner.meter.calls),
             "consumer_busy_s": runner.meter.busy_s,
-            "cpu_s": cpu_used(cpu0, cpu2),
+            "cpu_s": {**cpu_used(cpu0, cpu2), "writer": writer_cpu},
         }
         if staged:
             out["relay_consume_s"] = applied - written
             out["relay_consume_events_per_s"] = n / (applied - written)
             out["relay_events_per_s"] = n / (relayed - written)
-            out["cpu_s_write"] = cpu_used(cpu0, cpu1)
+            out["cpu_s_write"] = {**cpu_used(cpu0, cpu1), "writer": writer_cpu}
             out["cpu_s_relay_consume"] = cpu_used(cpu1, cpu2)
             out["sql"] = sql.report()
     finally:
         stop.set()
+        if writer is not None:
+            await writer.stop()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         await producer.stop()
-        await api_db.dispose()
         await worker_db.dispose()
         rows, total = await poll.fetchrow("SELECT count(*), coalesce(sum(count), 0) FROM bench_effects") or (0, 0)
         await poll.close()

@@ -1,6 +1,6 @@
 """The consumer runner: exactly-once effects on top of at-least-once delivery.
 
-For each batch of records from a partition:
+For each poll's records (from every assigned partition, each partition's in order):
   1. records that can never be processed (not JSON, unknown type, invalid payload) go
      straight to `<topic>.dlq` with the reason in headers, so they never block the partition;
   2. the valid events are applied in one database transaction: an inbox row per
@@ -146,15 +146,15 @@ class ConsumerRunner:
                 async with self.batch_lock:
                     offsets: dict[TopicPartition, OffsetAndMetadata] = {}
                     try:
-                        for tp, records in batches.items():
-                            await self.process_records(records)
-                            offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+                        # Every partition's records of this poll in one transaction, each
+                        # partition's in its order: one commit per poll, not one per partition.
+                        await self.process_records([record for records in batches.values() for record in records])
+                        offsets = {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batches.items()}
                         outage = 0
                     except _InfrastructureDown:
-                        # Re-read what was not applied once the database or network is back, in order.
+                        # Re-read it all once the database or network is back, in order.
                         for tp, records in batches.items():
-                            if tp not in offsets:
-                                self.consumer.seek(tp, records[0].offset)
+                            self.consumer.seek(tp, records[0].offset)
                         outage += 1
                     await self._commit(offsets)
                 if outage:
@@ -190,7 +190,7 @@ class ConsumerRunner:
             CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     async def process_records(self, records: Sequence[Record]) -> None:
-        """Apply one partition's records in order; never raises for a bad record."""
+        """Apply records in order (per partition); never raises for a bad record."""
         events: list[tuple[Record, Event]] = []
         for record in records:
             try:
@@ -232,7 +232,7 @@ class ConsumerRunner:
             )
             new_ids = {str(row.event_id) for row in inserted}
             fresh = [event for key, event in unique.items() if key in new_ids]
-            # Runs of one type, in delivery order (one partition is one type, so usually one run).
+            # Runs of one type, in delivery order (a topic is one type, so usually one run per topic).
             runs: list[list[Event]] = []
             for event in fresh:
                 if runs and runs[-1][0].type == event.type:
