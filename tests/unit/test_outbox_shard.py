@@ -35,3 +35,18 @@ def test_any_key_maps_to_one_stable_shard_in_range(key: str) -> None:
     assert shard in range(OUTBOX_SHARDS)
     assert shard_of(key) == shard
     assert shard_of(str(key)) == shard
+
+
+@settings(max_examples=200)
+@given(key=st.text(max_size=30), count=st.integers(min_value=1, max_value=12))
+def test_relay_partitions_as_the_producer_would(key: str, count: int) -> None:
+    # The relay builds record batches per partition itself; a key must land where
+    # AIOKafkaProducer.send would put it, or a key's events could split across partitions.
+    from aiokafka.partitioner import DefaultPartitioner, murmur2
+
+    from shared.events.outbox import partition_for
+
+    partitions = list(range(count))
+    expected = DefaultPartitioner()(key.encode(), partitions, partitions)
+    assert partition_for(key.encode(), tuple(partitions)) == expected
+    assert expected == (murmur2(key.encode()) & 0x7FFFFFFF) % count
