@@ -14,6 +14,10 @@ from shared.events.contracts import EventPayload, payload_class
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 TRACE_HEADERS = ("traceparent", "tracestate")
+_SPECVERSION_HEADER = ("ce_specversion", SPEC_VERSION.encode())
+_CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
+_REQUIRED_ORDER = ("ce_id", "ce_type", "ce_source", "ce_time")
+_REQUIRED_ATTRIBUTES = frozenset(_REQUIRED_ORDER)
 
 
 @dataclass(frozen=True)
@@ -47,16 +51,17 @@ def kafka_headers(
     *, event_id: UUID, event_type: str, source: str, time: datetime, subject: str | None, trace: dict[str, str]
 ) -> list[tuple[str, bytes]]:
     headers = [
-        ("ce_specversion", SPEC_VERSION.encode()),
+        _SPECVERSION_HEADER,
         ("ce_id", str(event_id).encode()),
         ("ce_source", source.encode()),
         ("ce_type", event_type.encode()),
         ("ce_time", time.isoformat().encode()),
-        ("content-type", CONTENT_TYPE.encode()),
+        _CONTENT_TYPE_HEADER,
     ]
     if subject:
         headers.append(("ce_subject", subject.encode()))
-    headers.extend((k, v.encode()) for k, v in trace.items() if k in TRACE_HEADERS)
+    if trace:
+        headers.extend((k, v.encode()) for k, v in trace.items() if k in TRACE_HEADERS)
     return headers
 
 
@@ -86,9 +91,9 @@ def decode(value: bytes | None, headers: list[tuple[str, bytes]] | tuple[tuple[s
     attrs = {k: v.decode("utf-8", "replace") for k, v in headers}
     if attrs.get("ce_specversion", SPEC_VERSION) != SPEC_VERSION:
         raise MalformedEvent("invalid-attribute", f"CloudEvents specversion {attrs['ce_specversion']} is not 1.0")
-    for required in ("ce_id", "ce_type", "ce_source", "ce_time"):
-        if required not in attrs:
-            raise MalformedEvent("missing-attribute", f"header {required} is missing")
+    if not attrs.keys() >= _REQUIRED_ATTRIBUTES:
+        missing = next(r for r in _REQUIRED_ORDER if r not in attrs)
+        raise MalformedEvent("missing-attribute", f"header {missing} is missing")
     try:
         event_id = UUID(attrs["ce_id"])
         time = datetime.fromisoformat(attrs["ce_time"])
@@ -112,5 +117,5 @@ def decode(value: bytes | None, headers: list[tuple[str, bytes]] | tuple[tuple[s
         time=time,
         subject=attrs.get("ce_subject"),
         payload=payload,
-        trace_headers={k: attrs[k] for k in TRACE_HEADERS if k in attrs},
+        trace_headers={k: attrs[k] for k in TRACE_HEADERS if k in attrs} if "traceparent" in attrs else {},
     )
