@@ -46,6 +46,7 @@ PARTITIONS = 3  # as devstack creates the platform's topics
 KEYS = 1000  # distinct keys (persons)
 PAD = "x" * 150  # a value of ~200 bytes
 TXN_EVENTS = 100  # outbox events per writing transaction
+WRITERS = 4  # concurrent writing transactions, as an API serves concurrent requests
 RELAY_BATCH = 500  # OutboxRelay's default
 CONSUMER_BATCH = 500  # ConsumerRunner's default
 POLL_S = 0.02  # how often the effect table is counted
@@ -248,7 +249,7 @@ class OutboxWriter:
         self.process = process
 
     @classmethod
-    async def start(cls, url: str, run: str, n: int, txn_events: int) -> OutboxWriter:
+    async def start(cls, url: str, run: str, n: int, txn_events: int, writers: int) -> OutboxWriter:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -257,6 +258,7 @@ class OutboxWriter:
             run,
             str(n),
             str(txn_events),
+            str(writers),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=REPO_ROOT,
@@ -301,6 +303,7 @@ async def measure_ours(
     relay_batch: int = RELAY_BATCH,
     consumer_batch: int = CONSUMER_BATCH,
     txn_events: int = TXN_EVENTS,
+    writers: int = WRITERS,
     runner_class: RunnerClass | None = None,
 ) -> dict[str, Any]:
     """One end-to-end run on a fresh database and a fresh topic.
@@ -337,7 +340,7 @@ async def measure_ours(
     out: dict[str, Any] = {}
     writer: OutboxWriter | None = None
     try:
-        writer = await OutboxWriter.start(url, run, n, txn_events)
+        writer = await OutboxWriter.start(url, run, n, txn_events, writers)
         await producer.start()
         await topic_ready(producer, topic)
         await worker_db.ping()
@@ -544,6 +547,7 @@ async def events_bench(ctx: BenchContext) -> BenchResult:
         "keys": KEYS,
         "value_bytes": _r(plain[0]["value_bytes"]),
         "outbox_txn_events": TXN_EVENTS,
+        "outbox_writers": WRITERS,
         "relay_batch_size": RELAY_BATCH,
         "consumer_batch_size": CONSUMER_BATCH,
         "postgres_round_trip_ms": latency["round_trip_ms"],
