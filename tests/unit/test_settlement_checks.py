@@ -1,0 +1,187 @@
+"""Checks before the calculation (eligibility, institution, doctor) and the reversal arithmetic."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.settlement.service import (
+    Accumulators,
+    CatalogueItem,
+    ClaimInput,
+    Coverage,
+    CriticalTier,
+    InstitutionInfo,
+    LineInput,
+    Policy,
+    PractitionerInfo,
+    Refusal,
+    SanctionInfo,
+    accumulator_delta,
+    age_on,
+    calculate,
+    cross_region,
+    eligibility_refusal,
+    institution_refusal,
+    pooling_region,
+    practitioner_refusal,
+    practitioner_suspended,
+    stay_days,
+    without,
+)
+
+TODAY = date(2026, 11, 23)
+HOSPITAL = InstitutionInfo("H35058200001", "晋江市医院", 3, "350582", "hospital", "active")
+YEAR = Coverage("resident", date(2026, 1, 1), date(2026, 12, 31), region_code="350582")
+
+
+def test_pooling_region_is_the_city() -> None:
+    assert pooling_region("350582") == "350500"
+    assert pooling_region("350500") == "350500"
+    assert cross_region("350582", "350503") == "local"
+    assert cross_region("350582", "350102") == "unfiled"
+
+
+def test_age_and_stay_days() -> None:
+    assert age_on(date(1960, 11, 24), TODAY) == 65
+    assert age_on(date(1960, 11, 23), TODAY) == 66
+    assert stay_days(TODAY, TODAY) == 1
+    assert stay_days(date(2026, 11, 1), TODAY) == 22
+
+
+def test_unknown_or_stopped_institution_is_refused_with_its_kind() -> None:
+    assert institution_refusal("H1", None, [], TODAY) == Refusal(
+        "institution-unknown", "H1 is not a registered designated institution (定点机构)."
+    )
+    assert institution_refusal(HOSPITAL.code, HOSPITAL, [], TODAY) is None
+    for status in ("suspended", "terminated"):
+        stopped = InstitutionInfo(**{**HOSPITAL.__dict__, "agreement_status": status})
+        refusal = institution_refusal(HOSPITAL.code, stopped, [], TODAY)
+        assert refusal is not None
+        assert refusal.kind == "institution-suspended"
+        assert status in refusal.detail
+
+
+def test_only_a_settlement_stopping_sanction_in_effect_refuses() -> None:
+    letter = SanctionInfo("warning_letter", False, TODAY - timedelta(days=3))
+    red_later = SanctionInfo("red_card", True, TODAY + timedelta(days=1))
+    assert institution_refusal(HOSPITAL.code, HOSPITAL, [letter, red_later], TODAY) is None
+    red_now = SanctionInfo("red_card", True, TODAY)
+    refusal = institution_refusal(HOSPITAL.code, HOSPITAL, [letter, red_now], TODAY)
+    assert refusal is not None
+    assert refusal.kind == "institution-suspended"
+    assert "red_card" in refusal.detail
+
+
+def test_practitioner_suspension_window_and_reinstatement() -> None:
+    assert not practitioner_suspended(None, TODAY)
+    open_ended = PractitionerInfo(TODAY - timedelta(days=10), None, None, "12 points")
+    assert practitioner_suspended(open_ended, TODAY)
+    assert not practitioner_suspended(open_ended, TODAY - timedelta(days=11))
+    bounded = PractitionerInfo(TODAY - timedelta(days=10), TODAY - timedelta(days=1), None)
+    assert not practitioner_suspended(bounded, TODAY)
+    # A reinstatement within the suspension ends it from its date, whichever event came first.
+    reinstated = PractitionerInfo(TODAY - timedelta(days=10), None, TODAY - timedelta(days=2))
+    assert not practitioner_suspended(reinstated, TODAY)
+    assert practitioner_suspended(reinstated, TODAY - timedelta(days=3))
+    # An old reinstatement does not cancel a newer suspension.
+    older = PractitionerInfo(TODAY - timedelta(days=10), None, TODAY - timedelta(days=30))
+    assert practitioner_suspended(older, TODAY)
+    refusal = practitioner_refusal("D1", open_ended, TODAY)
+    assert refusal is not None
+    assert refusal.kind == "practitioner-suspended"
+    assert "12 points" in refusal.detail
+    assert practitioner_refusal("D1", None, TODAY) is None
+
+
+def _eligibility(**kw: object) -> Refusal | Coverage:
+    args: dict[str, object] = {
+        "known": True,
+        "died_on": None,
+        "coverages": [YEAR],
+        "admitted_on": date(2026, 11, 1),
+        "discharged_on": TODAY,
+    }
+    args.update(kw)
+    return eligibility_refusal("P00000000001", **args)  # type: ignore[arg-type]
+
+
+def test_eligibility_outcomes() -> None:
+    assert _eligibility() == YEAR
+    assert isinstance(unknown := _eligibility(known=False), Refusal)
+    assert unknown.kind == "person-unknown"
+    assert isinstance(none := _eligibility(coverages=[]), Refusal)
+    assert none.kind == "not-insured"
+    dead = _eligibility(died_on=TODAY - timedelta(days=1))
+    assert isinstance(dead, Refusal)
+    assert dead.kind == "person-deceased"
+    assert _eligibility(died_on=TODAY) == YEAR  # died in hospital on the day of discharge
+
+
+def test_suspended_or_terminated_coverage_stops_from_its_date() -> None:
+    suspended = Coverage(**{**YEAR.__dict__, "suspended_from": TODAY})
+    assert isinstance(s := _eligibility(coverages=[suspended]), Refusal)
+    assert s.kind == "not-insured"
+    assert _eligibility(coverages=[suspended], discharged_on=TODAY - timedelta(days=1)) == suspended
+    terminated = Coverage(**{**YEAR.__dict__, "terminated_on": TODAY - timedelta(days=1)})
+    assert isinstance(t := _eligibility(coverages=[terminated]), Refusal)
+    assert t.kind == "not-insured"
+    assert _eligibility(coverages=[terminated], discharged_on=TODAY - timedelta(days=1)) == terminated
+
+
+POLICY = Policy(
+    version="TEST-resident-inpatient-v1",
+    scheme="resident",
+    deductible=D("600.00"),
+    ratio=D("0.67"),
+    cap=D("5000.00"),
+    critical_threshold=D("1500.00"),
+    critical_tiers=(CriticalTier(D("5000.00"), D("0.60")), CriticalTier(None, D("0.70"))),
+    critical_cap=D("4000.00"),
+    assistance_share=D("0.70"),
+    assistance_cap=D("3000.00"),
+    unfiled_reduction=D("0.15"),
+)
+CATALOGUE = {
+    "A": CatalogueItem("A", "drug", "A"),
+    "B": CatalogueItem("B", "drug", "B", preselfpay_ratio=D("0.10"), limit_price=D("50.00")),
+}
+claims = st.builds(
+    lambda lines, assisted: ClaimInput(lines=tuple(lines), visit_type="inpatient", assistance_eligible=assisted),
+    st.lists(
+        st.builds(
+            LineInput,
+            item_code=st.sampled_from(["A", "B"]),
+            quantity=st.integers(1, 30),
+            unit_price=st.decimals(D("0.01"), D("999.99"), places=2),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(claims, min_size=2, max_size=6), st.data())
+def test_reversing_any_settlement_takes_back_exactly_what_it_added(
+    claims: list[ClaimInput], data: st.DataObject
+) -> None:
+    current = Accumulators()
+    deltas = []
+    for claim in claims:
+        calc = calculate(claim, POLICY, CATALOGUE, current)
+        deltas.append(accumulator_delta(current, calc.accumulators))
+        current = calc.accumulators
+    undone = data.draw(st.sets(st.integers(0, len(claims) - 1)))
+    for index in undone:
+        current = without(current, deltas[index])
+    for name, value in current.__dict__.items():
+        expected = sum((d[name] for i, d in enumerate(deltas) if i not in undone), D(0))
+        assert value == expected, name
+        assert value >= 0, name
+    if len(undone) == len(claims):
+        assert current == Accumulators()
