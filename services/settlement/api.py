@@ -19,6 +19,7 @@ from services.settlement.models import Institution, Settlement
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
 from services.settlement.schemas import (
+    AccountOut,
     AccumulatorsOut,
     CatalogueLoaded,
     ExplanationStep,
@@ -42,10 +43,12 @@ from services.settlement.service import (
     Scheme,
     accumulator_delta,
     age_on,
+    burden_crossings,
     calculate,
     cross_region,
     eligibility_refusal,
     institution_refusal,
+    parse_burden_thresholds,
     pooling_region,
     practitioner_refusal,
     price_lines,
@@ -56,7 +59,14 @@ from shared import idempotency
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from shared.events.contracts import PERSON_NO_PATTERN, ClaimLine, ClaimReversed, ClaimSettled, SettlementBreakdown
+from shared.events.contracts import (
+    PERSON_NO_PATTERN,
+    BurdenAlerted,
+    ClaimLine,
+    ClaimReversed,
+    ClaimSettled,
+    SettlementBreakdown,
+)
 from shared.events.outbox import publish
 
 router = APIRouter(tags=["settlement"])
@@ -208,10 +218,14 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     year = service_date.year
     read = repository.lock_accumulators if lock else repository.read_accumulators
     before = await read(session, body.person_no, year)
+    balance = Decimal("0.00")
+    if coverage.scheme == "employee":  # 个人账户: employees only; locked after the accumulators, always
+        balance = await (repository.lock_account if lock else repository.read_account)(session, body.person_no)
     claim = ClaimInput(
         lines=restricted.lines,
         visit_type=body.visit_type,
         cross_region=cross_region(institution.region_code, coverage.region_code),
+        account_balance=balance,
     )
     calc = calculate(claim, policy, catalogue, before)
     return Prepared(coverage, institution, price_lines(inputs), calc, year, before)
@@ -238,6 +252,7 @@ async def pre_settle(body: SettlementCreate, session: DbSession, principal: Curr
 @router.post("/settlements", status_code=201, response_model=SettlementOut)
 async def create_settlement(
     body: SettlementCreate,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -282,6 +297,22 @@ async def create_settlement(
     )
     await repository.add_settlement(session, row)
     await repository.save_accumulators(session, body.person_no, prepared.year, calc.accumulators, settlements_change=1)
+    if calc.breakdown.acct_pay > 0:
+        await repository.change_account(session, body.person_no, -calc.breakdown.acct_pay)
+    thresholds = parse_burden_thresholds(request.app.state.settings.burden_thresholds)
+    for crossed in burden_crossings(prepared.before.personal_burden, calc.accumulators.personal_burden, thresholds):
+        await publish(
+            session,
+            BurdenAlerted(
+                person_no=body.person_no,
+                year=prepared.year,
+                personal_burden=calc.accumulators.personal_burden,
+                threshold=crossed.amount,
+                band=crossed.band,
+                alerted_at=datetime.now(UTC),
+            ),
+            source=SOURCE,
+        )
     await session.refresh(row)
     await publish(
         session,
@@ -365,6 +396,8 @@ async def reverse_settlement(
         current = await repository.lock_accumulators(session, row.person_no, row.year)
         restored = without(current, delta)
         await repository.save_accumulators(session, row.person_no, row.year, restored, settlements_change=-1)
+    if row.acct_pay > 0:  # what the account paid goes back to it
+        await repository.change_account(session, row.person_no, row.acct_pay)
     row.status = "reversed"
     row.reversed_at = datetime.now(UTC)
     await repository.flush(session)
@@ -412,6 +445,17 @@ async def get_accumulators(
 
 
 _ACCUMULATED_MONEY = tuple(f for f in AccumulatorsOut.model_fields if f not in ("person_no", "year", "settlements"))
+
+
+@router.get("/persons/{person_no}/account", response_model=AccountOut)
+async def get_account(
+    person_no: Annotated[str, Path(pattern=PERSON_NO_PATTERN)], session: DbSession, principal: CurrentPrincipal
+) -> AccountOut:
+    """个人账户 balance of an employee: bureau staff, or the insured person themself."""
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR, Role.INSURED)
+    if principal.role is Role.INSURED and principal.subject != person_no:
+        raise Forbidden("You may read only your own account.")
+    return AccountOut(person_no=person_no, balance=await repository.read_account(session, person_no))
 
 
 # --- reference data (ops) ------------------------------------------------------------------------------

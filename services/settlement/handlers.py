@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.settlement import repository
 from shared.events.consumer import Handler
 from shared.events.contracts import (
+    ContributionPosted,
     EnrollmentActivated,
     EnrollmentSuspended,
     EnrollmentTerminated,
@@ -98,6 +99,21 @@ async def on_institution_sanctioned(session: AsyncSession, event: Event) -> None
     )
 
 
+async def on_contribution_posted(session: AsyncSession, event: Event) -> None:
+    """个人账户划入: an employee's contribution credits the personal account, once per contribution."""
+    p = event.payload
+    assert isinstance(p, ContributionPosted)
+    if p.scheme == "employee" and p.personal_account_credit > 0:
+        await repository.credit_contribution(
+            session,
+            contribution_id=p.contribution_id,
+            person_no=p.person_no,
+            year=p.year,
+            amount=p.personal_account_credit,
+            posted_at=p.posted_at,
+        )
+
+
 HANDLERS: dict[str, Handler] = {
     PersonRegistered.event_type: on_person_registered,
     EnrollmentActivated.event_type: on_enrollment_activated,
@@ -107,4 +123,5 @@ HANDLERS: dict[str, Handler] = {
     PractitionerSuspended.event_type: on_practitioner_suspended,
     PractitionerReinstated.event_type: on_practitioner_reinstated,
     InstitutionSanctioned.event_type: on_institution_sanctioned,
+    ContributionPosted.event_type: on_contribution_posted,
 }

@@ -206,3 +206,25 @@ class AccumulatorRow(Base):
     assistance_paid: Mapped[Decimal] = mapped_column(Money, server_default="0")
     personal_burden: Mapped[Decimal] = mapped_column(Money, server_default="0")
     settlements: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class PersonalAccount(Base):
+    """个人账户 of an employee: credited from contribution.posted, debited by acct_pay."""
+
+    __tablename__ = "personal_accounts"
+
+    person_no: Mapped[str] = mapped_column(String(12), primary_key=True)
+    balance: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AccountCredit(Base):
+    """One contribution's 个人账户划入, kept once per contribution."""
+
+    __tablename__ = "account_credits"
+
+    contribution_id: Mapped[UUID] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(String(12), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.settlement.models import (
+    AccountCredit,
     AccumulatorRow,
     CatalogueItemRow,
     EligibilityCoverage,
@@ -20,6 +22,7 @@ from services.settlement.models import (
     EligibilityStop,
     Institution,
     InstitutionSanction,
+    PersonalAccount,
     PolicyRow,
     PractitionerStatus,
     Settlement,
@@ -346,6 +349,61 @@ async def save_accumulators(
 
 async def get_accumulator_row(session: AsyncSession, person_no: str, year: int) -> AccumulatorRow | None:
     return await session.get(AccumulatorRow, (person_no, year))
+
+
+# --- personal accounts ------------------------------------------------------------------------------
+
+
+async def credit_contribution(
+    session: AsyncSession, *, contribution_id: UUID, person_no: str, year: int, amount: Decimal, posted_at: datetime
+) -> bool:
+    """Credit one contribution's 个人账户划入 once; False if it was already credited."""
+    inserted = await session.execute(
+        insert(AccountCredit)
+        .values(contribution_id=contribution_id, person_no=person_no, year=year, amount=amount, posted_at=posted_at)
+        .on_conflict_do_nothing()
+        .returning(AccountCredit.contribution_id)
+    )
+    if inserted.first() is None:
+        return False
+    await change_account(session, person_no, amount)
+    return True
+
+
+async def change_account(session: AsyncSession, person_no: str, amount: Decimal) -> None:
+    """Add `amount` (negative to debit) to the balance; the CHECK keeps it at or above zero."""
+    if amount < 0:  # a debit needs an account; the insert form would be checked as a negative row first
+        await session.execute(
+            update(PersonalAccount)
+            .where(PersonalAccount.person_no == person_no)
+            .values(balance=PersonalAccount.balance + amount, updated_at=func.now())
+        )
+        return
+    statement = insert(PersonalAccount).values(person_no=person_no, balance=amount)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_no"],
+            set_={"balance": PersonalAccount.balance + amount, "updated_at": func.now()},
+        )
+    )
+
+
+async def lock_account(session: AsyncSession, person_no: str) -> Decimal:
+    """The balance, with the account row held FOR UPDATE (0 and nothing to lock if there is none yet).
+
+    Settlement takes it after the accumulators row, always in that order.
+    """
+    balance: Decimal | None = await session.scalar(
+        select(PersonalAccount.balance).where(PersonalAccount.person_no == person_no).with_for_update()
+    )
+    return balance if balance is not None else Decimal("0.00")
+
+
+async def read_account(session: AsyncSession, person_no: str) -> Decimal:
+    balance: Decimal | None = await session.scalar(
+        select(PersonalAccount.balance).where(PersonalAccount.person_no == person_no)
+    )
+    return balance if balance is not None else Decimal("0.00")
 
 
 # --- settlements -------------------------------------------------------------------------------------

@@ -94,6 +94,13 @@ class AccumulatorsOut(BaseModel):
     settlements: int
 
 
+class AccountOut(BaseModel):
+    """个人账户 (employees): credited from contributions, debited by `acct_pay`."""
+
+    person_no: str
+    balance: Money
+
+
 InstitutionType = Literal["hospital", "clinic", "village_clinic", "pharmacy"]
 AgreementStatus = Literal["active", "suspended", "terminated"]
 

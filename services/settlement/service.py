@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, cast
 
 from shared.events.contracts import ClaimLine, SettlementBreakdown
 from shared.money import to_fen
@@ -475,3 +475,38 @@ def accumulator_delta(before: Accumulators, after: Accumulators) -> dict[str, De
 def without(current: Accumulators, delta: Mapping[str, Decimal]) -> Accumulators:
     """The accumulators with one settlement's contribution taken back (冲正)."""
     return replace(current, **{name: getattr(current, name) - delta[name] for name in ACCUMULATOR_FIELDS})
+
+
+# --- 高额医疗费用预警: yearly personal burden crossing a band ---------------------------------------
+
+BurdenBand = Literal["yellow", "orange", "red"]
+
+
+@dataclass(frozen=True)
+class BurdenThreshold:
+    band: BurdenBand
+    amount: Decimal
+
+
+def parse_burden_thresholds(text: str) -> tuple[BurdenThreshold, ...]:
+    """'yellow:50000,orange:100000,red:200000' → ascending thresholds; ValueError says what is wrong."""
+    thresholds: list[BurdenThreshold] = []
+    for part in text.split(","):
+        band, sep, amount = part.strip().partition(":")
+        if not sep or band not in ("yellow", "orange", "red"):
+            raise ValueError(f"burden threshold {part!r} is not yellow|orange|red:amount")
+        try:
+            value = Decimal(amount)
+        except ArithmeticError:
+            raise ValueError(f"burden threshold amount {amount!r} is not a number") from None
+        if not value.is_finite() or value <= 0:
+            raise ValueError(f"burden threshold amount {amount!r} must be positive")
+        thresholds.append(BurdenThreshold(cast(BurdenBand, band), to_fen(value)))
+    if [t.amount for t in thresholds] != sorted({t.amount for t in thresholds}):
+        raise ValueError("burden thresholds must be strictly ascending")
+    return tuple(thresholds)
+
+
+def burden_crossings(before: Decimal, after: Decimal, thresholds: tuple[BurdenThreshold, ...]) -> list[BurdenThreshold]:
+    """The bands this settlement's personal burden crossed upwards (before < threshold ≤ after)."""
+    return [t for t in thresholds if before < t.amount <= after]

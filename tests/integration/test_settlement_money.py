@@ -29,12 +29,13 @@ from services.settlement.catalogue import catalogue_on, load_catalogue
 from services.settlement.handlers import HANDLERS
 from services.settlement.models import AccumulatorRow, PolicyRow, Settlement
 from services.settlement.policies import load_policies, select_policy
-from services.settlement.service import Accumulators, ClaimInput, LineInput, calculate
+from services.settlement.service import Accumulators, ClaimInput, LineInput, calculate, parse_burden_thresholds
 from services.settlement.settings import Settings
 from shared.app import create_service_app
 from shared.auth import Role
 from shared.db import Database
 from shared.events.contracts import (
+    ContributionPosted,
     EnrollmentActivated,
     EnrollmentSuspended,
     EventPayload,
@@ -198,6 +199,57 @@ async def test_fifty_concurrent_settlements_use_the_deductible_once_and_never_pa
     assert len(rows) == 50
     assert sum((r.hifp_pay for r in rows), Decimal(0)) == stored["basic_fund_paid"]
     assert events == 50
+
+    # 高额费用预警: each band the yearly personal burden crossed was raised exactly once.
+    async with harness.db.transaction() as session:
+        bands = (
+            await session.scalars(
+                text(
+                    "SELECT convert_from(payload, 'UTF8')::jsonb->>'band' FROM outbox "
+                    "WHERE event_type = 'burden.alerted' AND subject = :p"
+                ),
+                {"p": person_no},
+            )
+        ).all()
+    expected = [t.band for t in parse_burden_thresholds(Settings().burden_thresholds) if t.amount <= personal]
+    assert expected, "the 50 stays are meant to cross at least one band"
+    assert sorted(bands) == sorted(expected)
+
+
+async def test_an_employee_personal_account_pays_once_credited_and_gets_it_back_on_reversal(
+    harness: Harness,
+) -> None:
+    person_no = await harness.insured(scheme="employee")
+    contribution = ContributionPosted(
+        contribution_id=uuid.uuid4(),
+        enrollment_id=uuid.uuid4(),
+        person_no=person_no,
+        scheme="employee",
+        year=2026,
+        individual=Decimal("200.00"),
+        employer=Decimal("800.00"),
+        subsidy=Decimal("0.00"),
+        personal_account_credit=Decimal("300.00"),
+        posted_at=datetime.now(ZoneInfo("UTC")),
+    )
+    await harness.deliver(contribution)
+    await harness.deliver(contribution)  # the same contribution again (a replay): credited once
+    account = f"{API}/persons/{person_no}/account"
+    assert (await harness.client.get(account, headers=OPS)).json()["balance"] == "300.00"
+
+    # Employee L3 inpatient v1 (起付线 800, 0.90): 2000 + 100 (先行自付 10.00), scope 2090.00;
+    # fund (2090 − 800) × 0.90 = 1161.00; personal 939.00: the account pays 300.00, cash 639.00.
+    first = await harness.settle(stay(person_no, [(AMBROXOL, 2, "1000.00"), (RABEPRAZOLE, 2, "50.00")]))
+    assert first.status_code == 201, first.text
+    breakdown = first.json()["breakdown"]
+    assert (breakdown["hifp_pay"], breakdown["acct_pay"], breakdown["psn_cash_pay"]) == ("1161.00", "300.00", "639.00")
+    assert (await harness.client.get(account, headers=OPS)).json()["balance"] == "0.00"
+    second = await harness.settle(stay(person_no, [(AMBROXOL, 1, "100.00")]))
+    assert second.json()["breakdown"]["acct_pay"] == "0.00"
+
+    undone = await harness.client.post(f"{API}/settlements/{first.json()['settlement_id']}/reversal", headers=OPS)
+    assert undone.status_code == 200, undone.text
+    assert (await harness.client.get(account, headers=OPS)).json()["balance"] == "300.00"
 
 
 async def test_a_reversal_restores_the_accumulators_exactly_and_only_once(harness: Harness) -> None:

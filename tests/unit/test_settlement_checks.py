@@ -22,10 +22,12 @@ from services.settlement.service import (
     SanctionInfo,
     accumulator_delta,
     age_on,
+    burden_crossings,
     calculate,
     cross_region,
     eligibility_refusal,
     institution_refusal,
+    parse_burden_thresholds,
     pooling_region,
     practitioner_refusal,
     practitioner_suspended,
@@ -185,3 +187,24 @@ def test_reversing_any_settlement_takes_back_exactly_what_it_added(
         assert value >= 0, name
     if len(undone) == len(claims):
         assert current == Accumulators()
+
+
+def test_burden_bands_are_raised_when_crossed_upwards() -> None:
+    bands = parse_burden_thresholds("yellow:50000,orange:100000,red:200000")
+    assert [(t.band, t.amount) for t in bands] == [
+        ("yellow", D("50000.00")),
+        ("orange", D("100000.00")),
+        ("red", D("200000.00")),
+    ]
+    assert [t.band for t in burden_crossings(D("49999.99"), D("100000.00"), bands)] == ["yellow", "orange"]
+    assert burden_crossings(D("50000.00"), D("99999.99"), bands) == []
+    assert burden_crossings(D("120000"), D("60000"), bands) == []  # a reversal lowers it: no alert
+
+
+def test_bad_burden_thresholds_are_refused() -> None:
+    for text in ("green:1", "yellow:0", "yellow:x", "yellow:2,orange:1", "yellow"):
+        try:
+            parse_burden_thresholds(text)
+        except ValueError:
+            continue
+        raise AssertionError(f"{text!r} was accepted")
