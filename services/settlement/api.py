@@ -15,6 +15,7 @@ from uuid6 import uuid7
 
 from services.settlement import repository
 from services.settlement.catalogue import CatalogueError, catalogue_on, load_catalogue
+from services.settlement.ledger import journal
 from services.settlement.models import Institution, Settlement
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
@@ -30,6 +31,8 @@ from services.settlement.schemas import (
     PreSettlementOut,
     SettlementCreate,
     SettlementOut,
+    TrialBalanceAccount,
+    TrialBalanceOut,
 )
 from services.settlement.service import (
     MAX_AMOUNT,
@@ -299,6 +302,13 @@ async def create_settlement(
     await repository.save_accumulators(session, body.person_no, prepared.year, calc.accumulators, settlements_change=1)
     if calc.breakdown.acct_pay > 0:
         await repository.change_account(session, body.person_no, -calc.breakdown.acct_pay)
+    await repository.post_journal(
+        session,
+        settlement_id=row.id,
+        kind="settlement",
+        institution_code=institution,
+        lines=journal(calc.breakdown, "settlement"),
+    )
     thresholds = parse_burden_thresholds(request.app.state.settings.burden_thresholds)
     for crossed in burden_crossings(prepared.before.personal_burden, calc.accumulators.personal_burden, thresholds):
         await publish(
@@ -402,6 +412,13 @@ async def reverse_settlement(
     row.reversed_at = datetime.now(UTC)
     await repository.flush(session)
     out = settlement_out(row)
+    await repository.post_journal(
+        session,
+        settlement_id=row.id,
+        kind="reversal",
+        institution_code=row.institution_code,
+        lines=journal(out.breakdown, "reversal"),
+    )
     await publish(
         session,
         ClaimReversed(
@@ -456,6 +473,29 @@ async def get_account(
     if principal.role is Role.INSURED and principal.subject != person_no:
         raise Forbidden("You may read only your own account.")
     return AccountOut(person_no=person_no, balance=await repository.read_account(session, person_no))
+
+
+@router.get("/ledger/trial-balance", response_model=TrialBalanceOut)
+async def get_trial_balance(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    institution_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{1,20}$")] = None,
+) -> TrialBalanceOut:
+    """试算平衡: debits and credits per ledger account; the totals are equal when the books balance."""
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR)
+    accounts = [
+        TrialBalanceAccount(account=account, debit=debit, credit=credit, balance=debit - credit)
+        for account, debit, credit in await repository.trial_balance(session, institution_code)
+    ]
+    debit = sum((a.debit for a in accounts), Decimal("0.00"))
+    credit = sum((a.credit for a in accounts), Decimal("0.00"))
+    return TrialBalanceOut(
+        institution_code=institution_code,
+        accounts=accounts,
+        total_debit=debit,
+        total_credit=credit,
+        balanced=debit == credit,
+    )
 
 
 # --- reference data (ops) ------------------------------------------------------------------------------

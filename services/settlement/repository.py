@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.settlement.ledger import JournalLine
 from services.settlement.models import (
     AccountCredit,
     AccumulatorRow,
@@ -22,6 +23,7 @@ from services.settlement.models import (
     EligibilityStop,
     Institution,
     InstitutionSanction,
+    LedgerEntry,
     PersonalAccount,
     PolicyRow,
     PractitionerStatus,
@@ -404,6 +406,43 @@ async def read_account(session: AsyncSession, person_no: str) -> Decimal:
         select(PersonalAccount.balance).where(PersonalAccount.person_no == person_no)
     )
     return balance if balance is not None else Decimal("0.00")
+
+
+# --- ledger -----------------------------------------------------------------------------------------
+
+
+async def post_journal(
+    session: AsyncSession, *, settlement_id: UUID, kind: str, institution_code: str, lines: Sequence[JournalLine]
+) -> None:
+    if lines:
+        await session.execute(
+            insert(LedgerEntry),
+            [
+                {
+                    "settlement_id": settlement_id,
+                    "kind": kind,
+                    "institution_code": institution_code,
+                    "account": line.account,
+                    "debit": line.debit,
+                    "credit": line.credit,
+                }
+                for line in lines
+            ],
+        )
+
+
+async def trial_balance(
+    session: AsyncSession, institution_code: str | None = None
+) -> list[tuple[str, Decimal, Decimal]]:
+    """(account, total debits, total credits), by account name."""
+    statement = (
+        select(LedgerEntry.account, func.sum(LedgerEntry.debit), func.sum(LedgerEntry.credit))
+        .group_by(LedgerEntry.account)
+        .order_by(LedgerEntry.account)
+    )
+    if institution_code is not None:
+        statement = statement.where(LedgerEntry.institution_code == institution_code)
+    return [(account, debit, credit) for account, debit, credit in (await session.execute(statement)).tuples()]
 
 
 # --- settlements -------------------------------------------------------------------------------------

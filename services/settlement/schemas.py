@@ -101,6 +101,23 @@ class AccountOut(BaseModel):
     balance: Money
 
 
+class TrialBalanceAccount(BaseModel):
+    account: str
+    debit: Money
+    credit: Money
+    balance: Money = Field(description="debit − credit")
+
+
+class TrialBalanceOut(BaseModel):
+    """试算平衡 of the fund ledger (all institutions, or one)."""
+
+    institution_code: str | None
+    accounts: list[TrialBalanceAccount]
+    total_debit: Money
+    total_credit: Money
+    balanced: bool
+
+
 InstitutionType = Literal["hospital", "clinic", "village_clinic", "pharmacy"]
 AgreementStatus = Literal["active", "suspended", "terminated"]
 

@@ -306,6 +306,27 @@ async def test_a_reversal_restores_the_accumulators_exactly_and_only_once(harnes
         )
     assert reversals == 3
 
+    # The ledger: the reversal's entries mirror the settlement's, account by account.
+    async with harness.db.transaction() as session:
+        net = (
+            await session.execute(
+                text(
+                    "SELECT account, sum(debit) - sum(credit), count(*) FROM ledger_entries "
+                    "WHERE settlement_id = :s GROUP BY account"
+                ),
+                {"s": second_id},
+            )
+        ).all()
+    assert net, "the settlement was journalled"
+    assert all(amount == 0 and lines == 2 for _, amount, lines in net), net
+    trial = await harness.client.get(
+        f"{API}/ledger/trial-balance", params={"institution_code": INSTITUTION}, headers=OPS
+    )
+    assert trial.status_code == 200, trial.text
+    assert trial.json()["balanced"] is True
+    assert Decimal(trial.json()["total_debit"]) > 0
+    assert trial.json()["total_debit"] == trial.json()["total_credit"]
+
 
 async def test_another_hospital_may_not_reverse(harness: Harness) -> None:
     person_no = await harness.insured()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal as D
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.settlement.ledger import balanced, journal
 from services.settlement.service import (
     Accumulators,
     CatalogueItem,
@@ -208,3 +210,22 @@ def test_bad_burden_thresholds_are_refused() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{text!r} was accepted")
+
+
+@settings(max_examples=100, deadline=None)
+@given(claims)
+def test_every_journal_balances_and_a_reversal_nets_each_account_to_zero(claim: ClaimInput) -> None:
+    employee = replace(POLICY, scheme="employee")
+    for policy, balance in ((POLICY, D("0")), (employee, D("250.00"))):
+        calc = calculate(replace(claim, account_balance=balance), policy, CATALOGUE, Accumulators())
+        posted = journal(calc.breakdown, "settlement")
+        undone = journal(calc.breakdown, "reversal")
+        assert balanced(posted)
+        assert balanced(undone)
+        credited = sum((line.credit for line in posted), D(0))
+        assert credited == calc.breakdown.fund_pay_sumamt + calc.breakdown.acct_pay
+        net: dict[str, D] = {}
+        for line in posted + undone:
+            net[line.account] = net.get(line.account, D(0)) + line.debit - line.credit
+        assert all(v == 0 for v in net.values())
+        assert all((line.debit > 0) != (line.credit > 0) for line in posted)
