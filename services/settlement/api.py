@@ -227,7 +227,12 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     claim = ClaimInput(
         lines=restricted.lines,
         visit_type=body.visit_type,
-        cross_region=cross_region(institution.region_code, coverage.region_code),
+        cross_region=cross_region(
+            institution.region_code,
+            coverage.region_code,
+            await repository.filings(session, body.person_no),
+            body.admitted_on,
+        ),
         account_balance=balance,
     )
     calc = calculate(claim, policy, catalogue, before)

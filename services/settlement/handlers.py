@@ -11,6 +11,8 @@ from shared.events.contracts import (
     EnrollmentActivated,
     EnrollmentSuspended,
     EnrollmentTerminated,
+    FilingApproved,
+    FilingRevoked,
     InstitutionSanctioned,
     PersonDeceased,
     PersonRegistered,
@@ -114,6 +116,26 @@ async def on_contribution_posted(session: AsyncSession, event: Event) -> None:
         )
 
 
+async def on_filing_approved(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, FilingApproved)
+    await repository.upsert_filing(
+        session,
+        filing_id=p.filing_id,
+        person_no=p.person_no,
+        filing_type=p.filing_type,
+        destination_region_code=p.destination_region_code,
+        valid_from=p.valid_from,
+        valid_to=p.valid_to,
+    )
+
+
+async def on_filing_revoked(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, FilingRevoked)
+    await repository.record_filing_revocation(session, p.filing_id, p.revoked_on)
+
+
 HANDLERS: dict[str, Handler] = {
     PersonRegistered.event_type: on_person_registered,
     EnrollmentActivated.event_type: on_enrollment_activated,
@@ -124,4 +146,6 @@ HANDLERS: dict[str, Handler] = {
     PractitionerReinstated.event_type: on_practitioner_reinstated,
     InstitutionSanctioned.event_type: on_institution_sanctioned,
     ContributionPosted.event_type: on_contribution_posted,
+    FilingApproved.event_type: on_filing_approved,
+    FilingRevoked.event_type: on_filing_revoked,
 }

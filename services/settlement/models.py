@@ -243,3 +243,25 @@ class LedgerEntry(Base):
     debit: Mapped[Decimal] = mapped_column(Money)
     credit: Mapped[Decimal] = mapped_column(Money)
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EligibilityFiling(Base):
+    """Projection of filing.approved (异地就医备案)."""
+
+    __tablename__ = "eligibility_filings"
+
+    filing_id: Mapped[UUID] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(String(12), index=True)
+    filing_type: Mapped[str] = mapped_column(String(30))
+    destination_region_code: Mapped[str] = mapped_column(String(12))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+
+
+class EligibilityFilingRevocation(Base):
+    """Projection of filing.revoked."""
+
+    __tablename__ = "eligibility_filing_revocations"
+
+    filing_id: Mapped[UUID] = mapped_column(primary_key=True)
+    revoked_on: Mapped[date] = mapped_column(Date)

@@ -19,6 +19,8 @@ from services.settlement.models import (
     CatalogueItemRow,
     EligibilityCoverage,
     EligibilityDeath,
+    EligibilityFiling,
+    EligibilityFilingRevocation,
     EligibilityPerson,
     EligibilityStop,
     Institution,
@@ -35,6 +37,7 @@ from services.settlement.service import (
     Accumulators,
     CatalogueItem,
     Coverage,
+    Filing,
     InstitutionInfo,
     PractitionerInfo,
     SanctionInfo,
@@ -106,6 +109,23 @@ async def active_coverages(session: AsyncSession, person_no: str) -> list[Covera
         )
         for c, stop in rows.tuples()
     ]
+
+
+async def upsert_filing(session: AsyncSession, **values: object) -> None:
+    await upsert(session, EligibilityFiling, "filing_id", values)
+
+
+async def record_filing_revocation(session: AsyncSession, filing_id: UUID, revoked_on: date) -> None:
+    await upsert(session, EligibilityFilingRevocation, "filing_id", {"filing_id": filing_id, "revoked_on": revoked_on})
+
+
+async def filings(session: AsyncSession, person_no: str) -> list[Filing]:
+    rows = await session.execute(
+        select(EligibilityFiling, EligibilityFilingRevocation.revoked_on)
+        .outerjoin(EligibilityFilingRevocation, EligibilityFilingRevocation.filing_id == EligibilityFiling.filing_id)
+        .where(EligibilityFiling.person_no == person_no)
+    )
+    return [Filing(f.destination_region_code, f.valid_from, f.valid_to, revoked_on) for f, revoked_on in rows.tuples()]
 
 
 # --- institutions, sanctions, practitioners ---------------------------------------------------------

@@ -380,10 +380,41 @@ def pooling_region(region_code: str) -> str:
     return region_code[:4] + "00" if len(region_code) >= 6 else region_code
 
 
-def cross_region(institution_region: str, insured_region: str) -> CrossRegion:
-    """Local when the care is in the person's own pooling region. Filings are not projected yet, so
-    care elsewhere counts as unfiled (异地未备案)."""
-    return "local" if pooling_region(institution_region) == pooling_region(insured_region) else "unfiled"
+@dataclass(frozen=True)
+class Filing:
+    """异地就医备案 as projected: where, from when to when, and when it was revoked if it was."""
+
+    destination_region_code: str
+    valid_from: date
+    valid_to: date
+    revoked_on: date | None = None
+
+    def covers(self, region_code: str, on: date) -> bool:
+        if not self.valid_from <= on <= self.valid_to:
+            return False
+        if self.revoked_on is not None and on >= self.revoked_on:
+            return False
+        return region_within(region_code, self.destination_region_code)
+
+
+def region_within(region_code: str, area_code: str) -> bool:
+    """Whether a 区划代码 lies in an area: 350582 is within 350500 (city) and 350000 (province)."""
+    prefix = area_code
+    while prefix.endswith("00") and len(prefix) > 2:
+        prefix = prefix[:-2]
+    return region_code.startswith(prefix)
+
+
+def cross_region(
+    institution_region: str, insured_region: str, filings: list[Filing] | None = None, on: date | None = None
+) -> CrossRegion:
+    """Local in the person's own pooling region; elsewhere filed (异地已备案) when a filing for the
+    place of care is valid on the admission date, else unfiled (未备案, a lower ratio)."""
+    if pooling_region(institution_region) == pooling_region(insured_region):
+        return "local"
+    if on is not None and any(f.covers(institution_region, on) for f in filings or []):
+        return "filed"
+    return "unfiled"
 
 
 def age_on(birth: date, on: date) -> int:

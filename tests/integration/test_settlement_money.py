@@ -39,6 +39,8 @@ from shared.events.contracts import (
     EnrollmentActivated,
     EnrollmentSuspended,
     EventPayload,
+    FilingApproved,
+    FilingRevoked,
     InstitutionSanctioned,
     PersonDeceased,
     PersonRegistered,
@@ -478,3 +480,38 @@ async def test_reference_loads_are_validated_and_all_or_nothing(harness: Harness
     assert reload.json()["inserted"] == []
     hospital_write = await harness.client.post(f"{API}/policies", content=policies.encode(), headers=HOSPITAL)
     assert hospital_write.status_code == 403
+
+
+async def test_care_in_another_city_gets_the_filed_ratio_only_under_a_valid_filing(harness: Harness) -> None:
+    person_no = await harness.insured()
+    fuzhou = {"name": "福州测试医院", "level": 3, "region_code": "350102", "institution_type": "hospital"}
+    code = "HITFZ00000001"
+    assert (await harness.client.put(f"{API}/institutions/{code}", json=fuzhou, headers=OPS)).status_code == 200
+    token = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'fz', institution=code)}"}
+    body = stay(person_no, [(AMBROXOL, 2, "1000.00")])
+
+    async def fund() -> str:
+        answer = await harness.client.post(f"{API}/settlements/pre", json=body, headers=token)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["breakdown"]["hifp_pay"])
+
+    # Home policy (泉州 resident L3 v2): (2000 − 800) × (0.67 − 0.15 未备案) = 624.00; filed: × 0.67 = 804.00.
+    assert await fund() == "624.00"
+    filing_id = uuid.uuid4()
+    await harness.deliver(
+        FilingApproved(
+            filing_id=filing_id,
+            person_no=person_no,
+            filing_type="long_term_resident",
+            home_region_code="350582",
+            destination_region_code="350100",
+            valid_from=date(2026, 8, 1),
+            valid_to=date(2026, 12, 31),
+            approved_at=datetime.now(ZoneInfo("UTC")),
+        )
+    )
+    assert await fund() == "804.00"
+    await harness.deliver(
+        FilingRevoked(filing_id=filing_id, person_no=person_no, revoked_on=date(2026, 8, 15), reason="回原籍")
+    )
+    assert await fund() == "624.00"

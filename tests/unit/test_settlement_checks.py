@@ -16,6 +16,7 @@ from services.settlement.service import (
     ClaimInput,
     Coverage,
     CriticalTier,
+    Filing,
     InstitutionInfo,
     LineInput,
     Policy,
@@ -33,6 +34,7 @@ from services.settlement.service import (
     pooling_region,
     practitioner_refusal,
     practitioner_suspended,
+    region_within,
     stay_days,
     without,
 )
@@ -229,3 +231,20 @@ def test_every_journal_balances_and_a_reversal_nets_each_account_to_zero(claim: 
             net[line.account] = net.get(line.account, D(0)) + line.debit - line.credit
         assert all(v == 0 for v in net.values())
         assert all((line.debit > 0) != (line.credit > 0) for line in posted)
+
+
+def test_care_elsewhere_is_filed_only_under_a_filing_valid_for_the_place_and_date() -> None:
+    fuzhou = Filing("350100", date(2026, 8, 1), date(2026, 12, 31))
+    province = Filing("350000", date(2026, 1, 1), date(2026, 12, 31))
+    on = date(2026, 9, 1)
+    assert region_within("350102", "350100")
+    assert region_within("350102", "350000")
+    assert not region_within("350582", "350100")
+    assert cross_region("350102", "350582", [fuzhou], on) == "filed"
+    assert cross_region("350102", "350582", [fuzhou], date(2026, 7, 31)) == "unfiled"
+    assert cross_region("440305", "350582", [fuzhou, province], on) == "unfiled"
+    assert cross_region("350203", "350582", [province], on) == "filed"
+    revoked = replace(fuzhou, revoked_on=date(2026, 8, 15))
+    assert cross_region("350102", "350582", [revoked], on) == "unfiled"
+    assert cross_region("350102", "350582", [revoked], date(2026, 8, 14)) == "filed"
+    assert cross_region("350503", "350582", [], on) == "local"
