@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -17,11 +19,13 @@ from services.settlement import repository
 from services.settlement.catalogue import CatalogueError, catalogue_on, load_catalogue
 from services.settlement.ledger import journal
 from services.settlement.models import Institution, Settlement
+from services.settlement.policies import COLUMNS as POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
 from services.settlement.schemas import (
     AccountOut,
     AccumulatorsOut,
+    CatalogueItemOut,
     CatalogueLoaded,
     ExplanationStep,
     InstitutionIn,
@@ -529,13 +533,97 @@ async def put_catalogue(request: Request, session: DbSession, principal: Current
     return CatalogueLoaded(items=len(items))
 
 
-@router.post("/policies", response_model=PoliciesLoaded, openapi_extra=CSV_BODY)
+@router.get("/catalogue/items/{code}", response_model=list[CatalogueItemOut])
+async def get_catalogue_item(
+    code: Annotated[str, Path(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9]+$")],
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> list[CatalogueItemOut]:
+    """Every stored version of a catalogue code (national and regional), oldest first."""
+    versions = await repository.catalogue_item_versions(session, code)
+    if not versions:
+        raise NotFound(f"No catalogue item {code}.", kind="catalogue-item-not-found")
+    return [
+        CatalogueItemOut(
+            code=v.code,
+            name=v.name,
+            category=v.category,
+            item_class=v.item_class,
+            preselfpay_ratio=str(v.preselfpay_ratio),
+            limit_price=v.limit_price,
+            sex=v.sex,
+            min_age=v.min_age,
+            max_age=v.max_age,
+            min_institution_level=v.min_institution_level,
+            max_qty_per_day=v.max_qty_per_day,
+            max_qty_per_stay=v.max_qty_per_stay,
+            valid_from=v.valid_from,
+            valid_to=v.valid_to,
+            region=v.region,
+        )
+        for v in versions
+    ]
+
+
+POLICY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+                }
+            },
+        },
+    }
+}
+
+
+async def _policy_text(request: Request) -> str:
+    """The body as policy CSV text: CSV as it is, or a JSON array of objects keyed by the CSV columns
+    (numbers as strings or integers, never floats), turned into the same CSV."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return await _csv_text(request)
+    try:
+        rows = json.loads(await request.body())
+    except ValueError as exc:
+        raise Unprocessable("The body is not JSON.", kind="policies-invalid") from exc
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise Unprocessable("Send a JSON array of policy objects.", kind="policies-invalid")
+    errors: list[FieldError] = []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(POLICY_COLUMNS)
+    for n, row in enumerate(rows):
+        if set(row) != set(POLICY_COLUMNS):
+            errors.append(FieldError(field=f"{n}", message=f"keys must be exactly {', '.join(POLICY_COLUMNS)}"))
+            continue
+        bad = [k for k, v in row.items() if v is not None and not isinstance(v, (str, int, bool))]
+        if bad:
+            errors.append(FieldError(field=f"{n}.{bad[0]}", message="a string, an integer or a boolean (no floats)"))
+            continue
+        writer.writerow(
+            [
+                ("true" if row[c] else "false") if isinstance(row[c], bool) else ("" if row[c] is None else str(row[c]))
+                for c in POLICY_COLUMNS
+            ]
+        )
+    if errors:
+        raise Unprocessable(
+            "Some policy objects are malformed; nothing was loaded.", kind="policies-invalid", errors=errors
+        )
+    return out.getvalue()
+
+
+@router.post("/policies", response_model=PoliciesLoaded, openapi_extra=POLICY_BODY)
 async def post_policies(request: Request, session: DbSession, principal: CurrentPrincipal) -> PoliciesLoaded:
     """Add policy versions from a CSV file. A stored version is never changed: the same values again
     are a no-op, different values under an existing version are a 409 (add a new version instead)."""
     require_role(principal, *REFERENCE_WRITERS)
     try:
-        loaded = load_policy_rows(await _csv_text(request))
+        loaded = load_policy_rows(await _policy_text(request))
     except PolicyTableError as exc:
         raise Unprocessable(
             f"The policy table has {len(exc.errors)} bad row(s); nothing was loaded.",

@@ -142,6 +142,26 @@ class InstitutionOut(BaseModel):
     updated_at: datetime
 
 
+class CatalogueItemOut(BaseModel):
+    """One version of a catalogue item (医保目录) with its 限定支付范围."""
+
+    code: str
+    name: str
+    category: str
+    item_class: str = Field(description="A 甲类, B 乙类, C 丙类")
+    preselfpay_ratio: str
+    limit_price: Money | None
+    sex: str | None
+    min_age: int | None
+    max_age: int | None
+    min_institution_level: int | None
+    max_qty_per_day: int | None
+    max_qty_per_stay: int | None
+    valid_from: date | None
+    valid_to: date | None
+    region: str = Field(description='"" national, else the 6-digit pooling region')
+
+
 class CatalogueLoaded(BaseModel):
     items: int = Field(description="catalogue rows now stored (the whole catalogue is replaced)")
 

@@ -455,12 +455,15 @@ async def test_reference_loads_are_validated_and_all_or_nothing(harness: Harness
     assert problem["type"].endswith("/catalogue-invalid")
     rows = len(text_in.splitlines())
     assert [e["field"] for e in problem["errors"]] == [f"row {rows + 1}", f"row {rows + 2}"]
-    hospital = {**OPS}
-    assert (
-        await harness.client.put(
-            f"{API}/catalogue", content=text_in.encode(), headers=hospital | {"Content-Type": "text/csv"}
-        )
-    ).json() == {"items": rows - 1}
+    reloaded = await harness.client.put(f"{API}/catalogue", content=text_in.encode(), headers=csv)
+    assert reloaded.json() == {"items": rows - 1}
+    item = await harness.client.get(f"{API}/catalogue/items/{RABEPRAZOLE}", headers=HOSPITAL)
+    assert item.status_code == 200
+    assert [(v["item_class"], v["preselfpay_ratio"], v["limit_price"]) for v in item.json()] == [
+        ("B", "0.1000", "68.00")
+    ]
+    missing = await harness.client.get(f"{API}/catalogue/items/BAD1", headers=HOSPITAL)
+    assert missing.status_code == 404
 
     policies = (DATA / "policies.csv").read_text()
     async with harness.db.transaction() as session:
@@ -478,6 +481,15 @@ async def test_reference_loads_are_validated_and_all_or_nothing(harness: Harness
     reload = await harness.client.post(f"{API}/policies", content=policies.encode(), headers=csv)
     assert reload.status_code == 200
     assert reload.json()["inserted"] == []
+    # The same rows as JSON are the same versions: unchanged. A float is refused.
+    as_json = [dict(zip(header.split(","), line.split(","), strict=True)) for line in policies.splitlines()[1:]]
+    json_reload = await harness.client.post(f"{API}/policies", json=as_json, headers=OPS)
+    assert json_reload.status_code == 200, json_reload.text
+    assert json_reload.json()["inserted"] == []
+    assert len(json_reload.json()["unchanged"]) == len(as_json)
+    floated = await harness.client.post(f"{API}/policies", json=[{**as_json[0], "ratio": 0.95}], headers=OPS)
+    assert floated.status_code == 422
+    assert floated.json()["errors"][0]["field"] == "0.ratio"
     hospital_write = await harness.client.post(f"{API}/policies", content=policies.encode(), headers=HOSPITAL)
     assert hospital_write.status_code == 403
 
