@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import httpx
 
+from devstack.infra import REPO_ROOT
 from devstack.tokens import development_token
 from shared.auth import Role
 
@@ -19,12 +20,25 @@ _CHECK = "10X98765432"
 REGIONS = ("350582", "350583", "350503", "350504", "350505", "350521", "350524", "350525", "350526")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰志红梅建文辉"
+# Codes of the demo catalogue (services/settlement/data/catalogue.csv), priced within the limit price.
 ITEMS = (
-    ("XA01AAA001", "12.50"),  # a class-A drug
-    ("XB05BAC002", "36.80"),  # a class-B drug
-    ("001102000010000", "25.00"),  # a consultation (诊查费)
-    ("250101001", "18.00"),  # a lab test (血常规)
+    ("XJ01CA0010201", "12.50"),  # 阿莫西林胶囊, 甲类
+    ("XA02BC0220601", "36.80"),  # 雷贝拉唑肠溶片, 乙类 (10% 先行自付)
+    ("00110200010000", "6.00"),  # 普通门诊诊查费
+    ("00250300170000", "18.00"),  # 血常规检查 (at most 2 a day: the rest is self-paid)
 )
+SETTLEMENT_DATA = REPO_ROOT / "services" / "settlement" / "data"
+# 定点医药机构 (illustrative): the first is the one the demo hospital token and the e2e tests use.
+INSTITUTIONS: tuple[dict[str, object], ...] = (
+    {"code": "H35058200001", "name": "晋江市医院", "level": 3, "region_code": "350582", "institution_type": "hospital"},
+    {"code": "H35058200002", "name": "晋江市中医院", "level": 2, "region_code": "350582", "institution_type": "hospital"},
+    {"code": "H35050300001", "name": "泉州市鲤城区人民医院", "level": 2, "region_code": "350503",
+     "institution_type": "hospital"},
+    {"code": "C35058200101", "name": "晋江市青阳街道社区卫生服务中心", "level": 1, "region_code": "350582",
+     "institution_type": "clinic"},
+    {"code": "P35058200201", "name": "晋江市定点零售药店", "level": 0, "region_code": "350582",
+     "institution_type": "pharmacy"},
+)  # fmt: skip
 
 
 class DemoDataError(RuntimeError):
@@ -41,8 +55,45 @@ def resident_id(rng: random.Random, region: str) -> str:
     return first17 + check
 
 
+def load_reference(gateway: str) -> dict[str, int]:
+    """Settlement's reference data through the ops routes: catalogue, policies, institutions.
+
+    Idempotent: the catalogue is replaced by the same file, the same policy versions are no-ops, the
+    institutions are PUT.
+    """
+    ops = {"Authorization": f"Bearer {development_token(Role.OPS, 'demo-ops')}"}
+    csv_headers = {**ops, "Content-Type": "text/csv; charset=utf-8"}
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        catalogue = client.put(
+            "/api/v1/settlement/catalogue",
+            content=(SETTLEMENT_DATA / "catalogue.csv").read_bytes(),
+            headers=csv_headers,
+        )
+        if catalogue.status_code != 200:
+            raise DemoDataError(catalogue)
+        policies = client.post(
+            "/api/v1/settlement/policies",
+            content=(SETTLEMENT_DATA / "policies.csv").read_bytes(),
+            headers=csv_headers,
+        )
+        if policies.status_code != 200:
+            raise DemoDataError(policies)
+        for institution in INSTITUTIONS:
+            body = {k: v for k, v in institution.items() if k != "code"}
+            answer = client.put(f"/api/v1/settlement/institutions/{institution['code']}", json=body, headers=ops)
+            if answer.status_code != 200:
+                raise DemoDataError(answer)
+    loaded = policies.json()
+    return {
+        "catalogue items": catalogue.json()["items"],
+        "policy versions": len(loaded["inserted"]) + len(loaded["unchanged"]),
+        "institutions": len(INSTITUTIONS),
+    }
+
+
 def load(gateway: str, *, persons: int = 40, settlements: int = 20, seed: int = 2026) -> dict[str, int]:
     rng = random.Random(seed)
+    load_reference(gateway)
     ops = {"Authorization": f"Bearer {development_token(Role.OPS, 'demo-ops')}"}
     hospital = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'demo-his', institution='H35058200001')}"}
     year = date.today().year

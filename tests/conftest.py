@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.demo import load_reference
 from devstack.infra import REPO_ROOT
 from devstack.stack import TEST_PORTS, Stack, free_ports
 
@@ -46,6 +47,9 @@ def running_stack(infra: Stack) -> Iterator[Stack]:
     infra.start_services()
     try:
         infra.wait_ready(timeout=120)
+        # Settlement refuses claims without its reference data: the demo catalogue, policies and
+        # institutions (H35058200001, the e2e hospital, among them), loaded as `make run` loads them.
+        load_reference(infra.gateway_url)
         yield infra
     finally:
         for label in list(infra.processes):

@@ -1,33 +1,109 @@
-"""Settlement routes: thin; rules in service.py, SQL in repository.py."""
+"""Settlement routes: thin; rules in service.py and the rule modules, SQL in repository.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, cast
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from uuid6 import uuid7
 
 from services.settlement import repository
-from services.settlement.models import Settlement
-from services.settlement.schemas import SettlementCreate, SettlementOut
-from services.settlement.service import SKELETON_RATIOS, LineInput, covering, price_lines, skeleton_breakdown
+from services.settlement.catalogue import CatalogueError, catalogue_on, load_catalogue
+from services.settlement.ledger import journal
+from services.settlement.models import Institution, Settlement
+from services.settlement.policies import COLUMNS as POLICY_COLUMNS
+from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
+from services.settlement.restrictions import check_restrictions
+from services.settlement.schemas import (
+    AccountOut,
+    AccumulatorsOut,
+    CatalogueItemOut,
+    CatalogueLoaded,
+    ExplanationStep,
+    InstitutionIn,
+    InstitutionOut,
+    PoliciesLoaded,
+    PolicyOut,
+    PreSettlementOut,
+    SettlementCreate,
+    SettlementOut,
+    TrialBalanceAccount,
+    TrialBalanceOut,
+)
+from services.settlement.service import (
+    MAX_AMOUNT,
+    Accumulators,
+    Calculation,
+    ClaimInput,
+    Coverage,
+    InstitutionInfo,
+    LineInput,
+    Refusal,
+    Scheme,
+    accumulator_delta,
+    age_on,
+    burden_crossings,
+    calculate,
+    cross_region,
+    eligibility_refusal,
+    institution_refusal,
+    parse_burden_thresholds,
+    pooling_region,
+    practitioner_refusal,
+    price_lines,
+    stay_days,
+    without,
+)
 from shared import idempotency
-from shared.auth import CurrentPrincipal, Role, require_role
+from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
-from shared.errors import Forbidden, NotFound, Unprocessable
-from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from shared.events.contracts import (
+    PERSON_NO_PATTERN,
+    BurdenAlerted,
+    ClaimLine,
+    ClaimReversed,
+    ClaimSettled,
+    SettlementBreakdown,
+)
 from shared.events.outbox import publish
 
 router = APIRouter(tags=["settlement"])
 SOURCE = "/yibao/settlement"
 BREAKDOWN_FIELDS = tuple(SettlementBreakdown.model_fields)
+BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
+REFERENCE_WRITERS = (Role.OPS, Role.ADMIN)
+CSV_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+}
+InstitutionCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,20}$", description="定点机构编码")]
+
+
+def business_today() -> date:
+    return datetime.now(BUSINESS_ZONE).date()
+
+
+def _refuse(refusal: Refusal) -> Unprocessable:
+    return Unprocessable(refusal.detail, kind=refusal.kind)
+
+
+def _steps(calc: Calculation) -> list[ExplanationStep]:
+    return [
+        ExplanationStep(rule=s.rule, amount=s.amount, policy_version=s.policy_version, detail=s.detail)
+        for s in calc.explanation
+    ]
 
 
 def settlement_out(row: Settlement) -> SettlementOut:
     breakdown = SettlementBreakdown(**{f: getattr(row, f) for f in BREAKDOWN_FIELDS})
-    ratio = SKELETON_RATIOS[(row.scheme, row.visit_type)]
     return SettlementOut(
         settlement_id=row.id,
         institution_code=row.institution_code,
@@ -40,13 +116,11 @@ def settlement_out(row: Settlement) -> SettlementOut:
         diagnoses=row.diagnoses,
         lines=[ClaimLine.model_validate(line) for line in row.lines],
         breakdown=breakdown,
-        explanation=[
-            "inscp_scp_amt: every line in scope (walking-skeleton policy, no catalogue yet)",
-            f"hifp_pay: inscp_scp_amt × {ratio} ({row.scheme}, {row.visit_type}), half-up to the fen",
-            "psn_cash_pay: medfee_sumamt − fund_pay_sumamt",
-        ],
-        status=row.status,
+        policy_version=row.policy_version,
+        explanation=[ExplanationStep.model_validate(step) for step in row.explanation or []],
+        status=cast(Any, row.status),
         settled_at=row.settled_at,
+        reversed_at=row.reversed_at,
     )
 
 
@@ -54,9 +128,143 @@ def _location(settlement_id: str) -> dict[str, str]:
     return {"Location": f"/api/v1/settlement/settlements/{settlement_id}"}
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A claim checked and calculated, ready to store (or to show, for a pre-settlement)."""
+
+    coverage: Coverage
+    institution: InstitutionInfo
+    lines: list[ClaimLine]  # as the hospital sent them, priced
+    calc: Calculation
+    year: int
+    before: Accumulators
+
+
+async def _prepare(session: DbSession, body: SettlementCreate, institution_code: str, *, lock: bool) -> Prepared:
+    """Every check of issue 5, then the calculation on the person-year accumulators.
+
+    With `lock`, the accumulators row is held FOR UPDATE until the request's transaction ends.
+    """
+    assert body.discharged_on is not None  # set by the model validator
+    service_date = body.discharged_on
+    today = business_today()
+    institution = await repository.get_institution(session, institution_code)
+    sanctions = await repository.sanctions(session, institution_code)
+    if refusal := institution_refusal(institution_code, institution, sanctions, today):
+        raise _refuse(refusal)
+    assert institution is not None
+    status = await repository.practitioner(session, body.practitioner_code)
+    if refusal := practitioner_refusal(body.practitioner_code, status, today):
+        raise _refuse(refusal)
+    person = await repository.get_person(session, body.person_no)
+    outcome = eligibility_refusal(
+        body.person_no,
+        known=person is not None,
+        died_on=await repository.died_on(session, body.person_no),
+        coverages=await repository.active_coverages(session, body.person_no),
+        admitted_on=body.admitted_on,
+        discharged_on=service_date,
+    )
+    if isinstance(outcome, Refusal):
+        raise _refuse(outcome)
+    assert person is not None
+    coverage = outcome
+
+    inputs = [LineInput(li.item_code, li.quantity, li.unit_price, tuple(li.traceability_codes)) for li in body.lines]
+    if sum((li.unit_price * li.quantity for li in inputs), Decimal(0)) > MAX_AMOUNT:
+        raise Unprocessable(f"The bill is above {MAX_AMOUNT} 元; check quantities and prices.", kind="amount-too-large")
+    # 就医地目录: the catalogue of the place of care; 参保地政策: the policy of the person's home region.
+    care_region = pooling_region(institution.region_code)
+    catalogue = catalogue_on(
+        await repository.catalogue_items(session, (li.item_code for li in inputs), care_region, service_date),
+        service_date,
+        care_region,
+    )
+    unknown = [(n, li.item_code) for n, li in enumerate(inputs) if li.item_code not in catalogue]
+    if unknown:
+        codes = ", ".join(sorted({code for _, code in unknown}))
+        raise Unprocessable(
+            f"Not in the {care_region} catalogue (医保目录) on {service_date}: {codes}.",
+            kind="unknown-item",
+            errors=[
+                FieldError(field=f"lines.{n}.item_code", message=f"{code} is not a catalogue item on {service_date}")
+                for n, code in unknown
+            ],
+        )
+    restricted = check_restrictions(
+        inputs,
+        catalogue,
+        sex=cast(Any, person.sex),
+        age=age_on(person.birth_date, body.admitted_on),
+        institution_level=institution.level,
+        days=stay_days(body.admitted_on, service_date),
+        on_date=service_date,
+        region=care_region,
+    )
+    if restricted.refused:
+        raise Unprocessable(
+            "Some lines cannot be settled at all.",
+            kind="line-refused",
+            errors=[
+                FieldError(field=f"lines.{d.line_no - 1}", message="; ".join(d.reasons)) for d in restricted.refused
+            ],
+        )
+    home_region = pooling_region(coverage.region_code)
+    try:
+        policy = select_policy(
+            await repository.policies(session, home_region),
+            home_region,
+            cast(Scheme, coverage.scheme),
+            service_date,
+            body.visit_type,
+            institution.level,
+            coverage.retiree,
+        )
+    except PolicyNotFound as exc:
+        raise Unprocessable(f"No benefit policy applies: {exc}.", kind="policy-not-found") from exc
+    year = service_date.year
+    read = repository.lock_accumulators if lock else repository.read_accumulators
+    before = await read(session, body.person_no, year)
+    balance = Decimal("0.00")
+    if coverage.scheme == "employee":  # 个人账户: employees only; locked after the accumulators, always
+        balance = await (repository.lock_account if lock else repository.read_account)(session, body.person_no)
+    claim = ClaimInput(
+        lines=restricted.lines,
+        visit_type=body.visit_type,
+        cross_region=cross_region(
+            institution.region_code,
+            coverage.region_code,
+            await repository.filings(session, body.person_no),
+            body.admitted_on,
+        ),
+        account_balance=balance,
+    )
+    calc = calculate(claim, policy, catalogue, before)
+    return Prepared(coverage, institution, price_lines(inputs), calc, year, before)
+
+
+@router.post("/settlements/pre", response_model=PreSettlementOut)
+async def pre_settle(body: SettlementCreate, session: DbSession, principal: CurrentPrincipal) -> PreSettlementOut:
+    """预结算: the same checks and calculation as a settlement; nothing is stored or reserved."""
+    require_role(principal, Role.HOSPITAL)
+    institution = principal.institution_code or ""
+    prepared = await _prepare(session, body, institution, lock=False)
+    return PreSettlementOut(
+        person_no=body.person_no,
+        institution_code=institution,
+        scheme=prepared.coverage.scheme,
+        visit_type=body.visit_type,
+        policy_version=prepared.calc.explanation[0].policy_version,
+        lines=prepared.lines,
+        breakdown=prepared.calc.breakdown,
+        explanation=_steps(prepared.calc),
+    )
+
+
 @router.post("/settlements", status_code=201, response_model=SettlementOut)
 async def create_settlement(
     body: SettlementCreate,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -73,18 +281,9 @@ async def create_settlement(
         settlement_id = json.loads(stored.body).get("settlement_id")
         return stored.as_response(replayed=True, headers=_location(settlement_id) if settlement_id else None)
 
-    if not await repository.person_known(session, body.person_no):
-        raise Unprocessable(f"{body.person_no} is not a registered insured person.", kind="person-unknown")
-    service_date = body.discharged_on or body.admitted_on
-    coverage = covering(await repository.active_coverages(session, body.person_no), service_date)
-    if coverage is None:
-        raise Unprocessable(
-            f"{body.person_no} has no active enrollment covering {service_date.isoformat()}.", kind="not-insured"
-        )
-    priced = price_lines(
-        [LineInput(li.item_code, li.quantity, li.unit_price, tuple(li.traceability_codes)) for li in body.lines]
-    )
-    breakdown = skeleton_breakdown(priced, ratio=SKELETON_RATIOS[(coverage.scheme, body.visit_type)])
+    prepared = await _prepare(session, body, institution, lock=True)
+    calc, coverage, inst = prepared.calc, prepared.coverage, prepared.institution
+    assert body.discharged_on is not None
     row = Settlement(
         id=uuid7(),
         institution_code=institution,
@@ -93,14 +292,46 @@ async def create_settlement(
         scheme=coverage.scheme,
         visit_type=body.visit_type,
         admitted_on=body.admitted_on,
-        discharged_on=service_date,
+        discharged_on=body.discharged_on,
         practitioner_code=body.practitioner_code,
         diagnoses=body.diagnoses,
-        lines=[line.model_dump(mode="json") for line in priced],
+        lines=[line.model_dump(mode="json") for line in prepared.lines],
         status="settled",
-        **breakdown.model_dump(),
+        year=prepared.year,
+        policy_version=calc.explanation[0].policy_version,
+        institution_level=inst.level,
+        institution_type=inst.institution_type,
+        region_code=inst.region_code,
+        insured_region_code=coverage.region_code,
+        explanation=[step.model_dump(mode="json") for step in _steps(calc)],
+        accumulator_delta={k: str(v) for k, v in accumulator_delta(prepared.before, calc.accumulators).items()},
+        **calc.breakdown.model_dump(),
     )
     await repository.add_settlement(session, row)
+    await repository.save_accumulators(session, body.person_no, prepared.year, calc.accumulators, settlements_change=1)
+    if calc.breakdown.acct_pay > 0:
+        await repository.change_account(session, body.person_no, -calc.breakdown.acct_pay)
+    await repository.post_journal(
+        session,
+        settlement_id=row.id,
+        kind="settlement",
+        institution_code=institution,
+        lines=journal(calc.breakdown, "settlement"),
+    )
+    thresholds = parse_burden_thresholds(request.app.state.settings.burden_thresholds)
+    for crossed in burden_crossings(prepared.before.personal_burden, calc.accumulators.personal_burden, thresholds):
+        await publish(
+            session,
+            BurdenAlerted(
+                person_no=body.person_no,
+                year=prepared.year,
+                personal_burden=calc.accumulators.personal_burden,
+                threshold=crossed.amount,
+                band=crossed.band,
+                alerted_at=datetime.now(UTC),
+            ),
+            source=SOURCE,
+        )
     await session.refresh(row)
     await publish(
         session,
@@ -113,9 +344,14 @@ async def create_settlement(
             admitted_on=row.admitted_on,
             discharged_on=row.discharged_on,
             diagnoses=row.diagnoses,
-            lines=priced,
-            breakdown=breakdown,
+            lines=prepared.lines,
+            breakdown=calc.breakdown,
             settled_at=row.settled_at,
+            institution_level=inst.level,
+            institution_type=inst.institution_type,
+            region_code=inst.region_code,
+            insured_region_code=coverage.region_code,
+            scheme=cast(Scheme, coverage.scheme),
         ),
         source=SOURCE,
     )
@@ -125,13 +361,358 @@ async def create_settlement(
     return answer.as_response(replayed=False, headers=_location(str(row.id)))
 
 
+def _may_read(principal: Principal, row: Settlement) -> None:
+    if principal.role is Role.HOSPITAL and principal.institution_code != row.institution_code:
+        raise Forbidden("A hospital may read only its own settlements.")
+    if principal.role is Role.INSURED and principal.subject != row.person_no:
+        raise Forbidden("You may read only your own settlements.")
+
+
 @router.get("/settlements/{settlement_id}", response_model=SettlementOut)
 async def get_settlement(settlement_id: UUID, session: DbSession, principal: CurrentPrincipal) -> SettlementOut:
     row = await repository.get_settlement(session, settlement_id)
     if row is None:
         raise NotFound(f"No settlement {settlement_id}.", kind="settlement-not-found")
-    if principal.role is Role.HOSPITAL and principal.institution_code != row.institution_code:
-        raise Forbidden("A hospital may read only its own settlements.")
-    if principal.role is Role.INSURED and principal.subject != row.person_no:
-        raise Forbidden("You may read only your own settlements.")
+    _may_read(principal, row)
     return settlement_out(row)
+
+
+@router.post("/settlements/{settlement_id}/reversal", response_model=SettlementOut)
+async def reverse_settlement(
+    settlement_id: UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """冲正 (2208): undo a settlement exactly and restore the accumulators. Once only.
+
+    The Idempotency-Key is optional: with one, a retry gets the first answer; without, a second
+    reversal is a 409 `settlement-already-reversed`.
+    """
+    require_role(principal, Role.HOSPITAL, Role.OPS, Role.ADMIN)
+    found = await repository.get_settlement(session, settlement_id)
+    if found is None:
+        raise NotFound(f"No settlement {settlement_id}.", kind="settlement-not-found")
+    if principal.role is Role.HOSPITAL and principal.institution_code != found.institution_code:
+        raise Forbidden("A hospital may reverse only its own settlements.")
+    scope = f"reversal:{settlement_id}"
+    key = idempotency.require_key(idempotency_key) if idempotency_key is not None else None
+    if key is not None:
+        stored = await idempotency.begin(
+            session, scope=scope, key=key, request_hash=idempotency.fingerprint({"settlement_id": str(settlement_id)})
+        )
+        if stored is not None:
+            return stored.as_response(replayed=True)
+
+    row = await repository.lock_settlement(session, settlement_id)
+    assert row is not None  # settlements are never deleted
+    if row.status == "reversed":
+        raise Conflict(
+            f"Settlement {settlement_id} was already reversed at {row.reversed_at}.", kind="settlement-already-reversed"
+        )
+    if row.accumulator_delta is not None and row.year is not None:
+        delta = {k: Decimal(v) for k, v in row.accumulator_delta.items()}
+        current = await repository.lock_accumulators(session, row.person_no, row.year)
+        restored = without(current, delta)
+        await repository.save_accumulators(session, row.person_no, row.year, restored, settlements_change=-1)
+    if row.acct_pay > 0:  # what the account paid goes back to it
+        await repository.change_account(session, row.person_no, row.acct_pay)
+    row.status = "reversed"
+    row.reversed_at = datetime.now(UTC)
+    await repository.flush(session)
+    out = settlement_out(row)
+    await repository.post_journal(
+        session,
+        settlement_id=row.id,
+        kind="reversal",
+        institution_code=row.institution_code,
+        lines=journal(out.breakdown, "reversal"),
+    )
+    await publish(
+        session,
+        ClaimReversed(
+            settlement_id=row.id,
+            person_no=row.person_no,
+            institution_code=row.institution_code,
+            breakdown=out.breakdown,
+            reversed_at=row.reversed_at,
+        ),
+        source=SOURCE,
+    )
+    body = out.model_dump(mode="json")
+    if key is None:
+        return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+    answer = await idempotency.finish(session, scope=scope, key=key, status_code=200, body=body)
+    return answer.as_response(replayed=False)
+
+
+@router.get("/persons/{person_no}/accumulators/{year}", response_model=AccumulatorsOut)
+async def get_accumulators(
+    person_no: Annotated[str, Path(pattern=PERSON_NO_PATTERN)],
+    year: Annotated[int, Path(ge=2000, le=2100)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> AccumulatorsOut:
+    """年度累计 of a person: bureau staff, or the insured person themself."""
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR, Role.INSURED)
+    if principal.role is Role.INSURED and principal.subject != person_no:
+        raise Forbidden("You may read only your own accumulators.")
+    row = await repository.get_accumulator_row(session, person_no, year)
+    if row is None:
+        return AccumulatorsOut(
+            person_no=person_no, year=year, settlements=0, **{f: Decimal(0) for f in _ACCUMULATED_MONEY}
+        )
+    return AccumulatorsOut(
+        person_no=person_no,
+        year=year,
+        settlements=row.settlements,
+        **{f: getattr(row, f) for f in _ACCUMULATED_MONEY},
+    )
+
+
+_ACCUMULATED_MONEY = tuple(f for f in AccumulatorsOut.model_fields if f not in ("person_no", "year", "settlements"))
+
+
+@router.get("/persons/{person_no}/account", response_model=AccountOut)
+async def get_account(
+    person_no: Annotated[str, Path(pattern=PERSON_NO_PATTERN)], session: DbSession, principal: CurrentPrincipal
+) -> AccountOut:
+    """个人账户 balance of an employee: bureau staff, or the insured person themself."""
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR, Role.INSURED)
+    if principal.role is Role.INSURED and principal.subject != person_no:
+        raise Forbidden("You may read only your own account.")
+    return AccountOut(person_no=person_no, balance=await repository.read_account(session, person_no))
+
+
+@router.get("/ledger/trial-balance", response_model=TrialBalanceOut)
+async def get_trial_balance(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    institution_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{1,20}$")] = None,
+) -> TrialBalanceOut:
+    """试算平衡: debits and credits per ledger account; the totals are equal when the books balance."""
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR)
+    accounts = [
+        TrialBalanceAccount(account=account, debit=debit, credit=credit, balance=debit - credit)
+        for account, debit, credit in await repository.trial_balance(session, institution_code)
+    ]
+    debit = sum((a.debit for a in accounts), Decimal("0.00"))
+    credit = sum((a.credit for a in accounts), Decimal("0.00"))
+    return TrialBalanceOut(
+        institution_code=institution_code,
+        accounts=accounts,
+        total_debit=debit,
+        total_credit=credit,
+        balanced=debit == credit,
+    )
+
+
+# --- reference data (ops) ------------------------------------------------------------------------------
+
+
+async def _csv_text(request: Request) -> str:
+    try:
+        return (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unprocessable("The body must be UTF-8 CSV text.", kind="csv-invalid") from exc
+
+
+@router.put("/catalogue", response_model=CatalogueLoaded, openapi_extra=CSV_BODY)
+async def put_catalogue(request: Request, session: DbSession, principal: CurrentPrincipal) -> CatalogueLoaded:
+    """Replace the catalogue (医保目录) with a CSV file; a file with any bad row changes nothing."""
+    require_role(principal, *REFERENCE_WRITERS)
+    try:
+        items = load_catalogue(await _csv_text(request))
+    except CatalogueError as exc:
+        raise Unprocessable(
+            f"The catalogue has {len(exc.errors)} bad row(s); nothing was loaded.",
+            kind="catalogue-invalid",
+            errors=[FieldError(field=f"row {e.row}", message=e.reason) for e in exc.errors],
+        ) from exc
+    await repository.replace_catalogue(session, items)
+    return CatalogueLoaded(items=len(items))
+
+
+@router.get("/catalogue/items/{code}", response_model=list[CatalogueItemOut])
+async def get_catalogue_item(
+    code: Annotated[str, Path(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9]+$")],
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> list[CatalogueItemOut]:
+    """Every stored version of a catalogue code (national and regional), oldest first."""
+    versions = await repository.catalogue_item_versions(session, code)
+    if not versions:
+        raise NotFound(f"No catalogue item {code}.", kind="catalogue-item-not-found")
+    return [
+        CatalogueItemOut(
+            code=v.code,
+            name=v.name,
+            category=v.category,
+            item_class=v.item_class,
+            preselfpay_ratio=str(v.preselfpay_ratio),
+            limit_price=v.limit_price,
+            sex=v.sex,
+            min_age=v.min_age,
+            max_age=v.max_age,
+            min_institution_level=v.min_institution_level,
+            max_qty_per_day=v.max_qty_per_day,
+            max_qty_per_stay=v.max_qty_per_stay,
+            valid_from=v.valid_from,
+            valid_to=v.valid_to,
+            region=v.region,
+        )
+        for v in versions
+    ]
+
+
+POLICY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+                }
+            },
+        },
+    }
+}
+
+
+async def _policy_text(request: Request) -> str:
+    """The body as policy CSV text: CSV as it is, or a JSON array of objects keyed by the CSV columns
+    (numbers as strings or integers, never floats), turned into the same CSV."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return await _csv_text(request)
+    try:
+        rows = json.loads(await request.body())
+    except ValueError as exc:
+        raise Unprocessable("The body is not JSON.", kind="policies-invalid") from exc
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise Unprocessable("Send a JSON array of policy objects.", kind="policies-invalid")
+    errors: list[FieldError] = []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(POLICY_COLUMNS)
+    for n, row in enumerate(rows):
+        if set(row) != set(POLICY_COLUMNS):
+            errors.append(FieldError(field=f"{n}", message=f"keys must be exactly {', '.join(POLICY_COLUMNS)}"))
+            continue
+        bad = [k for k, v in row.items() if v is not None and not isinstance(v, (str, int, bool))]
+        if bad:
+            errors.append(FieldError(field=f"{n}.{bad[0]}", message="a string, an integer or a boolean (no floats)"))
+            continue
+        writer.writerow(
+            [
+                ("true" if row[c] else "false") if isinstance(row[c], bool) else ("" if row[c] is None else str(row[c]))
+                for c in POLICY_COLUMNS
+            ]
+        )
+    if errors:
+        raise Unprocessable(
+            "Some policy objects are malformed; nothing was loaded.", kind="policies-invalid", errors=errors
+        )
+    return out.getvalue()
+
+
+@router.post("/policies", response_model=PoliciesLoaded, openapi_extra=POLICY_BODY)
+async def post_policies(request: Request, session: DbSession, principal: CurrentPrincipal) -> PoliciesLoaded:
+    """Add policy versions from a CSV file. A stored version is never changed: the same values again
+    are a no-op, different values under an existing version are a 409 (add a new version instead)."""
+    require_role(principal, *REFERENCE_WRITERS)
+    try:
+        loaded = load_policy_rows(await _policy_text(request))
+    except PolicyTableError as exc:
+        raise Unprocessable(
+            f"The policy table has {len(exc.errors)} bad row(s); nothing was loaded.",
+            kind="policies-invalid",
+            errors=[FieldError(field=f"row {row}", message=reason) for row, reason in exc.errors],
+        ) from exc
+    inserted: list[str] = []
+    unchanged: list[str] = []
+    changed: list[str] = []
+    for row, record in loaded:
+        existing = await repository.insert_policy(session, record, row)
+        if existing is None:
+            inserted.append(record.policy.version)
+        elif existing == row:
+            unchanged.append(record.policy.version)
+        else:
+            changed.append(record.policy.version)
+    if changed:
+        raise Conflict(
+            "Policies are never edited in place; these versions exist with other values (load them as a new "
+            f"version): {', '.join(changed)}. Nothing was loaded.",
+            kind="policy-version-exists",
+        )
+    return PoliciesLoaded(inserted=inserted, unchanged=unchanged)
+
+
+@router.get("/policies", response_model=list[PolicyOut])
+async def list_policies(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+) -> list[PolicyOut]:
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR, Role.HOSPITAL)
+    return [
+        PolicyOut(
+            name=r.policy.version,
+            region=r.key.region,
+            scheme=r.key.scheme,
+            year=r.key.year,
+            visit_type=r.key.visit_type,
+            institution_level=r.key.institution_level,
+            retiree=r.key.retiree,
+            version=r.version,
+            effective_from=r.effective_from,
+            effective_to=r.effective_to,
+            deductible=str(r.policy.deductible),
+            ratio=str(r.policy.ratio),
+            cap=str(r.policy.cap),
+            critical_threshold=str(r.policy.critical_threshold),
+            critical_cap=str(r.policy.critical_cap),
+            assistance_share=str(r.policy.assistance_share),
+            assistance_cap=str(r.policy.assistance_cap),
+            unfiled_reduction=str(r.policy.unfiled_reduction),
+        )
+        for r in await repository.policies(session, region)
+    ]
+
+
+def _institution_out(row: Institution) -> InstitutionOut:
+    return InstitutionOut(
+        code=row.code,
+        name=row.name,
+        level=row.level,
+        region_code=row.region_code,
+        institution_type=row.institution_type,
+        agreement_status=row.agreement_status,
+        updated_at=row.updated_at,
+    )
+
+
+@router.put("/institutions/{code}", response_model=InstitutionOut)
+async def put_institution(
+    code: InstitutionCode, body: InstitutionIn, session: DbSession, principal: CurrentPrincipal
+) -> InstitutionOut:
+    """Register or update a designated institution; `agreement_status` suspended/terminated stops new settlements."""
+    require_role(principal, *REFERENCE_WRITERS)
+    await repository.upsert_institution(session, code=code, **body.model_dump(), updated_at=datetime.now(UTC))
+    row = await repository.get_institution_row(session, code)
+    assert row is not None
+    await session.refresh(row)
+    return _institution_out(row)
+
+
+@router.get("/institutions/{code}", response_model=InstitutionOut)
+async def get_institution(code: InstitutionCode, session: DbSession, principal: CurrentPrincipal) -> InstitutionOut:
+    if principal.role is Role.HOSPITAL and principal.institution_code != code:
+        raise Forbidden("A hospital may read only its own record.")
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR, Role.HOSPITAL)
+    row = await repository.get_institution_row(session, code)
+    if row is None:
+        raise NotFound(f"No designated institution {code}.", kind="institution-not-found")
+    return _institution_out(row)

@@ -103,7 +103,8 @@ def parse_tiers(text: str) -> tuple[CriticalTier, ...]:
     return tuple(tiers)
 
 
-def _record(row: dict[str, str]) -> PolicyRecord:
+def parse_policy_row(row: dict[str, str]) -> PolicyRecord:
+    """One CSV row (column → text) as a record; ValueError says what is wrong."""
     if not (len(row["region"]) == 6 and row["region"].isdigit()):
         raise ValueError(f"region {row['region']!r} is not a 6-digit 区划代码")
     if row["scheme"] not in ("employee", "resident"):
@@ -161,13 +162,17 @@ def _record(row: dict[str, str]) -> PolicyRecord:
     return PolicyRecord(key=key, version=version, effective_from=eff_from, effective_to=eff_to, policy=policy)
 
 
-def load_policies(text: str) -> list[PolicyRecord]:
-    """Parse a policy CSV (header = COLUMNS). Raises PolicyTableError listing every bad row."""
+def load_policy_rows(text: str) -> list[tuple[dict[str, str], PolicyRecord]]:
+    """Parse a policy CSV (header = COLUMNS) into (row as loaded, record) pairs.
+
+    Raises PolicyTableError listing every bad row. The row is kept so storage can hold exactly
+    what was validated and parse it again with `parse_policy_row`.
+    """
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
     if tuple(header) != COLUMNS:
         raise PolicyTableError([(1, f"header must be {','.join(COLUMNS)}")])
-    records: list[PolicyRecord] = []
+    loaded: list[tuple[dict[str, str], PolicyRecord]] = []
     errors: list[tuple[int, str]] = []
     seen: dict[tuple[PolicyKey, int], int] = {}
     for row_no, cells in enumerate(reader, start=2):
@@ -176,8 +181,9 @@ def load_policies(text: str) -> list[PolicyRecord]:
         if len(cells) != len(COLUMNS):
             errors.append((row_no, f"{len(cells)} fields, expected {len(COLUMNS)}"))
             continue
+        row = dict(zip(COLUMNS, (c.strip() for c in cells), strict=True))
         try:
-            rec = _record(dict(zip(COLUMNS, (c.strip() for c in cells), strict=True)))
+            rec = parse_policy_row(row)
         except ValueError as exc:
             errors.append((row_no, str(exc)))
             continue
@@ -191,10 +197,15 @@ def load_policies(text: str) -> list[PolicyRecord]:
             )
             continue
         seen[(rec.key, rec.version)] = row_no
-        records.append(rec)
+        loaded.append((row, rec))
     if errors:
         raise PolicyTableError(errors)
-    return records
+    return loaded
+
+
+def load_policies(text: str) -> list[PolicyRecord]:
+    """Parse a policy CSV (header = COLUMNS). Raises PolicyTableError listing every bad row."""
+    return [record for _, record in load_policy_rows(text)]
 
 
 def select_policy(

@@ -1,15 +1,50 @@
-"""All of settlement's SQL."""
+"""All of settlement's SQL. Functions flush at most; the route or handler boundary commits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.settlement.models import EligibilityCoverage, EligibilityPerson, Settlement
-from services.settlement.service import Coverage
+from services.settlement.ledger import JournalLine
+from services.settlement.models import (
+    AccountCredit,
+    AccumulatorRow,
+    CatalogueItemRow,
+    EligibilityCoverage,
+    EligibilityDeath,
+    EligibilityFiling,
+    EligibilityFilingRevocation,
+    EligibilityPerson,
+    EligibilityStop,
+    Institution,
+    InstitutionSanction,
+    LedgerEntry,
+    PersonalAccount,
+    PolicyRow,
+    PractitionerStatus,
+    Settlement,
+)
+from services.settlement.policies import PolicyRecord, parse_policy_row
+from services.settlement.service import (
+    ACCUMULATOR_FIELDS,
+    Accumulators,
+    CatalogueItem,
+    Coverage,
+    Filing,
+    InstitutionInfo,
+    PractitionerInfo,
+    SanctionInfo,
+)
 from shared.db import upsert
+
+# --- eligibility projection ------------------------------------------------------------------------
 
 
 async def upsert_person(session: AsyncSession, **values: object) -> None:
@@ -20,17 +55,417 @@ async def upsert_coverage(session: AsyncSession, **values: object) -> None:
     await upsert(session, EligibilityCoverage, "enrollment_id", values)
 
 
+async def record_death(session: AsyncSession, person_no: str, died_on: date) -> None:
+    await upsert(session, EligibilityDeath, "person_no", {"person_no": person_no, "died_on": died_on})
+
+
+async def record_stop(
+    session: AsyncSession,
+    *,
+    enrollment_id: UUID,
+    person_no: str,
+    suspended_from: date | None = None,
+    terminated_on: date | None = None,
+) -> None:
+    """Set the suspension or the termination of an enrollment, leaving the other as it is."""
+    changes: dict[str, Any] = {}
+    if suspended_from is not None:
+        changes["suspended_from"] = suspended_from
+    if terminated_on is not None:
+        changes["terminated_on"] = terminated_on
+    statement = insert(EligibilityStop).values(enrollment_id=enrollment_id, person_no=person_no, **changes)
+    await session.execute(statement.on_conflict_do_update(index_elements=["enrollment_id"], set_=changes))
+
+
 async def person_known(session: AsyncSession, person_no: str) -> bool:
     return await session.get(EligibilityPerson, person_no) is not None
 
 
+async def get_person(session: AsyncSession, person_no: str) -> EligibilityPerson | None:
+    return await session.get(EligibilityPerson, person_no)
+
+
+async def died_on(session: AsyncSession, person_no: str) -> date | None:
+    death = await session.get(EligibilityDeath, person_no)
+    return death.died_on if death is not None else None
+
+
 async def active_coverages(session: AsyncSession, person_no: str) -> list[Coverage]:
+    rows = await session.execute(
+        select(EligibilityCoverage, EligibilityStop)
+        .outerjoin(EligibilityStop, EligibilityStop.enrollment_id == EligibilityCoverage.enrollment_id)
+        .where(EligibilityCoverage.person_no == person_no, EligibilityCoverage.status == "active")
+        .order_by(EligibilityCoverage.effective_from)
+    )
+    return [
+        Coverage(
+            scheme=c.scheme,
+            effective_from=c.effective_from,
+            effective_to=c.effective_to,
+            region_code=c.region_code,
+            retiree=c.retiree,
+            suspended_from=stop.suspended_from if stop else None,
+            terminated_on=stop.terminated_on if stop else None,
+        )
+        for c, stop in rows.tuples()
+    ]
+
+
+async def upsert_filing(session: AsyncSession, **values: object) -> None:
+    await upsert(session, EligibilityFiling, "filing_id", values)
+
+
+async def record_filing_revocation(session: AsyncSession, filing_id: UUID, revoked_on: date) -> None:
+    await upsert(session, EligibilityFilingRevocation, "filing_id", {"filing_id": filing_id, "revoked_on": revoked_on})
+
+
+async def filings(session: AsyncSession, person_no: str) -> list[Filing]:
+    rows = await session.execute(
+        select(EligibilityFiling, EligibilityFilingRevocation.revoked_on)
+        .outerjoin(EligibilityFilingRevocation, EligibilityFilingRevocation.filing_id == EligibilityFiling.filing_id)
+        .where(EligibilityFiling.person_no == person_no)
+    )
+    return [Filing(f.destination_region_code, f.valid_from, f.valid_to, revoked_on) for f, revoked_on in rows.tuples()]
+
+
+# --- institutions, sanctions, practitioners ---------------------------------------------------------
+
+
+async def upsert_institution(session: AsyncSession, **values: object) -> None:
+    await upsert(session, Institution, "code", values)
+
+
+async def get_institution(session: AsyncSession, code: str) -> InstitutionInfo | None:
+    row = await session.get(Institution, code)
+    if row is None:
+        return None
+    return InstitutionInfo(
+        code=row.code,
+        name=row.name,
+        level=row.level,
+        region_code=row.region_code,
+        institution_type=row.institution_type,
+        agreement_status=row.agreement_status,
+    )
+
+
+async def get_institution_row(session: AsyncSession, code: str) -> Institution | None:
+    return await session.get(Institution, code)
+
+
+async def add_sanction(session: AsyncSession, **values: object) -> None:
+    await session.execute(insert(InstitutionSanction).values(**values).on_conflict_do_nothing())
+
+
+async def sanctions(session: AsyncSession, institution_code: str) -> list[SanctionInfo]:
     rows = await session.scalars(
-        select(EligibilityCoverage).where(
-            EligibilityCoverage.person_no == person_no, EligibilityCoverage.status == "active"
+        select(InstitutionSanction).where(InstitutionSanction.institution_code == institution_code)
+    )
+    return [SanctionInfo(r.sanction, r.refuses_settlement, r.effective_from) for r in rows]
+
+
+async def suspend_practitioner(
+    session: AsyncSession,
+    code: str,
+    *,
+    suspended_from: date,
+    suspended_until: date | None,
+    points: int,
+    reason: str,
+) -> None:
+    """Keep the latest suspension (by start date); a reinstatement is kept beside it."""
+    values = {
+        "practitioner_code": code,
+        "suspended_from": suspended_from,
+        "suspended_until": suspended_until,
+        "points": points,
+        "reason": reason[:500],
+    }
+    statement = insert(PractitionerStatus).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["practitioner_code"],
+            set_={k: statement.excluded[k] for k in values if k != "practitioner_code"},
+            where=or_(
+                PractitionerStatus.suspended_from.is_(None),
+                PractitionerStatus.suspended_from <= statement.excluded.suspended_from,
+            ),
         )
     )
-    return [Coverage(scheme=r.scheme, effective_from=r.effective_from, effective_to=r.effective_to) for r in rows]
+
+
+async def reinstate_practitioner(session: AsyncSession, code: str, reinstated_on: date) -> None:
+    statement = insert(PractitionerStatus).values(practitioner_code=code, reinstated_on=reinstated_on)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["practitioner_code"],
+            set_={"reinstated_on": statement.excluded.reinstated_on},
+            where=or_(
+                PractitionerStatus.reinstated_on.is_(None),
+                PractitionerStatus.reinstated_on <= statement.excluded.reinstated_on,
+            ),
+        )
+    )
+
+
+async def practitioner(session: AsyncSession, code: str) -> PractitionerInfo | None:
+    row = await session.get(PractitionerStatus, code)
+    if row is None:
+        return None
+    return PractitionerInfo(row.suspended_from, row.suspended_until, row.reinstated_on, row.reason)
+
+
+# --- catalogue ---------------------------------------------------------------------------------------
+
+_ITEM_COLUMNS = (
+    "code",
+    "name",
+    "category",
+    "item_class",
+    "preselfpay_ratio",
+    "limit_price",
+    "sex",
+    "min_age",
+    "max_age",
+    "min_institution_level",
+    "max_qty_per_day",
+    "max_qty_per_stay",
+    "valid_from",
+    "valid_to",
+    "region",
+)
+
+
+async def replace_catalogue(session: AsyncSession, items: Sequence[CatalogueItem]) -> None:
+    """The catalogue becomes exactly `items` (PUT semantics: loading the same file twice is a no-op)."""
+    await session.execute(delete(CatalogueItemRow))
+    rows = [{column: getattr(item, column) for column in _ITEM_COLUMNS} for item in items]
+    for start in range(0, len(rows), 1000):  # stays well under the bind-parameter limit
+        await session.execute(insert(CatalogueItemRow), rows[start : start + 1000])
+
+
+async def catalogue_items(session: AsyncSession, codes: Iterable[str], region: str, on: date) -> list[CatalogueItem]:
+    """Versions of these codes that are national or the region's own and valid on the date."""
+    rows = await session.scalars(
+        select(CatalogueItemRow).where(
+            CatalogueItemRow.code.in_(sorted(set(codes))),
+            CatalogueItemRow.region.in_(["", region]),
+            or_(CatalogueItemRow.valid_from.is_(None), CatalogueItemRow.valid_from <= on),
+            or_(CatalogueItemRow.valid_to.is_(None), CatalogueItemRow.valid_to >= on),
+        )
+    )
+    return [_item(r) for r in rows]
+
+
+async def catalogue_item_versions(session: AsyncSession, code: str) -> list[CatalogueItem]:
+    rows = await session.scalars(
+        select(CatalogueItemRow).where(CatalogueItemRow.code == code).order_by(CatalogueItemRow.valid_from)
+    )
+    return [_item(r) for r in rows]
+
+
+def _item(r: CatalogueItemRow) -> CatalogueItem:
+    return CatalogueItem(
+        code=r.code,
+        name=r.name,
+        item_class=r.item_class,  # type: ignore[arg-type]
+        preselfpay_ratio=r.preselfpay_ratio,
+        limit_price=r.limit_price,
+        category=r.category,
+        sex=r.sex,  # type: ignore[arg-type]
+        min_age=r.min_age,
+        max_age=r.max_age,
+        min_institution_level=r.min_institution_level,
+        max_qty_per_day=r.max_qty_per_day,
+        max_qty_per_stay=r.max_qty_per_stay,
+        valid_from=r.valid_from,
+        valid_to=r.valid_to,
+        region=r.region,
+    )
+
+
+# --- policies ----------------------------------------------------------------------------------------
+
+
+async def insert_policy(session: AsyncSession, record: PolicyRecord, row: dict[str, str]) -> dict[str, str] | None:
+    """Insert one version. None if inserted; else the row already stored under that key and version."""
+    key = record.key
+    values = {
+        "region": key.region,
+        "scheme": key.scheme,
+        "year": key.year,
+        "visit_type": key.visit_type,
+        "institution_level": key.institution_level,
+        "retiree": key.retiree,
+        "version": record.version,
+    }
+    inserted = await session.execute(
+        insert(PolicyRow).values(**values, source_row=row).on_conflict_do_nothing().returning(PolicyRow.version)
+    )
+    if inserted.first() is not None:
+        return None
+    existing = await session.scalar(
+        select(PolicyRow.source_row).where(*(getattr(PolicyRow, k) == v for k, v in values.items()))
+    )
+    assert existing is not None
+    return existing
+
+
+async def policies(session: AsyncSession, region: str | None = None) -> list[PolicyRecord]:
+    statement = select(PolicyRow.source_row).order_by(
+        PolicyRow.region,
+        PolicyRow.scheme,
+        PolicyRow.year,
+        PolicyRow.visit_type,
+        PolicyRow.institution_level,
+        PolicyRow.retiree,
+        PolicyRow.version,
+    )
+    if region is not None:
+        statement = statement.where(PolicyRow.region == region)
+    return [parse_policy_row(row) for row in await session.scalars(statement)]
+
+
+# --- accumulators ------------------------------------------------------------------------------------
+
+
+def _accumulators(row: AccumulatorRow | None) -> Accumulators:
+    if row is None:
+        return Accumulators()
+    return Accumulators(**{name: getattr(row, name) for name in ACCUMULATOR_FIELDS})
+
+
+async def lock_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
+    """The person-year row, created if missing, locked FOR UPDATE until the transaction ends.
+
+    Every settlement and reversal of the person and year queues here, so two at once never use the
+    same deductible or both pass the cap.
+    """
+    await session.execute(insert(AccumulatorRow).values(person_no=person_no, year=year).on_conflict_do_nothing())
+    row = await session.scalar(
+        select(AccumulatorRow)
+        .where(AccumulatorRow.person_no == person_no, AccumulatorRow.year == year)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return _accumulators(row)
+
+
+async def read_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
+    """Without a lock, for a pre-settlement that stores nothing."""
+    return _accumulators(await session.get(AccumulatorRow, (person_no, year)))
+
+
+async def save_accumulators(
+    session: AsyncSession, person_no: str, year: int, values: Accumulators, *, settlements_change: int
+) -> None:
+    await session.execute(
+        update(AccumulatorRow)
+        .where(AccumulatorRow.person_no == person_no, AccumulatorRow.year == year)
+        .values(
+            **{name: getattr(values, name) for name in ACCUMULATOR_FIELDS},
+            settlements=AccumulatorRow.settlements + settlements_change,
+        )
+    )
+
+
+async def get_accumulator_row(session: AsyncSession, person_no: str, year: int) -> AccumulatorRow | None:
+    return await session.get(AccumulatorRow, (person_no, year))
+
+
+# --- personal accounts ------------------------------------------------------------------------------
+
+
+async def credit_contribution(
+    session: AsyncSession, *, contribution_id: UUID, person_no: str, year: int, amount: Decimal, posted_at: datetime
+) -> bool:
+    """Credit one contribution's 个人账户划入 once; False if it was already credited."""
+    inserted = await session.execute(
+        insert(AccountCredit)
+        .values(contribution_id=contribution_id, person_no=person_no, year=year, amount=amount, posted_at=posted_at)
+        .on_conflict_do_nothing()
+        .returning(AccountCredit.contribution_id)
+    )
+    if inserted.first() is None:
+        return False
+    await change_account(session, person_no, amount)
+    return True
+
+
+async def change_account(session: AsyncSession, person_no: str, amount: Decimal) -> None:
+    """Add `amount` (negative to debit) to the balance; the CHECK keeps it at or above zero."""
+    if amount < 0:  # a debit needs an account; the insert form would be checked as a negative row first
+        await session.execute(
+            update(PersonalAccount)
+            .where(PersonalAccount.person_no == person_no)
+            .values(balance=PersonalAccount.balance + amount, updated_at=func.now())
+        )
+        return
+    statement = insert(PersonalAccount).values(person_no=person_no, balance=amount)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_no"],
+            set_={"balance": PersonalAccount.balance + amount, "updated_at": func.now()},
+        )
+    )
+
+
+async def lock_account(session: AsyncSession, person_no: str) -> Decimal:
+    """The balance, with the account row held FOR UPDATE (0 and nothing to lock if there is none yet).
+
+    Settlement takes it after the accumulators row, always in that order.
+    """
+    balance: Decimal | None = await session.scalar(
+        select(PersonalAccount.balance).where(PersonalAccount.person_no == person_no).with_for_update()
+    )
+    return balance if balance is not None else Decimal("0.00")
+
+
+async def read_account(session: AsyncSession, person_no: str) -> Decimal:
+    balance: Decimal | None = await session.scalar(
+        select(PersonalAccount.balance).where(PersonalAccount.person_no == person_no)
+    )
+    return balance if balance is not None else Decimal("0.00")
+
+
+# --- ledger -----------------------------------------------------------------------------------------
+
+
+async def post_journal(
+    session: AsyncSession, *, settlement_id: UUID, kind: str, institution_code: str, lines: Sequence[JournalLine]
+) -> None:
+    if lines:
+        await session.execute(
+            insert(LedgerEntry),
+            [
+                {
+                    "settlement_id": settlement_id,
+                    "kind": kind,
+                    "institution_code": institution_code,
+                    "account": line.account,
+                    "debit": line.debit,
+                    "credit": line.credit,
+                }
+                for line in lines
+            ],
+        )
+
+
+async def trial_balance(
+    session: AsyncSession, institution_code: str | None = None
+) -> list[tuple[str, Decimal, Decimal]]:
+    """(account, total debits, total credits), by account name."""
+    statement = (
+        select(LedgerEntry.account, func.sum(LedgerEntry.debit), func.sum(LedgerEntry.credit))
+        .group_by(LedgerEntry.account)
+        .order_by(LedgerEntry.account)
+    )
+    if institution_code is not None:
+        statement = statement.where(LedgerEntry.institution_code == institution_code)
+    return [(account, debit, credit) for account, debit, credit in (await session.execute(statement)).tuples()]
+
+
+# --- settlements -------------------------------------------------------------------------------------
 
 
 async def add_settlement(session: AsyncSession, row: Settlement) -> None:
@@ -40,3 +475,17 @@ async def add_settlement(session: AsyncSession, row: Settlement) -> None:
 
 async def get_settlement(session: AsyncSession, settlement_id: UUID) -> Settlement | None:
     return await session.get(Settlement, settlement_id)
+
+
+async def lock_settlement(session: AsyncSession, settlement_id: UUID) -> Settlement | None:
+    row: Settlement | None = await session.scalar(
+        select(Settlement)
+        .where(Settlement.id == settlement_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return row
+
+
+async def flush(session: AsyncSession) -> None:
+    await session.flush()

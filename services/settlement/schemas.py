@@ -38,6 +38,28 @@ class SettlementCreate(RequestModel):
         return self
 
 
+class ExplanationStep(BaseModel):
+    """Which rule produced an amount, under which policy version (结算明细说明)."""
+
+    rule: str
+    amount: Money
+    policy_version: str
+    detail: str
+
+
+class PreSettlementOut(BaseModel):
+    """预结算: what the settlement would be now; nothing is stored or reserved."""
+
+    person_no: str
+    institution_code: str
+    scheme: str
+    visit_type: str
+    policy_version: str
+    lines: list[ClaimLine]
+    breakdown: SettlementBreakdown
+    explanation: list[ExplanationStep]
+
+
 class SettlementOut(BaseModel):
     settlement_id: UUID
     institution_code: str
@@ -50,6 +72,121 @@ class SettlementOut(BaseModel):
     diagnoses: list[str]
     lines: list[ClaimLine]
     breakdown: SettlementBreakdown
-    explanation: list[str]
-    status: str
+    policy_version: str | None
+    explanation: list[ExplanationStep]
+    status: Literal["settled", "reversed"]
     settled_at: datetime
+    reversed_at: datetime | None = None
+
+
+class AccumulatorsOut(BaseModel):
+    """年度累计 of one person and year."""
+
+    person_no: str
+    year: int
+    deductible_used: Money
+    basic_fund_paid: Money
+    critical_paid: Money
+    inscope_self_paid: Money
+    assistance_base: Money
+    assistance_paid: Money
+    personal_burden: Money
+    settlements: int
+
+
+class AccountOut(BaseModel):
+    """个人账户 (employees): credited from contributions, debited by `acct_pay`."""
+
+    person_no: str
+    balance: Money
+
+
+class TrialBalanceAccount(BaseModel):
+    account: str
+    debit: Money
+    credit: Money
+    balance: Money = Field(description="debit − credit")
+
+
+class TrialBalanceOut(BaseModel):
+    """试算平衡 of the fund ledger (all institutions, or one)."""
+
+    institution_code: str | None
+    accounts: list[TrialBalanceAccount]
+    total_debit: Money
+    total_credit: Money
+    balanced: bool
+
+
+InstitutionType = Literal["hospital", "clinic", "village_clinic", "pharmacy"]
+AgreementStatus = Literal["active", "suspended", "terminated"]
+
+
+class InstitutionIn(RequestModel):
+    """定点医药机构 and its service agreement (协议)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    level: int = Field(ge=0, le=3, description="0 未定级, 1 一级, 2 二级, 3 三级")
+    region_code: str = Field(pattern=r"^\d{6}$", description="6-digit 区划代码 where it is (就医地)")
+    institution_type: InstitutionType
+    agreement_status: AgreementStatus = "active"
+
+
+class InstitutionOut(BaseModel):
+    code: str
+    name: str
+    level: int
+    region_code: str
+    institution_type: str
+    agreement_status: str
+    updated_at: datetime
+
+
+class CatalogueItemOut(BaseModel):
+    """One version of a catalogue item (医保目录) with its 限定支付范围."""
+
+    code: str
+    name: str
+    category: str
+    item_class: str = Field(description="A 甲类, B 乙类, C 丙类")
+    preselfpay_ratio: str
+    limit_price: Money | None
+    sex: str | None
+    min_age: int | None
+    max_age: int | None
+    min_institution_level: int | None
+    max_qty_per_day: int | None
+    max_qty_per_stay: int | None
+    valid_from: date | None
+    valid_to: date | None
+    region: str = Field(description='"" national, else the 6-digit pooling region')
+
+
+class CatalogueLoaded(BaseModel):
+    items: int = Field(description="catalogue rows now stored (the whole catalogue is replaced)")
+
+
+class PoliciesLoaded(BaseModel):
+    inserted: list[str] = Field(description="policy versions added")
+    unchanged: list[str] = Field(description="versions already stored with identical values (a reload)")
+
+
+class PolicyOut(BaseModel):
+    name: str
+    region: str
+    scheme: str
+    year: int
+    visit_type: str
+    institution_level: int
+    retiree: bool
+    version: int
+    effective_from: date
+    effective_to: date | None
+    deductible: str
+    ratio: str
+    cap: str
+    critical_threshold: str
+    critical_cap: str
+    assistance_share: str
+    assistance_cap: str
+    unfiled_reduction: str

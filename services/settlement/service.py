@@ -1,31 +1,24 @@
 """Settlement rules: pure functions, no I/O.
 
-Two calculators live here. `skeleton_breakdown` (walking skeleton: every line in scope, a flat
-ratio per scheme and visit type) is what api.py still uses. `calculate` is the three-tier
-calculation (catalogue classes, deductible, ratio and cap, critical illness, assistance, personal
-account) with accumulators and an explanation; api.py is not wired to it yet because policies,
-the catalogue and accumulators are not stored. See docs/settlement.md.
+`calculate` is the three-tier calculation (catalogue classes, deductible, ratio and cap, critical
+illness, assistance, personal account) with accumulators and an explanation. The checks before it
+(eligibility, institution agreement and sanctions, practitioner suspension) and the accumulator
+arithmetic of a reversal are here too; api.py feeds them what repository.py reads. See
+docs/settlement.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, cast
 
 from shared.events.contracts import ClaimLine, SettlementBreakdown
 from shared.money import to_fen
 
 ZERO = Decimal("0.00")
-
-# Demo reimbursement ratios (报销比例) near Quanzhou's observed inpatient figures.
-SKELETON_RATIOS: dict[tuple[str, str], Decimal] = {
-    ("employee", "inpatient"): Decimal("0.88"),
-    ("resident", "inpatient"): Decimal("0.70"),
-    ("employee", "outpatient"): Decimal("0.60"),
-    ("resident", "outpatient"): Decimal("0.50"),
-}
 
 
 @dataclass(frozen=True)
@@ -43,12 +36,23 @@ class Coverage:
     scheme: str
     effective_from: date
     effective_to: date
+    region_code: str = ""  # 参保地
+    retiree: bool = False
+    suspended_from: date | None = None  # enrollment.suspended: no benefits from this date
+    terminated_on: date | None = None  # enrollment.terminated: covered up to and including this date
+
+    def covers(self, on: date) -> bool:
+        if not self.effective_from <= on <= self.effective_to:
+            return False
+        if self.suspended_from is not None and on >= self.suspended_from:
+            return False
+        return self.terminated_on is None or on <= self.terminated_on
 
 
 def covering(coverages: list[Coverage], on: date) -> Coverage | None:
     """The enrollment that covers the date of service, if any."""
     for coverage in coverages:
-        if coverage.effective_from <= on <= coverage.effective_to:
+        if coverage.covers(on):
             return coverage
     return None
 
@@ -65,26 +69,6 @@ def price_lines(lines: list[LineInput]) -> list[ClaimLine]:
         )
         for i, line in enumerate(lines, start=1)
     ]
-
-
-def skeleton_breakdown(priced: list[ClaimLine], *, ratio: Decimal) -> SettlementBreakdown:
-    """Total, fund share at a flat ratio, and the rest in cash; the parts sum to the total."""
-    total = sum((line.amount for line in priced), ZERO)
-    fund = to_fen(total * ratio)
-    return SettlementBreakdown(
-        medfee_sumamt=total,
-        fulamt_ownpay_amt=ZERO,
-        overlmt_selfpay=ZERO,
-        preselfpay_amt=ZERO,
-        inscp_scp_amt=total,
-        hifp_pay=fund,
-        hifmi_pay=ZERO,
-        hifob_pay=ZERO,
-        maf_pay=ZERO,
-        acct_pay=ZERO,
-        psn_cash_pay=total - fund,
-        fund_pay_sumamt=fund,
-    )
 
 
 # --- Three-tier calculation (三重保障: basic fund, critical illness, medical assistance) ---------------
@@ -351,3 +335,209 @@ def calculate(
         personal_burden=accumulators.personal_burden + personal,
     )
     return Calculation(priced=priced, breakdown=breakdown, accumulators=after, explanation=steps)
+
+
+# --- Checks before the calculation, and the accumulator arithmetic ------------------------------------
+
+MAX_AMOUNT = Decimal("999999999999.99")  # NUMERIC(14,2)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a settlement cannot be made: a stable problem kind and a sentence naming what to fix."""
+
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class InstitutionInfo:
+    code: str
+    name: str
+    level: int  # 0 未定级, 1-3
+    region_code: str  # 就医地
+    institution_type: str
+    agreement_status: str  # active / suspended / terminated
+
+
+@dataclass(frozen=True)
+class SanctionInfo:
+    sanction: str
+    refuses_settlement: bool
+    effective_from: date
+
+
+@dataclass(frozen=True)
+class PractitionerInfo:
+    suspended_from: date | None
+    suspended_until: date | None
+    reinstated_on: date | None
+    reason: str | None = None
+
+
+def pooling_region(region_code: str) -> str:
+    """统筹区: Quanzhou pools at the city level, so county 350582 (晋江) settles under 350500."""
+    return region_code[:4] + "00" if len(region_code) >= 6 else region_code
+
+
+@dataclass(frozen=True)
+class Filing:
+    """异地就医备案 as projected: where, from when to when, and when it was revoked if it was."""
+
+    destination_region_code: str
+    valid_from: date
+    valid_to: date
+    revoked_on: date | None = None
+
+    def covers(self, region_code: str, on: date) -> bool:
+        if not self.valid_from <= on <= self.valid_to:
+            return False
+        if self.revoked_on is not None and on >= self.revoked_on:
+            return False
+        return region_within(region_code, self.destination_region_code)
+
+
+def region_within(region_code: str, area_code: str) -> bool:
+    """Whether a 区划代码 lies in an area: 350582 is within 350500 (city) and 350000 (province)."""
+    prefix = area_code
+    while prefix.endswith("00") and len(prefix) > 2:
+        prefix = prefix[:-2]
+    return region_code.startswith(prefix)
+
+
+def cross_region(
+    institution_region: str, insured_region: str, filings: list[Filing] | None = None, on: date | None = None
+) -> CrossRegion:
+    """Local in the person's own pooling region; elsewhere filed (异地已备案) when a filing for the
+    place of care is valid on the admission date, else unfiled (未备案, a lower ratio)."""
+    if pooling_region(institution_region) == pooling_region(insured_region):
+        return "local"
+    if on is not None and any(f.covers(institution_region, on) for f in filings or []):
+        return "filed"
+    return "unfiled"
+
+
+def age_on(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def stay_days(admitted: date, discharged: date) -> int:
+    """住院天数 as the restrictions count them: nights, at least one (an outpatient visit is one day)."""
+    return max(1, (discharged - admitted).days)
+
+
+def institution_refusal(
+    code: str, institution: InstitutionInfo | None, sanctions: list[SanctionInfo], today: date
+) -> Refusal | None:
+    """A 定点机构 settles only under an active agreement and with no settlement-stopping sanction."""
+    if institution is None:
+        return Refusal("institution-unknown", f"{code} is not a registered designated institution (定点机构).")
+    if institution.agreement_status != "active":
+        return Refusal(
+            "institution-suspended",
+            f"{code} {institution.name}: the service agreement (协议) is {institution.agreement_status}; "
+            "new settlements are refused.",
+        )
+    for sanction in sanctions:
+        if sanction.refuses_settlement and sanction.effective_from <= today:
+            return Refusal(
+                "institution-suspended",
+                f"{code} {institution.name}: {sanction.sanction} from {sanction.effective_from} stops new settlements.",
+            )
+    return None
+
+
+def practitioner_suspended(status: PractitionerInfo | None, on: date) -> bool:
+    """Suspended on `on` unless a reinstatement dated within the suspension has taken effect.
+
+    Suspensions and reinstatements travel on different topics, so the projection keeps the latest of
+    each and this decides by their dates, not by the order they arrived in.
+    """
+    if status is None or status.suspended_from is None or on < status.suspended_from:
+        return False
+    if status.suspended_until is not None and on > status.suspended_until:
+        return False
+    return not (status.reinstated_on is not None and status.suspended_from <= status.reinstated_on <= on)
+
+
+def practitioner_refusal(code: str, status: PractitionerInfo | None, today: date) -> Refusal | None:
+    if practitioner_suspended(status, today):
+        assert status is not None
+        until = f" until {status.suspended_until}" if status.suspended_until else ""
+        return Refusal(
+            "practitioner-suspended",
+            f"practitioner {code} is suspended (医保医师暂停) from {status.suspended_from}{until}"
+            + (f": {status.reason}" if status.reason else "")
+            + "; the claim cannot be settled under this doctor.",
+        )
+    return None
+
+
+def eligibility_refusal(
+    person_no: str,
+    *,
+    known: bool,
+    died_on: date | None,
+    coverages: list[Coverage],
+    admitted_on: date,
+    discharged_on: date,
+) -> Refusal | Coverage:
+    """The coverage the claim settles under, or why there is none."""
+    if not known:
+        return Refusal("person-unknown", f"{person_no} is not a registered insured person.")
+    if died_on is not None and discharged_on > died_on:
+        return Refusal(
+            "person-deceased", f"{person_no} died on {died_on}; care billed to {discharged_on} cannot be settled."
+        )
+    coverage = covering(coverages, discharged_on)
+    if coverage is None:
+        return Refusal("not-insured", f"{person_no} has no active enrollment covering {discharged_on.isoformat()}.")
+    return coverage
+
+
+ACCUMULATOR_FIELDS = tuple(f.name for f in fields(Accumulators))
+
+
+def accumulator_delta(before: Accumulators, after: Accumulators) -> dict[str, Decimal]:
+    """What one settlement added to each running figure: a reversal takes exactly this back."""
+    return {name: getattr(after, name) - getattr(before, name) for name in ACCUMULATOR_FIELDS}
+
+
+def without(current: Accumulators, delta: Mapping[str, Decimal]) -> Accumulators:
+    """The accumulators with one settlement's contribution taken back (冲正)."""
+    return replace(current, **{name: getattr(current, name) - delta[name] for name in ACCUMULATOR_FIELDS})
+
+
+# --- 高额医疗费用预警: yearly personal burden crossing a band ---------------------------------------
+
+BurdenBand = Literal["yellow", "orange", "red"]
+
+
+@dataclass(frozen=True)
+class BurdenThreshold:
+    band: BurdenBand
+    amount: Decimal
+
+
+def parse_burden_thresholds(text: str) -> tuple[BurdenThreshold, ...]:
+    """'yellow:50000,orange:100000,red:200000' → ascending thresholds; ValueError says what is wrong."""
+    thresholds: list[BurdenThreshold] = []
+    for part in text.split(","):
+        band, sep, amount = part.strip().partition(":")
+        if not sep or band not in ("yellow", "orange", "red"):
+            raise ValueError(f"burden threshold {part!r} is not yellow|orange|red:amount")
+        try:
+            value = Decimal(amount)
+        except ArithmeticError:
+            raise ValueError(f"burden threshold amount {amount!r} is not a number") from None
+        if not value.is_finite() or value <= 0:
+            raise ValueError(f"burden threshold amount {amount!r} must be positive")
+        thresholds.append(BurdenThreshold(cast(BurdenBand, band), to_fen(value)))
+    if [t.amount for t in thresholds] != sorted({t.amount for t in thresholds}):
+        raise ValueError("burden thresholds must be strictly ascending")
+    return tuple(thresholds)
+
+
+def burden_crossings(before: Decimal, after: Decimal, thresholds: tuple[BurdenThreshold, ...]) -> list[BurdenThreshold]:
+    """The bands this settlement's personal burden crossed upwards (before < threshold ≤ after)."""
+    return [t for t in thresholds if before < t.amount <= after]

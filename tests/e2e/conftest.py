@@ -101,7 +101,9 @@ def claim(person_no: str, *, lines: list[dict[str, object]] | None = None, quant
         "lines": lines
         if lines is not None
         else [
-            {"item_code": "XA01AAA001", "quantity": quantity, "unit_price": "12.50"},
-            {"item_code": "250101001", "quantity": 1, "unit_price": "36.80"},
+            # Codes of the demo catalogue the test session loads (services/settlement/data/catalogue.csv).
+            {"item_code": "XJ01CA0010201", "quantity": quantity, "unit_price": "12.50"},  # 阿莫西林胶囊, 甲类
+            {"item_code": "XR05CB0690402", "quantity": 1, "unit_price": "980.00"},  # 氨溴索注射液, 甲类
+            {"item_code": "XA02BC0220601", "quantity": 1, "unit_price": "36.80"},  # 雷贝拉唑肠溶片, 乙类 10%
         ],
     }

@@ -30,10 +30,17 @@ async def test_register_enroll_settle_audit(gateway: httpx.AsyncClient, running_
     assert answer.status_code == 201, answer.text
     settled = answer.json()
     breakdown = settled["breakdown"]
-    # 45 × 12.50 + 36.80 = 599.30; resident inpatient 70%: 419.51 fund, 179.79 cash.
-    assert breakdown["medfee_sumamt"] == "599.30"
-    assert breakdown["hifp_pay"] == "419.51"
-    assert breakdown["psn_cash_pay"] == "179.79"
+    # Demo policy 350500-2026-resident-inpatient-L3-v2 (from 2026-07-01): 起付线 800, ratio 0.67.
+    # Lines: 45 × 12.50 = 562.50 (甲) + 980.00 (甲) + 36.80 (乙, 先行自付 10% = 3.68) = 1579.30.
+    # Policy scope 1579.30 − 3.68 = 1575.62; fund (1575.62 − 800) × 0.67 = 519.6654 → 519.67;
+    # below the 大病 threshold; cash 1579.30 − 519.67 = 1059.63.
+    assert breakdown["medfee_sumamt"] == "1579.30"
+    assert breakdown["preselfpay_amt"] == "3.68"
+    assert breakdown["inscp_scp_amt"] == "1575.62"
+    assert breakdown["hifp_pay"] == "519.67"
+    assert breakdown["psn_cash_pay"] == "1059.63"
+    assert settled["policy_version"] == "350500-2026-resident-inpatient-L3-v2"
+    assert {step["rule"] for step in settled["explanation"]} >= {"起付线 deductible", "hifp_pay 统筹基金"}
     assert answer.headers["location"].endswith(settled["settlement_id"])
     assert answer.headers["x-request-id"]
 
@@ -67,7 +74,10 @@ async def test_a_clean_claim_is_audited_clean(gateway: httpx.AsyncClient) -> Non
     person_no = await insured_person(gateway, scheme="employee")
     answer = await settle_when_eligible(gateway, claim(person_no, quantity=2), str(uuid.uuid4()))
     assert answer.status_code == 201, answer.text
-    assert answer.json()["breakdown"]["hifp_pay"] == "54.38"  # 61.80 × 88% = 54.384 → 54.38
+    # Demo policy 350500-2026-employee-inpatient-L3-v1: 起付线 800, ratio 0.90. Lines 25.00 + 980.00 +
+    # 36.80 = 1041.80, 先行自付 3.68, scope 1038.12; fund (1038.12 − 800) × 0.90 = 214.308 → 214.31.
+    assert answer.json()["breakdown"]["hifp_pay"] == "214.31"
+    assert answer.json()["breakdown"]["psn_cash_pay"] == "827.49"
     settlement_id = answer.json()["settlement_id"]
 
     async def audited() -> bool:
