@@ -41,6 +41,17 @@ def resident_id(rng: random.Random, region: str) -> str:
     return first17 + check
 
 
+def demo_enrollment(rng: random.Random, scheme: str, year: int, region: str) -> dict[str, object]:
+    """An enrollment paid at once: employees with an employer and a monthly base, some residents 资助参保."""
+    body: dict[str, object] = {"scheme": scheme, "year": year, "region_code": region, "contribution": {}}
+    if scheme == "employee":
+        body["employer_code"] = f"91{region}DEMO{rng.randrange(1, 50):04d}"
+        body["contribution_base"] = f"{rng.randrange(4000, 20001, 500)}.00"
+    elif rng.random() < 0.08:
+        body["assistance_category"] = rng.choice(["extreme_poverty", "minimum_living", "poverty_risk"])
+    return body
+
+
 def load(gateway: str, *, persons: int = 40, settlements: int = 20, seed: int = 2026) -> dict[str, int]:
     rng = random.Random(seed)
     ops = {"Authorization": f"Bearer {development_token(Role.OPS, 'demo-ops')}"}
@@ -64,7 +75,7 @@ def load(gateway: str, *, persons: int = 40, settlements: int = 20, seed: int = 
             scheme = "employee" if rng.random() < 0.45 else "resident"
             enrolled = client.post(
                 f"/api/v1/enrollment/persons/{person_no}/enrollments",
-                json={"scheme": scheme, "year": year, "region_code": region},
+                json=demo_enrollment(rng, scheme, year, region),
                 headers=ops,
             )
             if enrolled.status_code not in (201, 409):

@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment import repository
-from services.enrollment.models import Enrollment, Person
-from services.enrollment.schemas import EnrollmentCreate, EnrollmentOut, PersonCreate, PersonOut
+from services.enrollment.contributions import (
+    ContributionRuleError,
+    ContributionSplit,
+    contribution_due,
+    is_paid_in_full,
+)
+from services.enrollment.lifecycle import (
+    Action,
+    IllegalTransition,
+    NoCoverLeft,
+    Status,
+    WaitingPolicy,
+    coverage_on_payment,
+    transition,
+)
+from services.enrollment.models import Contribution, Enrollment, Person
+from services.enrollment.schemas import (
+    ContributionCreate,
+    ContributionDueOut,
+    ContributionIn,
+    ContributionOut,
+    ContributionPostedOut,
+    DeathRequest,
+    EnrollmentCreate,
+    EnrollmentOut,
+    PersonCreate,
+    PersonOut,
+    SuspendRequest,
+    TerminateRequest,
+    TerminationReason,
+)
 from services.enrollment.service import (
     InvalidIdNumber,
     coverage_year_bounds,
@@ -20,7 +52,14 @@ from services.enrollment.service import (
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from shared.events.contracts import EnrollmentActivated, PersonRegistered
+from shared.events.contracts import (
+    ContributionPosted,
+    EnrollmentActivated,
+    EnrollmentSuspended,
+    EnrollmentTerminated,
+    PersonDeceased,
+    PersonRegistered,
+)
 from shared.events.outbox import publish
 from shared.schemas import PersonNoPath
 
@@ -41,11 +80,8 @@ def person_out(person: Person) -> PersonOut:
     )
 
 
-def enrollment_out(row: Enrollment) -> EnrollmentOut:
-    return EnrollmentOut.model_validate(row, from_attributes=True)
-
-
-def _may_read_person(principal: Principal, person_no: str) -> None:
+async def _may_read_person(session: AsyncSession, principal: Principal, person_no: str) -> None:
+    """Staff read all; the insured read their own record and their bound family's; hospitals nothing here."""
     if principal.is_staff:
         return
     if principal.role is Role.INSURED and principal.subject == person_no:
@@ -117,58 +153,363 @@ async def register_person(
 
 @router.get("/persons/{person_no}", response_model=PersonOut)
 async def get_person(person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal) -> PersonOut:
-    _may_read_person(principal, person_no)
+    await _may_read_person(session, principal, person_no)
     person = await repository.get_person(session, person_no)
     if person is None:
         raise NotFound(f"No person {person_no}.", kind="person-not-found")
     return person_out(person)
 
 
-@router.post("/persons/{person_no}/enrollments", status_code=201, response_model=EnrollmentOut)
-async def enroll(
-    person_no: PersonNoPath, body: EnrollmentCreate, session: DbSession, principal: CurrentPrincipal
-) -> EnrollmentOut:
-    """Enroll a person in a scheme for a year. Walking skeleton: active at once (no payment step yet)."""
-    require_role(principal, Role.OPS, Role.ADMIN)
-    person = await repository.get_person(session, person_no)
+def _policy(request: Request) -> WaitingPolicy:
+    settings = request.app.state.settings
+    return WaitingPolicy(
+        first_or_lapsed_days=settings.first_enrollment_waiting_days, newborn_grace_days=settings.newborn_grace_days
+    )
+
+
+def _due(row: Enrollment) -> ContributionSplit:
+    return contribution_due(
+        scheme=row.scheme,
+        contribution_base=row.contribution_base,
+        assistance_category=row.assistance_category,
+        retiree=row.retiree,
+    )
+
+
+def enrollment_out(row: Enrollment) -> EnrollmentOut:
+    out = EnrollmentOut.model_validate(row, from_attributes=True)
+    due = _due(row)
+    out.contribution_due = ContributionDueOut(
+        individual=due.individual,
+        employer=due.employer,
+        subsidy=due.subsidy,
+        assistance=due.assistance,
+        personal_account_credit=due.personal_account_credit,
+    )
+    return out
+
+
+async def _living_person(session: AsyncSession, person_no: str) -> Person:
+    """The person, locked for this write (see repository.lock_person), refusing the deceased."""
+    person = await repository.lock_person(session, person_no)
     if person is None:
         raise NotFound(f"No person {person_no}.", kind="person-not-found")
+    if person.died_on is not None:
+        raise Conflict(f"{person_no} died on {person.died_on.isoformat()}.", kind="person-deceased")
+    return person
+
+
+def _apply(row: Enrollment, action: Action) -> Status:
+    try:
+        return transition(row.status, action)
+    except IllegalTransition as bad:
+        raise Conflict(
+            f"Enrollment {row.id} is {row.status}: {bad}.",
+            kind="illegal-transition",
+            extra={"enrollment_id": str(row.id), "status": row.status},
+        ) from bad
+
+
+async def _activate(
+    session: AsyncSession, row: Enrollment, person: Person, paid_on: date, policy: WaitingPolicy
+) -> None:
+    """pending|suspended → active; a first payment fixes when coverage starts."""
+    was = Status(row.status)
+    row.status = _apply(row, Action.PAY).value
+    if was is Status.PENDING:
+        continuous = await repository.has_paid_enrollment(session, row.person_no, years=(row.year - 1, row.year))
+        try:
+            cover = coverage_on_payment(
+                year=row.year,
+                paid_on=paid_on,
+                birth_date=person.birth_date,
+                enrolled_on=row.created_at.date() if row.created_at else paid_on,
+                continuous=continuous,
+                policy=policy,
+                starts_on=row.effective_from,
+            )
+        except NoCoverLeft as late:
+            raise Unprocessable(
+                f"No cover is left in {row.year}: {late}. Enroll for {row.year + 1}.", kind="no-cover-left"
+            ) from late
+        row.effective_from, row.effective_to, row.coverage_reason = (
+            cover.effective_from,
+            cover.effective_to,
+            cover.reason,
+        )
+    row.suspended_from = None
+    row.activated_at = datetime.now(UTC)
+    await repository.flush(session)
+    await publish(
+        session,
+        EnrollmentActivated(
+            enrollment_id=row.id,
+            person_no=row.person_no,
+            scheme=row.scheme,
+            year=row.year,
+            region_code=row.region_code,
+            effective_from=row.effective_from,
+            effective_to=row.effective_to,
+            employer_code=row.employer_code,
+            retiree=row.retiree,
+        ),
+        source=SOURCE,
+    )
+
+
+async def _post_contribution(
+    session: AsyncSession, row: Enrollment, person: Person, paid: ContributionIn, policy: WaitingPolicy
+) -> Contribution:
+    """Record a payment (what is still due where an amount is omitted); activate when the year is paid in full."""
+    if row.status not in (Status.PENDING, Status.ACTIVE, Status.SUSPENDED):
+        raise Conflict(f"Enrollment {row.id} is {row.status}; it takes no contributions.", kind="illegal-transition")
+    due = _due(row)
+    individual_paid, employer_paid, subsidy_paid = await repository.paid_so_far(session, row.id)
+    zero = Decimal("0.00")
+    individual = paid.individual if paid.individual is not None else max(zero, due.individual - individual_paid)
+    employer = paid.employer if paid.employer is not None else max(zero, due.employer - employer_paid)
+    subsidy = paid.subsidy if paid.subsidy is not None else max(zero, due.subsidy - subsidy_paid)
+    paid_on = paid.paid_on or date.today()
+    account_credit = min(individual, max(zero, due.personal_account_credit - min(individual_paid, due.individual)))
+    contribution = Contribution(
+        id=uuid.uuid4(),
+        enrollment_id=row.id,
+        person_no=row.person_no,
+        year=row.year,
+        individual=individual,
+        employer=employer,
+        subsidy=subsidy,
+        personal_account_credit=account_credit,
+        paid_on=paid_on,
+        posted_at=datetime.now(UTC),
+    )
+    await repository.add(session, contribution)
+    await publish(
+        session,
+        ContributionPosted(
+            contribution_id=contribution.id,
+            enrollment_id=row.id,
+            person_no=row.person_no,
+            scheme=row.scheme,
+            year=row.year,
+            individual=individual,
+            employer=employer,
+            subsidy=subsidy,
+            personal_account_credit=account_credit,
+            posted_at=contribution.posted_at,
+        ),
+        source=SOURCE,
+    )
+    if row.status != Status.ACTIVE and is_paid_in_full(
+        due, individual_paid=individual_paid + individual, employer_paid=employer_paid + employer
+    ):
+        await _activate(session, row, person, paid_on, policy)
+    return contribution
+
+
+@router.post("/persons/{person_no}/enrollments", status_code=201, response_model=EnrollmentOut)
+async def enroll(
+    person_no: PersonNoPath,
+    body: EnrollmentCreate,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> EnrollmentOut:
+    """Enroll a person in a scheme for a year: pending until paid; with `contribution` it activates at once."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    person = await _living_person(session, person_no)
+    if body.scheme == "employee" and not body.employer_code:
+        raise Unprocessable(
+            "An employee enrollment names its employer.",
+            kind="employer-required",
+            errors=[FieldError(field="employer_code", message="required for the employee scheme")],
+        )
+    if body.scheme == "resident" and (body.employer_code or body.contribution_base is not None or body.retiree):
+        raise Unprocessable(
+            "A resident enrollment has no employer, contribution base or retiree status.",
+            kind="resident-has-no-employer",
+        )
+    try:
+        contribution_due(
+            scheme=body.scheme,
+            contribution_base=body.contribution_base,
+            assistance_category=body.assistance_category,
+            retiree=body.retiree,
+        )
+    except ContributionRuleError as bad:
+        raise Unprocessable(f"{bad}.", kind="contribution-rule") from bad
     starts, ends = coverage_year_bounds(body.year)
+    if body.starts_on is not None:
+        if not starts <= body.starts_on <= ends:
+            raise Unprocessable(
+                f"starts_on must lie within {body.year}.",
+                kind="starts-outside-year",
+                errors=[FieldError(field="starts_on", message=f"not in {body.year}")],
+            )
+        starts = body.starts_on
+    else:
+        ended = await repository.last_terminated_on(session, person_no, body.year)
+        if ended is not None and ended < ends:
+            starts = max(starts, ended + timedelta(days=1))
     row = Enrollment(
         id=uuid.uuid4(),
         person_no=person_no,
         scheme=body.scheme,
         year=body.year,
         region_code=body.region_code,
-        status="active",
+        status=Status.PENDING.value,
         effective_from=starts,
         effective_to=ends,
+        employer_code=body.employer_code,
+        contribution_base=body.contribution_base,
+        retiree=body.retiree,
+        assistance_category=body.assistance_category.value if body.assistance_category else None,
+        created_at=datetime.now(UTC),
     )
     try:
         await repository.add(session, row)
-    except repository.DuplicateRow as exc:
-        raise Conflict(f"{person_no} is already enrolled for {body.year}.", kind="already-enrolled") from exc
+    except repository.DuplicateRow as exc:  # the exclusion constraint: another live enrollment holds these dates
+        holder = await repository.overlapping_live_enrollment(session, person_no, starts, ends)
+        raise Conflict(
+            f"{person_no} already holds a live basic enrollment in {body.year}"
+            + (f": {holder.id} ({holder.scheme}, {holder.status})." if holder else "."),
+            kind="already-enrolled",
+            extra={"enrollment_id": str(holder.id) if holder else None},
+        ) from exc
+    if body.contribution is not None:
+        await _post_contribution(session, row, person, body.contribution, _policy(request))
+    return enrollment_out(row)
+
+
+@router.post("/persons/{person_no}/contributions", status_code=201, response_model=ContributionPostedOut)
+async def post_contribution(
+    person_no: PersonNoPath,
+    body: ContributionCreate,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> ContributionPostedOut:
+    """Post a year's contribution (individual, employer, subsidy); paying in full activates the enrollment."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    person = await _living_person(session, person_no)
+    row = await repository.live_enrollment_for_year(session, person_no, body.year)
+    if row is None:
+        raise NotFound(f"{person_no} has no live enrollment for {body.year}.", kind="enrollment-not-found")
+    contribution = await _post_contribution(session, row, person, body, _policy(request))
+    return ContributionPostedOut(
+        contribution=ContributionOut.model_validate(contribution, from_attributes=True),
+        enrollment=enrollment_out(row),
+    )
+
+
+@router.get("/persons/{person_no}/contributions", response_model=list[ContributionOut])
+async def list_contributions(
+    person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal
+) -> list[ContributionOut]:
+    await _may_read_person(session, principal, person_no)
+    return [
+        ContributionOut.model_validate(c, from_attributes=True)
+        for c in await repository.contributions_of(session, person_no)
+    ]
+
+
+async def _locked_enrollment(session: AsyncSession, person_no: str, enrollment_id: uuid.UUID) -> Enrollment:
+    await repository.lock_person(session, person_no)  # same lock order as every other write: person, then enrollment
+    row = await repository.enrollment_locked(session, person_no, enrollment_id)
+    if row is None:
+        raise NotFound(f"{person_no} has no enrollment {enrollment_id}.", kind="enrollment-not-found")
+    return row
+
+
+@router.post("/persons/{person_no}/enrollments/{enrollment_id}/suspend", response_model=EnrollmentOut)
+async def suspend(
+    person_no: PersonNoPath,
+    enrollment_id: uuid.UUID,
+    body: SuspendRequest,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> EnrollmentOut:
+    """active → suspended (暂停, e.g. 欠费 arrears); paying the arrears makes it active again."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    row = await _locked_enrollment(session, person_no, enrollment_id)
+    row.status = _apply(row, Action.SUSPEND).value
+    row.suspended_from = body.suspended_from or date.today()
+    row.status_reason = body.reason
+    await repository.flush(session)
     await publish(
         session,
-        EnrollmentActivated(
+        EnrollmentSuspended(
             enrollment_id=row.id,
             person_no=person_no,
-            scheme=body.scheme,
-            year=body.year,
-            region_code=body.region_code,
-            effective_from=starts,
-            effective_to=ends,
+            scheme=row.scheme,
+            suspended_from=row.suspended_from,
+            reason=body.reason,
         ),
         source=SOURCE,
     )
     return enrollment_out(row)
 
 
+async def _terminate(session: AsyncSession, row: Enrollment, terminated_on: date, reason: TerminationReason) -> None:
+    row.status = _apply(row, Action.TERMINATE).value
+    row.terminated_on = terminated_on
+    row.status_reason = reason
+    # Cover ends on the termination day; a termination before cover began leaves no covered day.
+    row.effective_to = max(row.effective_from, min(row.effective_to, terminated_on))
+    await repository.flush(session)
+    await publish(
+        session,
+        EnrollmentTerminated(
+            enrollment_id=row.id,
+            person_no=row.person_no,
+            scheme=row.scheme,
+            terminated_on=terminated_on,
+            reason=reason,
+        ),
+        source=SOURCE,
+    )
+
+
+@router.post("/persons/{person_no}/enrollments/{enrollment_id}/terminate", response_model=EnrollmentOut)
+async def terminate(
+    person_no: PersonNoPath,
+    enrollment_id: uuid.UUID,
+    body: TerminateRequest,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> EnrollmentOut:
+    """pending|active|suspended → terminated (death, emigration, scheme switch, transfer)."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    row = await _locked_enrollment(session, person_no, enrollment_id)
+    await _terminate(session, row, body.terminated_on or date.today(), body.reason)
+    return enrollment_out(row)
+
+
+@router.post("/persons/{person_no}/death", response_model=PersonOut)
+async def record_death(
+    person_no: PersonNoPath, body: DeathRequest, session: DbSession, principal: CurrentPrincipal
+) -> PersonOut:
+    """Record a death: every live enrollment terminates on that day; person.deceased is published."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    person = await _living_person(session, person_no)
+    if body.died_on > date.today() or body.died_on < person.birth_date:
+        raise Unprocessable("The date of death must lie between birth and today.", kind="invalid-date-of-death")
+    person.died_on = body.died_on
+    for row in await repository.live_enrollments_of(session, person_no):
+        await _terminate(session, row, body.died_on, "death")
+    await publish(
+        session,
+        PersonDeceased(person_no=person_no, died_on=body.died_on, recorded_at=datetime.now(UTC)),
+        source=SOURCE,
+    )
+    return person_out(person)
+
+
 @router.get("/persons/{person_no}/enrollments", response_model=list[EnrollmentOut])
 async def list_enrollments(
     person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal
 ) -> list[EnrollmentOut]:
-    _may_read_person(principal, person_no)
+    await _may_read_person(session, principal, person_no)
     if await repository.get_person(session, person_no) is None:
         raise NotFound(f"No person {person_no}.", kind="person-not-found")
     return [enrollment_out(r) for r in await repository.enrollments_of(session, person_no)]

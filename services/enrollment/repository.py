@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.enrollment.models import Enrollment, Person, person_no_seq
+from services.enrollment.lifecycle import LIVE_STATES
+from services.enrollment.models import Base, Contribution, Enrollment, Person, person_no_seq
 from services.enrollment.service import format_person_no
 
 
@@ -27,11 +32,21 @@ async def get_person(session: AsyncSession, person_no: str) -> Person | None:
     return await session.get(Person, person_no)
 
 
-async def add(session: AsyncSession, row: Person | Enrollment) -> None:
+async def lock_person(session: AsyncSession, person_no: str) -> Person | None:
+    """Lock the person row: one person's enrollment writes then queue instead of deadlocking inside the
+    exclusion constraint (two GiST inserters waiting on each other); the constraint stays the guarantee."""
+    result: Person | None = await session.scalar(
+        select(Person).where(Person.person_no == person_no).with_for_update().execution_options(populate_existing=True)
+    )
+    return result
+
+
+async def add(session: AsyncSession, row: Base) -> None:
     """Insert now, so a unique-key race surfaces here as DuplicateRow, not at commit."""
-    session.add(row)
     try:
+        # Add inside the savepoint: a failed insert then rolls back only the savepoint and leaves the row out.
         async with session.begin_nested():
+            session.add(row)
             await session.flush()
     except IntegrityError as exc:
         raise DuplicateRow(str(exc.orig)) from exc
@@ -42,8 +57,92 @@ async def enrollments_of(session: AsyncSession, person_no: str) -> list[Enrollme
     return list(rows)
 
 
-async def enrollment_for_year(session: AsyncSession, person_no: str, year: int) -> Enrollment | None:
+async def live_enrollment_for_year(session: AsyncSession, person_no: str, year: int) -> Enrollment | None:
+    """The pending, active or suspended enrollment of that year, locked against a concurrent payment."""
     result: Enrollment | None = await session.scalar(
-        select(Enrollment).where(Enrollment.person_no == person_no, Enrollment.year == year)
+        select(Enrollment)
+        .where(Enrollment.person_no == person_no, Enrollment.year == year, Enrollment.status.in_(LIVE_STATES))
+        .order_by(Enrollment.effective_from.desc())
+        .limit(1)
+        .with_for_update()
     )
     return result
+
+
+async def enrollment_locked(session: AsyncSession, person_no: str, enrollment_id: UUID) -> Enrollment | None:
+    result: Enrollment | None = await session.scalar(
+        select(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.person_no == person_no).with_for_update()
+    )
+    return result
+
+
+async def live_enrollments_of(session: AsyncSession, person_no: str) -> list[Enrollment]:
+    rows = await session.scalars(
+        select(Enrollment)
+        .where(Enrollment.person_no == person_no, Enrollment.status.in_(LIVE_STATES))
+        .order_by(Enrollment.effective_from)
+        .with_for_update()
+    )
+    return list(rows)
+
+
+async def overlapping_live_enrollment(
+    session: AsyncSession, person_no: str, starts: date, ends: date
+) -> Enrollment | None:
+    """The live enrollment that holds the person between those dates (what the exclusion constraint protects)."""
+    result: Enrollment | None = await session.scalar(
+        select(Enrollment)
+        .where(
+            Enrollment.person_no == person_no,
+            Enrollment.status.in_(LIVE_STATES),
+            Enrollment.effective_from <= ends,
+            Enrollment.effective_to >= starts,
+        )
+        .limit(1)
+    )
+    return result
+
+
+async def last_terminated_on(session: AsyncSession, person_no: str, year: int) -> date | None:
+    """The latest termination day among the person's enrollments of that year (a scheme switch starts after it)."""
+    result: date | None = await session.scalar(
+        select(func.max(Enrollment.terminated_on)).where(
+            Enrollment.person_no == person_no, Enrollment.year == year, Enrollment.status == "terminated"
+        )
+    )
+    return result
+
+
+async def has_paid_enrollment(session: AsyncSession, person_no: str, *, years: tuple[int, ...]) -> bool:
+    """Whether the person had an enrollment that was ever activated in one of those years (连续参保)."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .where(Enrollment.person_no == person_no, Enrollment.year.in_(years), Enrollment.activated_at.is_not(None))
+    )
+    return bool(found)
+
+
+async def paid_so_far(session: AsyncSession, enrollment_id: UUID) -> tuple[Decimal, Decimal, Decimal]:
+    """Sum of (individual, employer, subsidy) posted towards an enrollment."""
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(Contribution.individual), 0),
+                func.coalesce(func.sum(Contribution.employer), 0),
+                func.coalesce(func.sum(Contribution.subsidy), 0),
+            ).where(Contribution.enrollment_id == enrollment_id)
+        )
+    ).one()
+    return Decimal(row[0]), Decimal(row[1]), Decimal(row[2])
+
+
+async def contributions_of(session: AsyncSession, person_no: str) -> list[Contribution]:
+    rows = await session.scalars(
+        select(Contribution).where(Contribution.person_no == person_no).order_by(Contribution.posted_at)
+    )
+    return list(rows)
+
+
+async def flush(session: AsyncSession) -> None:
+    await session.flush()

@@ -6,6 +6,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from services.enrollment.contributions import AssistanceCategory
+from shared.money import Money
 from shared.schemas import RequestModel
 
 RegionCode = str
@@ -29,10 +31,66 @@ class PersonOut(BaseModel):
     registered_at: datetime
 
 
+class ContributionIn(RequestModel):
+    """Amounts paid now; an omitted amount means "what is still due" for that payer."""
+
+    individual: Money | None = Field(default=None, ge=0, description="个人缴费")
+    employer: Money | None = Field(default=None, ge=0, description="单位缴费")
+    subsidy: Money | None = Field(default=None, ge=0, description="财政补助 and 资助 (assistance fund)")
+    paid_on: date | None = Field(default=None, description="payment date; today when omitted")
+
+
+class ContributionCreate(ContributionIn):
+    year: int = Field(ge=2000, le=2100, description="the enrollment year paid for")
+
+
 class EnrollmentCreate(RequestModel):
     scheme: Literal["employee", "resident"] = Field(description="职工医保 employee / 城乡居民医保 resident")
     year: int = Field(ge=2000, le=2100)
     region_code: RegionCode = Field(pattern=r"^\d{6,12}$", description="参保地 insuring region")
+    starts_on: date | None = Field(
+        default=None,
+        description="first day of a mid-year enrollment (scheme switch, transfer in); by default 1 January, or the "
+        "day after this year's last terminated enrollment",
+    )
+    employer_code: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]{1,32}$",
+        description="employee scheme: 参保单位 (unified social credit code)",
+    )
+    contribution_base: Money | None = Field(default=None, gt=0, description="employee scheme: monthly 缴费基数")
+    retiree: bool = Field(default=False, description="退休人员 (employee scheme): no contribution due")
+    assistance_category: AssistanceCategory | None = Field(
+        default=None, description="资助参保 group (resident scheme): the assistance fund pays its share"
+    )
+    contribution: ContributionIn | None = Field(
+        default=None, description="pay at enrollment: the enrollment activates at once when this covers what is due"
+    )
+
+
+class SuspendRequest(RequestModel):
+    suspended_from: date | None = Field(default=None, description="today when omitted")
+    reason: str = Field(default="arrears", min_length=1, max_length=200, description="e.g. arrears (欠费)")
+
+
+TerminationReason = Literal["death", "emigration", "scheme_switch", "transfer", "other"]
+
+
+class TerminateRequest(RequestModel):
+    terminated_on: date | None = Field(default=None, description="last covered day; today when omitted")
+    reason: TerminationReason
+
+
+class DeathRequest(RequestModel):
+    died_on: date
+
+
+class ContributionDueOut(BaseModel):
+    individual: Money
+    employer: Money
+    subsidy: Money
+    assistance: Money
+    personal_account_credit: Money
 
 
 class EnrollmentOut(BaseModel):
@@ -44,3 +102,30 @@ class EnrollmentOut(BaseModel):
     status: str
     effective_from: date
     effective_to: date
+    employer_code: str | None = None
+    contribution_base: Money | None = None
+    retiree: bool = False
+    assistance_category: str | None = None
+    coverage_reason: str | None = None
+    suspended_from: date | None = None
+    terminated_on: date | None = None
+    status_reason: str | None = None
+    contribution_due: ContributionDueOut | None = None
+
+
+class ContributionOut(BaseModel):
+    id: UUID
+    enrollment_id: UUID
+    person_no: str
+    year: int
+    individual: Money
+    employer: Money
+    subsidy: Money
+    personal_account_credit: Money
+    paid_on: date
+    posted_at: datetime
+
+
+class ContributionPostedOut(BaseModel):
+    contribution: ContributionOut
+    enrollment: EnrollmentOut
