@@ -16,6 +16,14 @@ from services.enrollment.contributions import (
     contribution_due,
     is_paid_in_full,
 )
+from services.enrollment.family import BindingRefused, Party, Relation, check_binding
+from services.enrollment.filings import (
+    FilingRejected,
+    FilingStatus,
+    FilingType,
+    decide_filing,
+    effective_status,
+)
 from services.enrollment.lifecycle import (
     Action,
     IllegalTransition,
@@ -25,7 +33,7 @@ from services.enrollment.lifecycle import (
     coverage_on_payment,
     transition,
 )
-from services.enrollment.models import Contribution, Enrollment, Person
+from services.enrollment.models import Contribution, Enrollment, FamilyBinding, Filing, Person
 from services.enrollment.schemas import (
     ContributionCreate,
     ContributionDueOut,
@@ -35,6 +43,11 @@ from services.enrollment.schemas import (
     DeathRequest,
     EnrollmentCreate,
     EnrollmentOut,
+    FamilyBind,
+    FamilyBindingOut,
+    FilingCreate,
+    FilingOut,
+    FilingRevoke,
     PersonCreate,
     PersonOut,
     SuspendRequest,
@@ -57,6 +70,10 @@ from shared.events.contracts import (
     EnrollmentActivated,
     EnrollmentSuspended,
     EnrollmentTerminated,
+    FamilyBound,
+    FamilyUnbound,
+    FilingApproved,
+    FilingRevoked,
     PersonDeceased,
     PersonRegistered,
 )
@@ -86,7 +103,9 @@ async def _may_read_person(session: AsyncSession, principal: Principal, person_n
         return
     if principal.role is Role.INSURED and principal.subject == person_no:
         return
-    raise Forbidden("You may read only your own record.")
+    if principal.role is Role.INSURED and await repository.is_bound_relative(session, principal.subject, person_no):
+        return  # 家庭共济: the employee sees the relatives their account pays for
+    raise Forbidden("You may read only your own record and your bound family's.")
 
 
 @router.post("/persons", status_code=201, response_model=PersonOut)
@@ -513,3 +532,241 @@ async def list_enrollments(
     if await repository.get_person(session, person_no) is None:
         raise NotFound(f"No person {person_no}.", kind="person-not-found")
     return [enrollment_out(r) for r in await repository.enrollments_of(session, person_no)]
+
+
+# --- 异地就医备案 cross-region filings ---
+
+
+def _may_act_for(principal: Principal, person_no: str) -> None:
+    """Writes a person may make for themselves (file, bind family): ops, or the insured person."""
+    if principal.role in (Role.OPS, Role.ADMIN):
+        return
+    if principal.role is Role.INSURED and principal.subject == person_no:
+        return
+    raise Forbidden("Only operations staff or the insured person may do this.")
+
+
+def filing_out(row: Filing) -> FilingOut:
+    out = FilingOut.model_validate(row, from_attributes=True)
+    out.status = effective_status(row.status, row.valid_to, date.today()).value
+    return out
+
+
+async def _publish_filing_approved(session: AsyncSession, row: Filing) -> None:
+    await publish(
+        session,
+        FilingApproved(
+            filing_id=row.id,
+            person_no=row.person_no,
+            filing_type=FilingType(row.filing_type).value,
+            home_region_code=row.home_region_code,
+            destination_region_code=row.destination_region_code,
+            valid_from=row.valid_from,
+            valid_to=row.valid_to,
+            approved_at=row.approved_at or datetime.now(UTC),
+        ),
+        source=SOURCE,
+    )
+
+
+@router.post("/persons/{person_no}/filings", status_code=201, response_model=FilingOut)
+async def file_cross_region(
+    person_no: PersonNoPath, body: FilingCreate, session: DbSession, principal: CurrentPrincipal
+) -> FilingOut:
+    """File for care in another region; approved at once where the rules allow, otherwise pending review."""
+    _may_act_for(principal, person_no)
+    person = await _living_person(session, person_no)
+    today = date.today()
+    schemes = await repository.active_schemes(session, person_no, max(today, body.valid_from))
+    live = await repository.live_enrollments_of(session, person_no)
+    home = live[-1].region_code if live else person.hukou_region_code
+    try:
+        decision = decide_filing(
+            filing_type=body.filing_type,
+            home_region_code=home,
+            destination_region_code=body.destination_region_code,
+            valid_from=body.valid_from,
+            valid_to=body.valid_to,
+            today=today,
+            insured=bool(schemes),
+            retiree=await repository.is_retiree(session, person_no, today),
+            commitment=body.commitment,
+        )
+    except FilingRejected as bad:
+        raise Unprocessable(
+            f"The filing cannot be accepted: {bad}.",
+            kind="filing-rejected",
+            errors=[FieldError(field=bad.field, message=str(bad))],
+        ) from bad
+    row = Filing(
+        id=uuid.uuid4(),
+        person_no=person_no,
+        filing_type=body.filing_type.value,
+        home_region_code=home,
+        destination_region_code=body.destination_region_code,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+        status=decision.status.value,
+        decision_reason=decision.reason,
+        filed_at=datetime.now(UTC),
+        approved_at=datetime.now(UTC) if decision.status is FilingStatus.APPROVED else None,
+    )
+    await repository.add(session, row)
+    if decision.status is FilingStatus.APPROVED:
+        await _publish_filing_approved(session, row)
+    return filing_out(row)
+
+
+@router.get("/persons/{person_no}/filings", response_model=list[FilingOut])
+async def list_filings(person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal) -> list[FilingOut]:
+    await _may_read_person(session, principal, person_no)
+    return [filing_out(f) for f in await repository.filings_of(session, person_no)]
+
+
+async def _locked_filing(session: AsyncSession, person_no: str, filing_id: uuid.UUID) -> Filing:
+    row = await repository.filing_locked(session, person_no, filing_id)
+    if row is None:
+        raise NotFound(f"{person_no} has no filing {filing_id}.", kind="filing-not-found")
+    return row
+
+
+@router.post("/persons/{person_no}/filings/{filing_id}/approve", response_model=FilingOut)
+async def approve_filing(
+    person_no: PersonNoPath, filing_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> FilingOut:
+    """Ops approve a filing that needed review (审核通过)."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    row = await _locked_filing(session, person_no, filing_id)
+    if row.status != FilingStatus.PENDING_REVIEW:
+        raise Conflict(f"Filing {filing_id} is {row.status}, not pending review.", kind="illegal-transition")
+    if row.valid_to < date.today():
+        raise Conflict(
+            f"Filing {filing_id} ran out on {row.valid_to.isoformat()} before review.", kind="filing-expired"
+        )
+    row.status = FilingStatus.APPROVED.value
+    row.approved_at = datetime.now(UTC)
+    row.decision_reason = f"approved by {principal.subject}"
+    await repository.flush(session)
+    await _publish_filing_approved(session, row)
+    return filing_out(row)
+
+
+@router.post("/persons/{person_no}/filings/{filing_id}/revoke", response_model=FilingOut)
+async def revoke_filing(
+    person_no: PersonNoPath, filing_id: uuid.UUID, body: FilingRevoke, session: DbSession, principal: CurrentPrincipal
+) -> FilingOut:
+    """Revoke (撤销备案): care there is unfiled again from today. An expired filing needs no revoking."""
+    _may_act_for(principal, person_no)
+    row = await _locked_filing(session, person_no, filing_id)
+    today = date.today()
+    current = effective_status(row.status, row.valid_to, today)
+    if current in (FilingStatus.REVOKED, FilingStatus.EXPIRED):
+        raise Conflict(f"Filing {filing_id} is already {current.value}.", kind="illegal-transition")
+    was_approved = current is FilingStatus.APPROVED
+    row.status = FilingStatus.REVOKED.value
+    row.revoked_on = today
+    row.revoke_reason = body.reason
+    await repository.flush(session)
+    if was_approved:  # a filing never approved was never announced
+        await publish(
+            session,
+            FilingRevoked(filing_id=row.id, person_no=person_no, revoked_on=today, reason=body.reason),
+            source=SOURCE,
+        )
+    return filing_out(row)
+
+
+# --- 家庭共济 family mutual aid ---
+
+
+async def _party(session: AsyncSession, person: Person, today: date) -> Party:
+    return Party(
+        person_no=person.person_no,
+        birth_date=person.birth_date,
+        alive=person.died_on is None,
+        active_schemes=await repository.active_schemes(session, person.person_no, today),
+    )
+
+
+@router.post("/persons/{person_no}/family", status_code=201, response_model=FamilyBindingOut)
+async def bind_relative(
+    person_no: PersonNoPath, body: FamilyBind, session: DbSession, principal: CurrentPrincipal
+) -> FamilyBindingOut:
+    """An employee binds a close relative: the personal account may then pay for them (family.bound)."""
+    _may_act_for(principal, person_no)
+    holder = await repository.lock_person(session, person_no)  # serialises the count check per employee
+    if holder is None:
+        raise NotFound(f"No person {person_no}.", kind="person-not-found")
+    relative = await repository.get_person(session, body.relative_person_no)
+    if relative is None:
+        raise NotFound(f"No person {body.relative_person_no}.", kind="person-not-found")
+    today = date.today()
+    current = await repository.current_bindings(session, person_no)
+    try:
+        check_binding(
+            holder=await _party(session, holder, today),
+            relative=await _party(session, relative, today),
+            relation=body.relation,
+            bound_relatives={b.relative_person_no: Relation(b.relation) for b in current},
+        )
+    except BindingRefused as refused:
+        problem = Conflict if refused.conflict else Unprocessable
+        raise problem(f"The relative cannot be bound: {refused}.", kind=refused.kind) from refused
+    row = FamilyBinding(
+        id=uuid.uuid4(),
+        person_no=person_no,
+        relative_person_no=relative.person_no,
+        relation=body.relation.value,
+        bound_on=today,
+    )
+    try:
+        await repository.add(session, row)
+    except repository.DuplicateRow as exc:
+        raise Conflict("This relative is already bound.", kind="already-bound") from exc
+    await publish(
+        session,
+        FamilyBound(
+            binding_id=row.id,
+            person_no=person_no,
+            relative_person_no=relative.person_no,
+            relation=body.relation.value,
+            bound_on=today,
+        ),
+        source=SOURCE,
+    )
+    return FamilyBindingOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/persons/{person_no}/family", response_model=list[FamilyBindingOut])
+async def list_family(
+    person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal
+) -> list[FamilyBindingOut]:
+    await _may_read_person(session, principal, person_no)
+    return [
+        FamilyBindingOut.model_validate(b, from_attributes=True)
+        for b in await repository.bindings_of(session, person_no)
+    ]
+
+
+@router.post("/persons/{person_no}/family/{binding_id}/unbind", response_model=FamilyBindingOut)
+async def unbind_relative(
+    person_no: PersonNoPath, binding_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> FamilyBindingOut:
+    """End a binding (family.unbound): the personal account no longer pays for this relative."""
+    _may_act_for(principal, person_no)
+    await repository.lock_person(session, person_no)
+    row = await repository.binding_locked(session, person_no, binding_id)
+    if row is None:
+        raise NotFound(f"{person_no} has no family binding {binding_id}.", kind="binding-not-found")
+    if row.unbound_on is not None:
+        raise Conflict(f"Binding {binding_id} ended on {row.unbound_on.isoformat()}.", kind="already-unbound")
+    row.unbound_on = date.today()
+    await repository.flush(session)
+    await publish(
+        session,
+        FamilyUnbound(
+            binding_id=row.id, person_no=person_no, relative_person_no=row.relative_person_no, unbound_on=row.unbound_on
+        ),
+        source=SOURCE,
+    )
+    return FamilyBindingOut.model_validate(row, from_attributes=True)

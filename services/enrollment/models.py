@@ -78,3 +78,36 @@ class Contribution(Base):
     personal_account_credit: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     paid_on: Mapped[date] = mapped_column(Date)
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Filing(Base):
+    """异地就医备案: care in destination_region_code counts as filed from valid_from to valid_to."""
+
+    __tablename__ = "filings"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(ForeignKey("persons.person_no"))
+    filing_type: Mapped[str] = mapped_column(String(32))
+    home_region_code: Mapped[str] = mapped_column(String(12))
+    destination_region_code: Mapped[str] = mapped_column(String(12))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))  # pending_review | approved | revoked (expired is computed)
+    decision_reason: Mapped[str] = mapped_column(String(200))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class FamilyBinding(Base):
+    """家庭共济: the employee's (person_no) personal account may pay for relative_person_no."""
+
+    __tablename__ = "family_bindings"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(ForeignKey("persons.person_no"))
+    relative_person_no: Mapped[str] = mapped_column(ForeignKey("persons.person_no"))
+    relation: Mapped[str] = mapped_column(String(10))
+    bound_on: Mapped[date] = mapped_column(Date)
+    unbound_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment.lifecycle import LIVE_STATES
-from services.enrollment.models import Base, Contribution, Enrollment, Person, person_no_seq
+from services.enrollment.models import Base, Contribution, Enrollment, FamilyBinding, Filing, Person, person_no_seq
 from services.enrollment.service import format_person_no
 
 
@@ -146,3 +146,88 @@ async def contributions_of(session: AsyncSession, person_no: str) -> list[Contri
 
 async def flush(session: AsyncSession) -> None:
     await session.flush()
+
+
+async def active_schemes(session: AsyncSession, person_no: str, on: date) -> frozenset[str]:
+    """Schemes in which the person is actively covered on that date."""
+    rows = await session.scalars(
+        select(Enrollment.scheme).where(
+            Enrollment.person_no == person_no,
+            Enrollment.status == "active",
+            Enrollment.effective_from <= on,
+            Enrollment.effective_to >= on,
+        )
+    )
+    return frozenset(rows)
+
+
+async def is_retiree(session: AsyncSession, person_no: str, on: date) -> bool:
+    found = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .where(
+            Enrollment.person_no == person_no,
+            Enrollment.status == "active",
+            Enrollment.retiree.is_(True),
+            Enrollment.effective_from <= on,
+            Enrollment.effective_to >= on,
+        )
+    )
+    return bool(found)
+
+
+async def filings_of(session: AsyncSession, person_no: str) -> list[Filing]:
+    rows = await session.scalars(
+        select(Filing).where(Filing.person_no == person_no).order_by(Filing.valid_from, Filing.filed_at)
+    )
+    return list(rows)
+
+
+async def filing_locked(session: AsyncSession, person_no: str, filing_id: UUID) -> Filing | None:
+    result: Filing | None = await session.scalar(
+        select(Filing).where(Filing.id == filing_id, Filing.person_no == person_no).with_for_update()
+    )
+    return result
+
+
+async def current_bindings(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
+    """The employee's current 家庭共济 bindings."""
+    rows = await session.scalars(
+        select(FamilyBinding)
+        .where(FamilyBinding.person_no == person_no, FamilyBinding.unbound_on.is_(None))
+        .order_by(FamilyBinding.bound_on, FamilyBinding.id)
+    )
+    return list(rows)
+
+
+async def bindings_of(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
+    """Every binding where the person is the employee or the relative, current ones first."""
+    rows = await session.scalars(
+        select(FamilyBinding)
+        .where((FamilyBinding.person_no == person_no) | (FamilyBinding.relative_person_no == person_no))
+        .order_by(FamilyBinding.unbound_on.is_not(None), FamilyBinding.bound_on, FamilyBinding.id)
+    )
+    return list(rows)
+
+
+async def binding_locked(session: AsyncSession, person_no: str, binding_id: UUID) -> FamilyBinding | None:
+    result: FamilyBinding | None = await session.scalar(
+        select(FamilyBinding)
+        .where(FamilyBinding.id == binding_id, FamilyBinding.person_no == person_no)
+        .with_for_update()
+    )
+    return result
+
+
+async def is_bound_relative(session: AsyncSession, holder: str, relative: str) -> bool:
+    """Whether `relative` is currently bound to `holder`'s personal account."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(FamilyBinding)
+        .where(
+            FamilyBinding.person_no == holder,
+            FamilyBinding.relative_person_no == relative,
+            FamilyBinding.unbound_on.is_(None),
+        )
+    )
+    return bool(found)

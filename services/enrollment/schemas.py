@@ -7,6 +7,9 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from services.enrollment.contributions import AssistanceCategory
+from services.enrollment.family import Relation
+from services.enrollment.filings import FilingType
+from shared.events.contracts import PERSON_NO_PATTERN
 from shared.money import Money
 from shared.schemas import RequestModel
 
@@ -129,3 +132,50 @@ class ContributionOut(BaseModel):
 class ContributionPostedOut(BaseModel):
     contribution: ContributionOut
     enrollment: EnrollmentOut
+
+
+class FilingCreate(RequestModel):
+    filing_type: FilingType = Field(
+        description="异地安置退休 resettled_retiree, 异地长期居住 long_term_resident, 常驻异地工作 posted_worker, "
+        "转诊转院 referral, 急诊抢救 emergency, 其他临时外出 temporary"
+    )
+    destination_region_code: RegionCode = Field(pattern=r"^\d{6,12}$", description="就医地 region of treatment")
+    valid_from: date
+    valid_to: date
+    commitment: bool = Field(
+        default=False, description="个人承诺: the person commits to the facts, so a long-term filing needs no review"
+    )
+
+
+class FilingRevoke(RequestModel):
+    reason: str = Field(default="revoked on request", min_length=1, max_length=200)
+
+
+class FilingOut(BaseModel):
+    id: UUID
+    person_no: str
+    filing_type: str
+    home_region_code: str
+    destination_region_code: str
+    valid_from: date
+    valid_to: date
+    status: str
+    decision_reason: str
+    filed_at: datetime
+    approved_at: datetime | None
+    revoked_on: date | None
+    revoke_reason: str | None
+
+
+class FamilyBind(RequestModel):
+    relative_person_no: str = Field(pattern=PERSON_NO_PATTERN)
+    relation: Relation = Field(description="spouse 配偶, parent 父母, child 子女 (of the employee)")
+
+
+class FamilyBindingOut(BaseModel):
+    id: UUID
+    person_no: str
+    relative_person_no: str
+    relation: str
+    bound_on: date
+    unbound_on: date | None
