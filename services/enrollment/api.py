@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment import repository
@@ -34,12 +34,23 @@ from services.enrollment.lifecycle import (
     transition,
 )
 from services.enrollment.models import Contribution, Enrollment, FamilyBinding, Filing, Person
+from services.enrollment.regions import (
+    CHILD_LEVEL,
+    PREFIX_LENGTH,
+    CoverageLine,
+    Region,
+    RegionTree,
+    coverage_rate,
+    roll_up,
+)
 from services.enrollment.schemas import (
     ContributionCreate,
     ContributionDueOut,
     ContributionIn,
     ContributionOut,
     ContributionPostedOut,
+    CoverageLineOut,
+    CoverageOut,
     DeathRequest,
     EnrollmentCreate,
     EnrollmentOut,
@@ -53,6 +64,7 @@ from services.enrollment.schemas import (
     SuspendRequest,
     TerminateRequest,
     TerminationReason,
+    UninsuredOut,
 )
 from services.enrollment.service import (
     InvalidIdNumber,
@@ -66,6 +78,7 @@ from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from shared.events.contracts import (
+    PERSON_NO_PATTERN,
     ContributionPosted,
     EnrollmentActivated,
     EnrollmentSuspended,
@@ -770,3 +783,76 @@ async def unbind_relative(
         source=SOURCE,
     )
     return FamilyBindingOut.model_validate(row, from_attributes=True)
+
+
+# --- coverage by region (户籍人口参保率) ---
+
+
+def _region(request: Request, code: str) -> Region:
+    tree: RegionTree = request.app.state.regions
+    region = tree.get(code)
+    if region is None:
+        raise NotFound(f"No region {code} in the region tree.", kind="region-not-found")
+    return region
+
+
+def _coverage_line(line: CoverageLine) -> CoverageLineOut:
+    baseline = line.region.hukou_baseline
+    return CoverageLineOut(
+        code=line.region.code,
+        name=line.region.name,
+        level=line.region.level.value,
+        hukou_baseline=baseline,
+        insured=line.insured,
+        coverage_rate=coverage_rate(line.insured, baseline),
+        insured_by_scheme={scheme: line.insured_by_scheme.get(scheme, 0) for scheme in ("employee", "resident")},
+        rate_by_scheme={
+            scheme: coverage_rate(line.insured_by_scheme.get(scheme, 0), baseline)
+            for scheme in ("employee", "resident")
+        },
+    )
+
+
+@router.get("/stats/coverage", response_model=CoverageOut)
+async def coverage(
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: str = Query(pattern=r"^\d{12}(\d{3})?$", description="region code from the region tree"),
+    as_of: date | None = Query(default=None, description="coverage on this date; today when omitted"),
+) -> CoverageOut:
+    """Insured hukou residents, hukou baseline and coverage rate by scheme, for the node and each child."""
+    if not principal.is_staff:
+        raise Forbidden("Coverage statistics are for staff.")
+    node = _region(request, region)
+    child_level = CHILD_LEVEL[node.level]
+    child_length = PREFIX_LENGTH[child_level] if child_level else PREFIX_LENGTH[node.level]
+    on = as_of or date.today()
+    counts = await repository.insured_counts(session, node.prefix, child_length, on)
+    line, children = roll_up(node, counts)
+    return CoverageOut(as_of=on, region=_coverage_line(line), children=[_coverage_line(c) for c in children])
+
+
+@router.get("/stats/uninsured", response_model=list[UninsuredOut])
+async def uninsured(
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    region: str = Query(pattern=r"^\d{12}(\d{3})?$"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: str | None = Query(default=None, pattern=PERSON_NO_PATTERN, description="the last person_no seen"),
+) -> list[UninsuredOut]:
+    """Registered hukou residents of a village (or any node) without active cover today: the outreach list. Ops only."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    node = _region(request, region)
+    rows = await repository.uninsured_under(session, node.prefix, date.today(), limit=limit, after=cursor)
+    return [
+        UninsuredOut(
+            person_no=p.person_no,
+            name=p.name,
+            id_number_masked=p.id_masked,
+            hukou_region_code=p.hukou_region_code,
+            birth_date=p.birth_date,
+        )
+        for p in rows
+    ]

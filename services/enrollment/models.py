@@ -28,8 +28,8 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[date] = mapped_column(Date)
     sex: Mapped[str] = mapped_column(String(1))
-    hukou_region_code: Mapped[str] = mapped_column(String(12))
-    residence_region_code: Mapped[str] = mapped_column(String(12))
+    hukou_region_code: Mapped[str] = mapped_column(String(15))  # down to the grid cell (网格)
+    residence_region_code: Mapped[str] = mapped_column(String(15))
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     died_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -231,3 +231,60 @@ async def is_bound_relative(session: AsyncSession, holder: str, relative: str) -
         )
     )
     return bool(found)
+
+
+def _covered_on(on: date) -> ColumnElement[bool]:
+    """An enrollment covers `on`: paid (activated), within its dates, and not suspended by then.
+    A terminated enrollment still covered the days up to its termination."""
+    return and_(
+        Enrollment.activated_at.is_not(None),
+        Enrollment.effective_from <= on,
+        Enrollment.effective_to >= on,
+        or_(
+            Enrollment.status.in_(("active", "terminated")),
+            and_(Enrollment.status == "suspended", Enrollment.suspended_from > on),
+        ),
+    )
+
+
+def _alive_on(on: date) -> ColumnElement[bool]:
+    return or_(Person.died_on.is_(None), Person.died_on >= on)
+
+
+def _prefix_pattern(prefix: str) -> str:
+    return prefix + "%"  # region prefixes are digits only: no LIKE wildcards to escape
+
+
+async def insured_counts(
+    session: AsyncSession, prefix: str, child_prefix_length: int, on: date
+) -> dict[tuple[str, str], int]:
+    """Persons alive on `on` whose hukou lies under `prefix` and who are covered on `on`,
+    counted by (first child_prefix_length digits of the hukou code, scheme)."""
+    child_prefix = func.left(Person.hukou_region_code, child_prefix_length).label("child_prefix")
+    rows = await session.execute(
+        select(child_prefix, Enrollment.scheme, func.count(func.distinct(Person.person_no)))
+        .join(Enrollment, Enrollment.person_no == Person.person_no)
+        .where(
+            Person.hukou_region_code.like(_prefix_pattern(prefix)),
+            _alive_on(on),
+            _covered_on(on),
+        )
+        .group_by(child_prefix, Enrollment.scheme)
+    )
+    return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
+
+
+async def uninsured_under(
+    session: AsyncSession, prefix: str, on: date, *, limit: int, after: str | None
+) -> list[Person]:
+    """Living hukou residents under `prefix` without active cover on `on` (outreach lists), by person_no."""
+    covered = select(Enrollment.person_no).where(Enrollment.person_no == Person.person_no, _covered_on(on))
+    query = (
+        select(Person)
+        .where(Person.hukou_region_code.like(_prefix_pattern(prefix)), _alive_on(on), ~covered.exists())
+        .order_by(Person.person_no)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(Person.person_no > after)
+    return list(await session.scalars(query))

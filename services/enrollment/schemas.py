@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -19,8 +20,8 @@ RegionCode = str
 class PersonCreate(RequestModel):
     id_number: str = Field(min_length=1, max_length=32, description="18-character resident ID (公民身份号码)")
     name: str = Field(min_length=1, max_length=100)
-    hukou_region_code: RegionCode = Field(pattern=r"^\d{6,12}$", description="户籍 region")
-    residence_region_code: RegionCode = Field(pattern=r"^\d{6,12}$", description="常住 region")
+    hukou_region_code: RegionCode = Field(pattern=r"^\d{6,15}$", description="户籍 region, down to the grid (网格)")
+    residence_region_code: RegionCode = Field(pattern=r"^\d{6,15}$", description="常住 region")
 
 
 class PersonOut(BaseModel):
@@ -179,3 +180,28 @@ class FamilyBindingOut(BaseModel):
     relation: str
     bound_on: date
     unbound_on: date | None
+
+
+class CoverageLineOut(BaseModel):
+    code: str
+    name: str
+    level: str
+    hukou_baseline: int = Field(description="户籍人口")
+    insured: int = Field(description="insured hukou residents, actively covered on as_of")
+    coverage_rate: Decimal | None = Field(description="户籍人口参保率 = insured / hukou_baseline, four places")
+    insured_by_scheme: dict[str, int]
+    rate_by_scheme: dict[str, Decimal | None]
+
+
+class CoverageOut(BaseModel):
+    as_of: date
+    region: CoverageLineOut
+    children: list[CoverageLineOut]
+
+
+class UninsuredOut(BaseModel):
+    person_no: str
+    name: str
+    id_number_masked: str
+    hukou_region_code: str
+    birth_date: date
