@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment import repository
@@ -24,6 +26,7 @@ from services.enrollment.filings import (
     decide_filing,
     effective_status,
 )
+from services.enrollment.imports import ImportFileError, ImportKind, Rejection, read_rows
 from services.enrollment.lifecycle import (
     Action,
     IllegalTransition,
@@ -59,6 +62,8 @@ from services.enrollment.schemas import (
     FilingCreate,
     FilingOut,
     FilingRevoke,
+    ImportRejectionOut,
+    ImportReport,
     PersonCreate,
     PersonOut,
     SuspendRequest,
@@ -68,6 +73,7 @@ from services.enrollment.schemas import (
 )
 from services.enrollment.service import (
     InvalidIdNumber,
+    ResidentId,
     coverage_year_bounds,
     encrypt_id_number,
     id_encryption_key,
@@ -76,7 +82,7 @@ from services.enrollment.service import (
 )
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
-from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
     PERSON_NO_PATTERN,
     ContributionPosted,
@@ -121,13 +127,9 @@ async def _may_read_person(session: AsyncSession, principal: Principal, person_n
     raise Forbidden("You may read only your own record and your bound family's.")
 
 
-@router.post("/persons", status_code=201, response_model=PersonOut)
-async def register_person(
-    body: PersonCreate, request: Request, response: Response, session: DbSession, principal: CurrentPrincipal
-) -> PersonOut:
-    require_role(principal, Role.OPS, Role.ADMIN)
+def _resident_id(id_number: str) -> ResidentId:
     try:
-        resident = parse_id_number(body.id_number)
+        return parse_id_number(id_number)
     except InvalidIdNumber as bad:
         raise Unprocessable(
             f"The resident ID is invalid ({bad.part}): {bad}.",
@@ -136,6 +138,21 @@ async def register_person(
             errors=[FieldError(field="id_number", message=f"{bad.part}: {bad}")],
             extra={"part": bad.part},  # length | format | region | birth_date | check_digit
         ) from bad
+
+
+async def _find_registered(session: AsyncSession, request: Request, id_number: str) -> Person | None:
+    """The person registered with this resident ID (looked up by its keyed hash), if any."""
+    resident = _resident_id(id_number)
+    return await repository.person_by_hash(session, id_hash(resident.number, request.app.state.settings.id_hash_key))
+
+
+def event_region_code(code: str) -> str:
+    """Events carry the 12-digit 统计用区划代码 at most: the grid cell (网格) stays inside enrollment."""
+    return code[:12]
+
+
+async def _register(session: AsyncSession, request: Request, body: PersonCreate) -> Person:
+    resident = _resident_id(body.id_number)
     settings = request.app.state.settings
     hashed = id_hash(resident.number, settings.id_hash_key)
     existing = await repository.person_by_hash(session, hashed)
@@ -173,12 +190,21 @@ async def register_person(
             id_number_masked=person.id_masked,
             birth_date=person.birth_date,
             sex=resident.sex,
-            hukou_region_code=person.hukou_region_code,
-            residence_region_code=person.residence_region_code,
+            hukou_region_code=event_region_code(person.hukou_region_code),
+            residence_region_code=event_region_code(person.residence_region_code),
             registered_at=person.registered_at,
         ),
         source=SOURCE,
     )
+    return person
+
+
+@router.post("/persons", status_code=201, response_model=PersonOut)
+async def register_person(
+    body: PersonCreate, request: Request, response: Response, session: DbSession, principal: CurrentPrincipal
+) -> PersonOut:
+    require_role(principal, Role.OPS, Role.ADMIN)
+    person = await _register(session, request, body)
     response.headers["Location"] = f"/api/v1/enrollment/persons/{person.person_no}"
     return person_out(person)
 
@@ -349,6 +375,10 @@ async def enroll(
 ) -> EnrollmentOut:
     """Enroll a person in a scheme for a year: pending until paid; with `contribution` it activates at once."""
     require_role(principal, Role.OPS, Role.ADMIN)
+    return enrollment_out(await _enroll(session, request, person_no, body))
+
+
+async def _enroll(session: AsyncSession, request: Request, person_no: str, body: EnrollmentCreate) -> Enrollment:
     person = await _living_person(session, person_no)
     if body.scheme == "employee" and not body.employer_code:
         raise Unprocessable(
@@ -410,7 +440,7 @@ async def enroll(
         ) from exc
     if body.contribution is not None:
         await _post_contribution(session, row, person, body.contribution, _policy(request))
-    return enrollment_out(row)
+    return row
 
 
 @router.post("/persons/{person_no}/contributions", status_code=201, response_model=ContributionPostedOut)
@@ -523,18 +553,22 @@ async def record_death(
 ) -> PersonOut:
     """Record a death: every live enrollment terminates on that day; person.deceased is published."""
     require_role(principal, Role.OPS, Role.ADMIN)
+    return person_out(await _record_death(session, person_no, body.died_on))
+
+
+async def _record_death(session: AsyncSession, person_no: str, died_on: date) -> Person:
     person = await _living_person(session, person_no)
-    if body.died_on > date.today() or body.died_on < person.birth_date:
+    if died_on > date.today() or died_on < person.birth_date:
         raise Unprocessable("The date of death must lie between birth and today.", kind="invalid-date-of-death")
-    person.died_on = body.died_on
+    person.died_on = died_on
     for row in await repository.live_enrollments_of(session, person_no):
-        await _terminate(session, row, body.died_on, "death")
+        await _terminate(session, row, died_on, "death")
     await publish(
         session,
-        PersonDeceased(person_no=person_no, died_on=body.died_on, recorded_at=datetime.now(UTC)),
+        PersonDeceased(person_no=person_no, died_on=died_on, recorded_at=datetime.now(UTC)),
         source=SOURCE,
     )
-    return person_out(person)
+    return person
 
 
 @router.get("/persons/{person_no}/enrollments", response_model=list[EnrollmentOut])
@@ -856,3 +890,119 @@ async def uninsured(
         )
         for p in rows
     ]
+
+
+# --- batch import (批量导入) ---
+
+
+PERSON_FIELDS = ("id_number", "name", "hukou_region_code", "residence_region_code")
+
+
+class _RowRejected(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _import_person_row(session: AsyncSession, request: Request, fields: dict[str, str]) -> bool:
+    """Register (and, with `scheme`, enroll and pay for) one person; False when the row was already applied."""
+    try:
+        body = PersonCreate.model_validate({k: fields[k] for k in PERSON_FIELDS if k in fields})
+        enrollment = (
+            EnrollmentCreate.model_validate(
+                {
+                    "scheme": fields["scheme"],
+                    "year": int(fields.get("year") or date.today().year),
+                    "region_code": fields.get("region_code") or body.hukou_region_code[:6],
+                    "employer_code": fields.get("employer_code"),
+                    "contribution_base": fields.get("contribution_base"),
+                    "assistance_category": fields.get("assistance_category"),
+                    "contribution": {},
+                }
+            )
+            if "scheme" in fields
+            else None
+        )
+    except (ValidationError, ValueError) as bad:
+        raise _RowRejected(_validation_reason(bad)) from bad
+    changed = False
+    person = await _find_registered(session, request, body.id_number)
+    if person is None:
+        person = await _register(session, request, body)
+        changed = True
+    if enrollment is not None:
+        starts, ends = coverage_year_bounds(enrollment.year)
+        holder = await repository.overlapping_live_enrollment(session, person.person_no, starts, ends)
+        if holder is not None and holder.scheme == enrollment.scheme and holder.year == enrollment.year:
+            return changed  # enrolled by an earlier run
+        await _enroll(session, request, person.person_no, enrollment)
+        changed = True
+    return changed
+
+
+async def _import_death_row(session: AsyncSession, request: Request, fields: dict[str, str]) -> bool:
+    try:
+        died_on = date.fromisoformat(fields["died_on"])
+    except ValueError as bad:
+        raise _RowRejected(f"died_on {fields['died_on']!r} is not a date (YYYY-MM-DD)") from bad
+    person = await _find_registered(session, request, fields["id_number"])
+    if person is None:
+        raise _RowRejected("no person is registered with this resident ID")
+    if person.died_on == died_on:
+        return False  # recorded by an earlier run
+    await _record_death(session, person.person_no, died_on)
+    return True
+
+
+def _validation_reason(bad: Exception) -> str:
+    if isinstance(bad, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in bad.errors())
+    return str(bad)
+
+
+@router.post("/imports/{kind}", response_model=ImportReport)
+async def batch_import(
+    kind: ImportKind,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    format: Literal["csv", "jsonl"] = Query(default="csv", description="CSV with a header row, or JSON lines"),
+) -> ImportReport:
+    """Import persons (births, rosters: register, optionally enroll and pay) or deaths, from CSV or JSON lines.
+
+    Every row is applied whole or rejected with its reason (each in its own savepoint); rows already applied
+    by an earlier run count as unchanged, so re-running a file is harmless.
+    """
+    require_role(principal, Role.OPS, Role.ADMIN)
+    try:
+        text = (await request.body()).decode("utf-8-sig")
+        rows, rejected = read_rows(kind, text, json_lines=format == "jsonl")
+    except UnicodeDecodeError as bad:
+        raise Unprocessable("The file is not UTF-8 text.", kind="import-file-invalid") from bad
+    except ImportFileError as bad:
+        raise Unprocessable(f"The file cannot be imported: {bad}.", kind="import-file-invalid") from bad
+    apply = _import_person_row if kind is ImportKind.PERSONS else _import_death_row
+    unreadable = len(rejected)
+    created = unchanged = 0
+    for row in rows:
+        try:
+            async with repository.savepoint(session):
+                changed = await apply(session, request, row.fields)
+        except _RowRejected as no:
+            rejected.append(Rejection(row.line, no.reason))
+            continue
+        except ProblemError as problem:
+            rejected.append(Rejection(row.line, problem.detail))
+            continue
+        if changed:
+            created += 1
+        else:
+            unchanged += 1
+    rejected.sort(key=lambda r: r.line)
+    return ImportReport(
+        kind=kind.value,
+        rows=len(rows) + unreadable,
+        applied=created,
+        unchanged=unchanged,
+        rejected=[ImportRejectionOut(line=r.line, reason=r.reason) for r in rejected],
+    )

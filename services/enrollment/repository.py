@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 from services.enrollment.lifecycle import LIVE_STATES
 from services.enrollment.models import Base, Contribution, Enrollment, FamilyBinding, Filing, Person, person_no_seq
@@ -142,6 +142,11 @@ async def contributions_of(session: AsyncSession, person_no: str) -> list[Contri
         select(Contribution).where(Contribution.person_no == person_no).order_by(Contribution.posted_at)
     )
     return list(rows)
+
+
+def savepoint(session: AsyncSession) -> AsyncSessionTransaction:
+    """A savepoint for one imported row: an error inside rolls back that row alone."""
+    return session.begin_nested()
 
 
 async def flush(session: AsyncSession) -> None:

@@ -205,3 +205,16 @@ class UninsuredOut(BaseModel):
     id_number_masked: str
     hukou_region_code: str
     birth_date: date
+
+
+class ImportRejectionOut(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportReport(BaseModel):
+    kind: str
+    rows: int = Field(description="data rows read")
+    applied: int = Field(description="rows that changed something")
+    unchanged: int = Field(description="rows an earlier run already applied")
+    rejected: list[ImportRejectionOut] = Field(description="every rejected row with its reason; nothing of it was kept")
