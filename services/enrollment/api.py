@@ -66,6 +66,8 @@ from services.enrollment.schemas import (
     ImportReport,
     PersonCreate,
     PersonOut,
+    PersonPage,
+    PersonSearch,
     SuspendRequest,
     TerminateRequest,
     TerminationReason,
@@ -207,6 +209,25 @@ async def register_person(
     person = await _register(session, request, body)
     response.headers["Location"] = f"/api/v1/enrollment/persons/{person.person_no}"
     return person_out(person)
+
+
+@router.post("/persons/search", response_model=PersonPage)
+async def search_persons(
+    body: PersonSearch, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> PersonPage:
+    """Find persons by resident ID (keyed hash), or by name and hukou region; ops only, cursor-paginated."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    if body.id_number is not None:
+        found = await _find_registered(session, request, body.id_number)
+        return PersonPage(items=[person_out(found)] if found else [], next_cursor=None)
+    if body.name is None and body.region_code is None:
+        raise Unprocessable("Search by id_number, or by name and/or region_code.", kind="search-criteria-missing")
+    rows = await repository.search_persons(
+        session, name=body.name, region_prefix=body.region_code, limit=body.limit, after=body.cursor
+    )
+    return PersonPage(
+        items=[person_out(p) for p in rows], next_cursor=rows[-1].person_no if len(rows) == body.limit else None
+    )
 
 
 @router.get("/persons/{person_no}", response_model=PersonOut)

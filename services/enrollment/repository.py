@@ -293,3 +293,16 @@ async def uninsured_under(
     if after is not None:
         query = query.where(Person.person_no > after)
     return list(await session.scalars(query))
+
+
+async def search_persons(
+    session: AsyncSession, *, name: str | None, region_prefix: str | None, limit: int, after: str | None
+) -> list[Person]:
+    query = select(Person).order_by(Person.person_no).limit(limit)
+    if name is not None:
+        query = query.where(Person.name == name)
+    if region_prefix is not None:
+        query = query.where(Person.hukou_region_code.like(_prefix_pattern(region_prefix)))
+    if after is not None:
+        query = query.where(Person.person_no > after)
+    return list(await session.scalars(query))

@@ -218,3 +218,19 @@ class ImportReport(BaseModel):
     applied: int = Field(description="rows that changed something")
     unchanged: int = Field(description="rows an earlier run already applied")
     rejected: list[ImportRejectionOut] = Field(description="every rejected row with its reason; nothing of it was kept")
+
+
+class PersonSearch(RequestModel):
+    """By resident ID (matched through its keyed hash), or by name and/or region (prefix). A POST body, so the ID
+    never appears in a URL or an access log."""
+
+    id_number: str | None = Field(default=None, min_length=1, max_length=32)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    region_code: str | None = Field(default=None, pattern=r"^\d{4,15}$", description="hukou code or its prefix")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, pattern=PERSON_NO_PATTERN, description="the last person_no seen")
+
+
+class PersonPage(BaseModel):
+    items: list[PersonOut]
+    next_cursor: str | None
