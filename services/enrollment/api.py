@@ -68,9 +68,11 @@ from services.enrollment.schemas import (
     PersonOut,
     PersonPage,
     PersonSearch,
+    PersonUpdate,
     SuspendRequest,
     TerminateRequest,
     TerminationReason,
+    TransferRequest,
     UninsuredOut,
 )
 from services.enrollment.service import (
@@ -97,6 +99,7 @@ from shared.events.contracts import (
     FilingRevoked,
     PersonDeceased,
     PersonRegistered,
+    PersonUpdated,
 )
 from shared.events.outbox import publish
 from shared.schemas import PersonNoPath
@@ -566,6 +569,104 @@ async def terminate(
     row = await _locked_enrollment(session, person_no, enrollment_id)
     await _terminate(session, row, body.terminated_on or date.today(), body.reason)
     return enrollment_out(row)
+
+
+@router.post("/persons/{person_no}/enrollments/{enrollment_id}/transfer", status_code=201, response_model=EnrollmentOut)
+async def transfer(
+    person_no: PersonNoPath,
+    enrollment_id: uuid.UUID,
+    body: TransferRequest,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> EnrollmentOut:
+    """关系转移接续: the active enrollment ends the day before `transfer_on` (reason transfer) and a new one in
+    `to_region_code` covers from `transfer_on` to the end of the year, active at once: the year is paid and the
+    cover continuous, so no waiting period."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    row = await _locked_enrollment(session, person_no, enrollment_id)
+    if row.status != Status.ACTIVE:
+        raise Conflict(
+            f"Only an active enrollment can be transferred; {row.id} is {row.status}.", kind="illegal-transition"
+        )
+    if body.to_region_code == row.region_code:
+        raise Unprocessable("The enrollment is already in that region.", kind="same-region")
+    starts = body.transfer_on or date.today() + timedelta(days=1)
+    if not row.effective_from < starts <= row.effective_to:
+        raise Unprocessable(
+            f"transfer_on must lie after {row.effective_from.isoformat()} and by {row.effective_to.isoformat()}.",
+            kind="transfer-date",
+            errors=[FieldError(field="transfer_on", message="outside the enrollment's cover")],
+        )
+    ends = row.effective_to
+    await _terminate(session, row, starts - timedelta(days=1), "transfer")
+    moved = Enrollment(
+        id=uuid.uuid4(),
+        person_no=person_no,
+        scheme=row.scheme,
+        year=row.year,
+        region_code=body.to_region_code,
+        status=Status.ACTIVE.value,
+        effective_from=starts,
+        effective_to=ends,
+        employer_code=row.employer_code,
+        contribution_base=row.contribution_base,
+        retiree=row.retiree,
+        assistance_category=row.assistance_category,
+        coverage_reason=f"transferred from {row.region_code} (关系转移接续), continuous",
+        created_at=datetime.now(UTC),
+        activated_at=datetime.now(UTC),
+    )
+    try:
+        await repository.add(session, moved)
+    except repository.DuplicateRow as exc:  # another live enrollment holds those dates
+        raise Conflict(
+            f"{person_no} already holds a live enrollment after the transfer date.", kind="already-enrolled"
+        ) from exc
+    await publish(
+        session,
+        EnrollmentActivated(
+            enrollment_id=moved.id,
+            person_no=person_no,
+            scheme=moved.scheme,
+            year=moved.year,
+            region_code=moved.region_code,
+            effective_from=moved.effective_from,
+            effective_to=moved.effective_to,
+            employer_code=moved.employer_code,
+            retiree=moved.retiree,
+        ),
+        source=SOURCE,
+    )
+    return enrollment_out(moved)
+
+
+@router.patch("/persons/{person_no}", response_model=PersonOut)
+async def update_person(
+    person_no: PersonNoPath, body: PersonUpdate, session: DbSession, principal: CurrentPrincipal
+) -> PersonOut:
+    """Change the name or regions (迁移户籍, 变更常住地); person.updated when a region changed."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    person = await _living_person(session, person_no)
+    regions_before = (person.hukou_region_code, person.residence_region_code)
+    if body.name is not None:
+        person.name = body.name
+    if body.hukou_region_code is not None:
+        person.hukou_region_code = body.hukou_region_code
+    if body.residence_region_code is not None:
+        person.residence_region_code = body.residence_region_code
+    await repository.flush(session)
+    if (person.hukou_region_code, person.residence_region_code) != regions_before:
+        await publish(
+            session,
+            PersonUpdated(
+                person_no=person_no,
+                hukou_region_code=event_region_code(person.hukou_region_code),
+                residence_region_code=event_region_code(person.residence_region_code),
+                updated_at=datetime.now(UTC),
+            ),
+            source=SOURCE,
+        )
+    return person_out(person)
 
 
 @router.post("/persons/{person_no}/death", response_model=PersonOut)

@@ -234,3 +234,18 @@ class PersonSearch(RequestModel):
 class PersonPage(BaseModel):
     items: list[PersonOut]
     next_cursor: str | None
+
+
+class PersonUpdate(RequestModel):
+    """Regions and name only: the resident ID, birth date and sex are fixed at registration."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    hukou_region_code: RegionCode | None = Field(default=None, pattern=r"^\d{6,15}$")
+    residence_region_code: RegionCode | None = Field(default=None, pattern=r"^\d{6,15}$")
+
+
+class TransferRequest(RequestModel):
+    """关系转移接续: move an active enrollment to another insuring region, keeping continuous cover."""
+
+    to_region_code: RegionCode = Field(pattern=r"^\d{6,12}$")
+    transfer_on: date | None = Field(default=None, description="first day in the new region; tomorrow when omitted")

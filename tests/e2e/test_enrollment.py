@@ -217,3 +217,68 @@ async def test_who_may_read_enrollments(gateway: httpx.AsyncClient) -> None:
         url, json=enrollment_body("resident", YEAR, "350582"), headers=bearer(Role.INSURED, person_no)
     )
     assert insured_writes.status_code == 403
+
+
+async def test_transfer_keeps_cover_continuous_in_the_new_region(
+    gateway: httpx.AsyncClient, running_stack: Stack
+) -> None:
+    person_no = await new_person(gateway)
+    enrollments = f"{BASE}/persons/{person_no}/enrollments"
+    first = await gateway.post(enrollments, json=enrollment_body("resident", YEAR, "350582"), headers=OPS)
+    assert first.status_code == 201
+    pending = await gateway.post(
+        f"{BASE}/persons/{await new_person(gateway)}/enrollments",
+        json={"scheme": "resident", "year": YEAR, "region_code": "350582"},
+        headers=OPS,
+    )
+    move_on = date.today() + timedelta(days=1)
+    if move_on.year != YEAR:
+        return  # on 31 December there is no day left in the year to move to
+    moved = await gateway.post(
+        f"{enrollments}/{first.json()['id']}/transfer",
+        json={"to_region_code": "350583", "transfer_on": move_on.isoformat()},
+        headers=OPS,
+    )
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["status"] == "active"
+    assert moved.json()["region_code"] == "350583"
+    assert moved.json()["effective_from"] == move_on.isoformat()
+    listed = {e["id"]: e for e in (await gateway.get(enrollments, headers=OPS)).json()}
+    old = listed[first.json()["id"]]
+    assert (old["status"], old["status_reason"], old["effective_to"]) == (
+        "terminated",
+        "transfer",
+        date.today().isoformat(),
+    )
+    again = await gateway.post(
+        f"{enrollments}/{first.json()['id']}/transfer", json={"to_region_code": "350505"}, headers=OPS
+    )
+    assert again.status_code == 409
+    not_active = await gateway.post(
+        f"{BASE}/persons/{pending.json()['person_no']}/enrollments/{pending.json()['id']}/transfer",
+        json={"to_region_code": "350583"},
+        headers=OPS,
+    )
+    assert not_active.status_code == 409
+    types = await event_types(running_stack, person_no)
+    assert types[-2:] == ["enrollment.terminated", "enrollment.activated"]
+
+
+async def test_update_person_regions_publishes_person_updated(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
+    person_no = await new_person(gateway)
+    renamed = await gateway.patch(f"{BASE}/persons/{person_no}", json={"name": "改名"}, headers=OPS)
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "改名"
+    assert "person.updated" not in await event_types(running_stack, person_no)
+    moved = await gateway.patch(
+        f"{BASE}/persons/{person_no}", json={"residence_region_code": "350582103201001"}, headers=OPS
+    )
+    assert moved.status_code == 200
+    assert moved.json()["residence_region_code"] == "350582103201001"
+    assert (await event_types(running_stack, person_no))[-1] == "person.updated"
+    fixed = await gateway.patch(f"{BASE}/persons/{person_no}", json={"birth_date": "2000-01-01"}, headers=OPS)
+    assert fixed.status_code == 422
+    insured = await gateway.patch(
+        f"{BASE}/persons/{person_no}", json={"name": "x"}, headers=bearer(Role.INSURED, person_no)
+    )
+    assert insured.status_code == 403
