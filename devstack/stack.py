@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -31,7 +34,8 @@ class Ports:
         return self.gateway if name == "gateway" else self.gateway + 1 + SERVICES.index(name)
 
     def worker_metrics(self, name: str) -> int:
-        return self.gateway + 1101 + SERVICES.index(name)
+        # Inside the gateway's block of 20 (see free_ports), so blocks never overlap each other.
+        return self.gateway + 10 + SERVICES.index(name)
 
     def all(self) -> tuple[int, ...]:
         """Every port the stack listens on."""
@@ -69,8 +73,26 @@ class Ports:
         }
 
 
+# Blocks claimed by this process, held for its lifetime: an flock is released when the process ends.
+_CLAIMED_BLOCKS: list[IO[bytes]] = []
+
+
+def _claim_block(ports: Ports) -> bool:
+    """Claim a block against other test sessions or benches on this machine that are choosing at
+    the same moment, before either has bound anything."""
+    lock = open(Path(tempfile.gettempdir()) / f"yibao-ports-{ports.gateway}-{ports.postgres}.lock", "wb")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return False
+    _CLAIMED_BLOCKS.append(lock)
+    return True
+
+
 def free_ports(start: Ports) -> Ports:
-    """The first block at or above `start` (shifted in steps of 10) in which nothing listens or is bound.
+    """The first block at or above `start` (shifted in steps of 10, the gateway's in steps of 20) in
+    which nothing listens or is bound, and which no other process on this machine has claimed.
 
     For test sessions and benchmarks, which share the machine with a developer's `make run`
     and, on CI hosts, with other jobs.
@@ -82,7 +104,7 @@ def free_ports(start: Ports) -> Ports:
             kafka_controller=start.kafka_controller + step,
             gateway=start.gateway + step * 2,
         )
-        if not candidate.busy():
+        if not candidate.busy() and _claim_block(candidate):
             return candidate
     raise StackError(f"no free block of ports near {start}")
 

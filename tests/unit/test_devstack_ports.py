@@ -50,3 +50,31 @@ def test_free_ports_steps_past_a_taken_block() -> None:
         chosen = free_ports(start)
         assert chosen.postgres > port
         assert not chosen.busy()
+
+
+def test_blocks_never_overlap() -> None:
+    # A test session on one block must not collide with another session on the next block.
+    from devstack.stack import TEST_PORTS
+
+    blocks = [
+        Ports(
+            postgres=TEST_PORTS.postgres + step,
+            kafka=TEST_PORTS.kafka + step,
+            kafka_controller=TEST_PORTS.kafka_controller + step,
+            gateway=TEST_PORTS.gateway + step * 2,
+        )
+        for step in range(0, 200, 10)
+    ]
+    seen: set[int] = set()
+    for block in blocks:
+        ports = set(block.all())
+        assert len(ports) == len(block.all())
+        assert not ports & seen
+        seen |= ports
+
+
+def test_a_claimed_block_is_not_handed_out_twice() -> None:
+    start = Ports(postgres=41000, kafka=42000, kafka_controller=42001, gateway=43000)
+    first = free_ports(start)
+    second = free_ports(start)  # the first block is claimed (by this process) though nothing is bound
+    assert first != second
