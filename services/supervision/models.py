@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, func
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,14 +72,14 @@ class ItemRestrictionRow(Base):
 
     __tablename__ = "item_restrictions"
 
-    item_code: Mapped[str] = mapped_column(String(30), primary_key=True)
+    item_code: Mapped[str] = mapped_column(Text, primary_key=True)
     sex: Mapped[str | None] = mapped_column(String(1), nullable=True)
     min_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
     min_institution_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_quantity_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     limit_price: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
-    components: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
+    components: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     drug_group: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
@@ -106,12 +106,12 @@ class ClaimHistory(Base):
     visit_type: Mapped[str] = mapped_column(String(12))
     admitted_on: Mapped[date] = mapped_column(Date)
     discharged_on: Mapped[date] = mapped_column(Date)
-    diagnoses: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
-    item_codes: Mapped[list[str]] = mapped_column(ARRAY(String(30)))
+    diagnoses: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    item_codes: Mapped[list[str]] = mapped_column(ARRAY(Text))
     total: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     institution_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
     diagnosis_group: Mapped[str | None] = mapped_column(String(3), nullable=True)
-    region_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    region_code: Mapped[str | None] = mapped_column(Text, nullable=True)
     settled_on: Mapped[date] = mapped_column(Date)
     claim: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the whole claim.settled payload, for backtests
 
@@ -134,7 +134,7 @@ class TraceabilityCode(Base):
 
     __tablename__ = "traceability_codes"
 
-    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
     settlement_id: Mapped[UUID] = mapped_column(index=True)
     person_no: Mapped[str] = mapped_column(String(12))
     sold_on: Mapped[date] = mapped_column(Date)
@@ -170,8 +170,8 @@ class InstitutionRow(Base):
 
     institution_code: Mapped[str] = mapped_column(String(20), primary_key=True)
     institution_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    institution_type: Mapped[str | None] = mapped_column(String(30), nullable=True)
-    region_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    institution_type: Mapped[str | None] = mapped_column(Text, nullable=True)
+    region_code: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class PointsParameter(Base):

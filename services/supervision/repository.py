@@ -104,7 +104,8 @@ async def restrictions_for(session: AsyncSession, item_codes: Iterable[str]) -> 
 
 async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequence[RuleVersion]) -> History:
     """Everything the rules may read about this claim's person, codes, institution and window."""
-    earliest = claim.admitted_on - timedelta(days=lookback_days(rules))
+    lookback = timedelta(days=lookback_days(rules))
+    earliest = claim.admitted_on - lookback if claim.admitted_on > date.min + lookback else date.min
     prior_rows = (
         await session.scalars(
             select(ClaimHistory).where(

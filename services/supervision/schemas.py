@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.contracts import PersonNo, Scheme, VisitType
 from shared.money import Money
+from shared.schemas import RequestModel
 
 
 class FlagOut(BaseModel):
@@ -42,26 +45,36 @@ class FlagPage(BaseModel):
     next_cursor: str | None
 
 
-class PrecheckLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+MAX_LINE_AMOUNT = Decimal("999999999999.99")  # what NUMERIC(14,2) holds
+# Orders are for care now; the bounds keep the rules' date windows inside the calendar.
+EARLIEST_VISIT = date(1950, 1, 1)
+LATEST_VISIT = date(2199, 12, 31)
 
-    item_code: str = Field(min_length=1, max_length=30)
+
+class PrecheckLine(RequestModel):
+    item_code: str = Field(min_length=1, max_length=50)
     quantity: int = Field(gt=0, le=100_000)
     unit_price: Money = Field(ge=0)
-    traceability_codes: list[str] = Field(default_factory=list, max_length=1000)
+    traceability_codes: list[str] = Field(default_factory=list, max_length=1000, description="药品追溯码")
+
+    @model_validator(mode="after")
+    def _amount_fits(self) -> Self:
+        if self.unit_price * self.quantity > MAX_LINE_AMOUNT:
+            raise ValueError("quantity × unit_price is larger than any line amount can be")
+        return self
 
 
-class PrecheckIn(BaseModel):
+class PrecheckIn(RequestModel):
     """A draft order (处方/医嘱) before it is prescribed: 事前提醒."""
-
-    model_config = ConfigDict(extra="forbid")
 
     person_no: PersonNo
     practitioner_code: str = Field(min_length=1, max_length=30)
     institution_code: str = Field(min_length=1, max_length=20)
     visit_type: VisitType = "outpatient"
-    visit_date: date
-    discharged_on: date | None = Field(default=None, description="planned discharge for an inpatient order")
+    visit_date: date = Field(ge=EARLIEST_VISIT, le=LATEST_VISIT)
+    discharged_on: date | None = Field(
+        default=None, ge=EARLIEST_VISIT, le=LATEST_VISIT, description="planned discharge for an inpatient order"
+    )
     diagnoses: list[str] = Field(default_factory=list, max_length=20)
     scheme: Scheme | None = None
     lines: list[PrecheckLine] = Field(min_length=1, max_length=500)

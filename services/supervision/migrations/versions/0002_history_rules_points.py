@@ -142,14 +142,14 @@ def upgrade() -> None:
     )
     item_restrictions = op.create_table(
         "item_restrictions",
-        sa.Column("item_code", sa.String(30), primary_key=True),
+        sa.Column("item_code", sa.Text(), primary_key=True),
         sa.Column("sex", sa.String(1), nullable=True),
         sa.Column("min_age", sa.Integer(), nullable=True),
         sa.Column("max_age", sa.Integer(), nullable=True),
         sa.Column("min_institution_level", sa.Integer(), nullable=True),
         sa.Column("max_quantity_per_day", sa.Integer(), nullable=True),
         sa.Column("limit_price", sa.Numeric(14, 2), nullable=True),
-        sa.Column("components", postgresql.ARRAY(sa.String(30)), nullable=False, server_default="{}"),
+        sa.Column("components", postgresql.ARRAY(sa.Text()), nullable=False, server_default="{}"),
         sa.Column("drug_group", sa.String(20), nullable=True),
     )
     op.bulk_insert(
@@ -187,15 +187,16 @@ def upgrade() -> None:
         sa.Column("visit_type", sa.String(12), nullable=False),
         sa.Column("admitted_on", sa.Date(), nullable=False),
         sa.Column("discharged_on", sa.Date(), nullable=False),
-        sa.Column("diagnoses", postgresql.ARRAY(sa.String(20)), nullable=False),
-        sa.Column("item_codes", postgresql.ARRAY(sa.String(30)), nullable=False),
+        sa.Column("diagnoses", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("item_codes", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("total", sa.Numeric(14, 2), nullable=False),
         sa.Column("institution_level", sa.Integer(), nullable=True),
         sa.Column("diagnosis_group", sa.String(3), nullable=True),
-        sa.Column("region_code", sa.String(12), nullable=True),
+        sa.Column("region_code", sa.Text(), nullable=True),
         sa.Column("settled_on", sa.Date(), nullable=False),
         sa.Column("claim", postgresql.JSONB(), nullable=False),
     )
+    # Codes from events are Text: settlement bounds some of them differently, and an event must never fail on a length.
     # Rule windows look at one person's claims ending on or after a day; backtests by settled day.
     op.create_index("ix_claim_history_person_discharged", "claim_history", ["person_no", "discharged_on"])
     op.create_index("ix_claim_history_settled_on", "claim_history", ["settled_on"])
@@ -211,7 +212,7 @@ def upgrade() -> None:
     op.create_index("ix_drug_purchases_person_group_day", "drug_purchases", ["person_no", "drug_group", "purchased_on"])
     op.create_table(
         "traceability_codes",
-        sa.Column("code", sa.String(40), primary_key=True),  # unique: a code is one unit, sold once
+        sa.Column("code", sa.Text(), primary_key=True),  # unique: a code is one unit, sold once
         sa.Column("settlement_id", postgresql.UUID(as_uuid=True), nullable=False, index=True),
         sa.Column("person_no", sa.String(12), nullable=False),
         sa.Column("sold_on", sa.Date(), nullable=False),
@@ -237,8 +238,8 @@ def upgrade() -> None:
         "institutions",
         sa.Column("institution_code", sa.String(20), primary_key=True),
         sa.Column("institution_level", sa.Integer(), nullable=True),
-        sa.Column("institution_type", sa.String(30), nullable=True),
-        sa.Column("region_code", sa.String(12), nullable=True),
+        sa.Column("institution_type", sa.Text(), nullable=True),
+        sa.Column("region_code", sa.Text(), nullable=True),
     )
 
     # -- 医保医师记分
