@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid6 import uuid7
 
 from services.supervision import repository
+from services.supervision.cases import SANCTION_EVENT_NAMES, InvalidTransition, conclude, next_status
+from services.supervision.models import Case, SanctionRow
+from services.supervision.sanctions import ROLLING_DAYS, Recovery, Sanction, credit_grade
 from services.supervision.schemas import (
     AuditOut,
+    CaseConclusion,
+    CaseCreate,
+    CaseOut,
+    CreditOut,
     FlagOut,
     FlagPage,
     PointsEntryOut,
@@ -18,13 +29,17 @@ from services.supervision.schemas import (
     PrecheckIn,
     PrecheckOut,
     PrecheckWarning,
+    SanctionOut,
 )
 from services.supervision.service import DraftLine, business_date, draft_claim, evaluate
 from shared.auth import CurrentPrincipal, Role, require_role
 from shared.db import DbSession
-from shared.errors import FieldError, Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from shared.events.contracts import InstitutionSanctioned
+from shared.events.outbox import publish
 
 router = APIRouter(tags=["supervision"])
+SOURCE = "/yibao/supervision"
 STAFF = (Role.AUDITOR, Role.OPS, Role.ADMIN)
 PRECHECKERS = (Role.HOSPITAL, Role.OPS, Role.ADMIN)
 
@@ -158,4 +173,190 @@ async def get_practitioner(
         status=row.status,
         suspended_from=row.suspended_from,
         recent_points=[PointsEntryOut.model_validate(entry) for entry in recent],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases (案件) and 三函两牌
+# ---------------------------------------------------------------------------------------------
+
+
+async def case_out(session: AsyncSession, case: Case) -> CaseOut:
+    return CaseOut(
+        id=case.id,
+        subject_kind=case.subject_kind,
+        subject_code=case.subject_code,
+        status=case.status,
+        amount_at_stake=case.amount_at_stake,
+        opened_by=case.opened_by,
+        opened_at=case.opened_at,
+        investigating_since=case.investigating_since,
+        finding=case.finding,
+        amount_to_recover=case.amount_to_recover,
+        sanction=case.sanction,
+        concluded_on=case.concluded_on,
+        flag_ids=await repository.case_flag_ids(session, case.id),
+    )
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut)
+async def open_case(body: CaseCreate, response: Response, session: DbSession, principal: CurrentPrincipal) -> CaseOut:
+    """Group active flags of one institution or practitioner into a case (status open)."""
+    require_role(principal, *STAFF)
+    wanted = list(dict.fromkeys(body.flag_ids))
+    found = await repository.lock_flags(session, wanted)
+    known = {flag.id for flag, _, _ in found}
+    errors = [FieldError(field=f"flag_ids.{i}", message="no such flag") for i, f in enumerate(wanted) if f not in known]
+    for flag, audit, case_id in found:
+        index = wanted.index(flag.id)
+        subject = audit.institution_code if body.subject_kind == "institution" else audit.practitioner_code
+        if flag.status != "active":
+            errors.append(FieldError(field=f"flag_ids.{index}", message="withdrawn: its settlement was reversed"))
+        elif subject != body.subject_code:
+            errors.append(FieldError(field=f"flag_ids.{index}", message=f"belongs to {body.subject_kind} {subject}"))
+        elif case_id is not None:
+            raise Conflict(
+                f"Flag {flag.id} is already in case {case_id}.", kind="flag-in-case", extra={"case_id": str(case_id)}
+            )
+    if errors:
+        raise Unprocessable(
+            "Some flags cannot go into this case; see errors.", kind="invalid-case-flags", errors=errors
+        )
+    case = Case(
+        id=uuid7(),
+        subject_kind=body.subject_kind,
+        subject_code=body.subject_code,
+        status="open",
+        amount_at_stake=sum((flag.amount_at_stake for flag, _, _ in found), Decimal("0.00")),
+        opened_by=principal.subject[:100],
+    )
+    try:
+        await repository.add_case(session, case, wanted)
+    except IntegrityError as exc:  # a concurrent request took one of the flags first
+        raise Conflict("One of the flags was just put into another case.", kind="flag-in-case") from exc
+    await session.refresh(case)
+    response.headers["Location"] = f"/api/v1/supervision/cases/{case.id}"
+    return await case_out(session, case)
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut)
+async def get_case(case_id: UUID, session: DbSession, principal: CurrentPrincipal) -> CaseOut:
+    require_role(principal, *STAFF)
+    case = await repository.get_case(session, case_id)
+    if case is None:
+        raise NotFound(f"No case {case_id}.", kind="case-not-found")
+    return await case_out(session, case)
+
+
+async def _locked_case(session: AsyncSession, case_id: UUID) -> Case:
+    case = await repository.get_case(session, case_id, for_update=True)
+    if case is None:
+        raise NotFound(f"No case {case_id}.", kind="case-not-found")
+    return case
+
+
+@router.post("/cases/{case_id}/investigation", response_model=CaseOut)
+async def start_investigation(case_id: UUID, session: DbSession, principal: CurrentPrincipal) -> CaseOut:
+    require_role(principal, *STAFF)
+    case = await _locked_case(session, case_id)
+    try:
+        case.status = next_status(case.status, "investigate")  # type: ignore[arg-type]
+    except InvalidTransition as exc:
+        raise Conflict(f"{exc}.", kind="case-state") from exc
+    case.investigating_since = datetime.now(UTC)
+    await session.flush()
+    return await case_out(session, case)
+
+
+@router.post("/cases/{case_id}/conclusion", response_model=CaseOut)
+async def conclude_case(
+    case_id: UUID, body: CaseConclusion, session: DbSession, principal: CurrentPrincipal
+) -> CaseOut:
+    """Conclude with a finding and an amount to recover; for an institution, optionally the next 三函两牌 rung.
+
+    A red card publishes institution.sanctioned with refuses_settlement, which settlement obeys.
+    """
+    require_role(principal, *STAFF)
+    case = await _locked_case(session, case_id)
+    today = business_date(datetime.now(UTC))
+    if body.sanction and case.subject_kind == "institution":
+        await repository.lock_institution_sanctions(session, case.subject_code)
+    prior = await repository.institution_sanctions(
+        session, case.subject_code, since=today - timedelta(days=ROLLING_DAYS)
+    )
+    try:
+        decided = conclude(
+            current=case.status,  # type: ignore[arg-type]
+            subject_kind=case.subject_kind,  # type: ignore[arg-type]
+            amount_to_recover=body.amount_to_recover,
+            at_stake=case.amount_at_stake,
+            sanction=body.sanction,
+            prior_sanctions=[Sanction(row.kind, row.issued_on) for row in prior],  # type: ignore[arg-type]
+            concluded_on=today,
+        )
+    except InvalidTransition as exc:
+        raise Conflict(f"{exc}.", kind="case-state") from exc
+    except ValueError as exc:
+        raise Unprocessable(f"{exc}.", kind="invalid-conclusion") from exc
+    case.status = decided.status
+    case.finding = body.finding
+    case.amount_to_recover = decided.amount_to_recover
+    case.concluded_on = today
+    if decided.sanction is not None:
+        case.sanction = decided.sanction.kind
+        await repository.add_sanction(
+            session,
+            SanctionRow(
+                id=uuid7(),
+                institution_code=case.subject_code,
+                kind=decided.sanction.kind,
+                issued_on=today,
+                case_id=case.id,
+                refuses_settlement=decided.sanction.refuses_settlement,
+            ),
+        )
+        await publish(
+            session,
+            InstitutionSanctioned(
+                institution_code=case.subject_code,
+                sanction=SANCTION_EVENT_NAMES[decided.sanction.kind],
+                refuses_settlement=decided.sanction.refuses_settlement,
+                effective_from=today,
+                case_id=case.id,
+            ),
+            source=SOURCE,
+        )
+    await session.flush()
+    return await case_out(session, case)
+
+
+@router.get("/institutions/{institution_code}/credit", response_model=CreditOut)
+async def institution_credit(
+    institution_code: Annotated[str, Path(min_length=1, max_length=20)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> CreditOut:
+    """信用: the institution's grade today from the rolling year's sanctions and recoveries."""
+    require_role(principal, *STAFF)
+    today = business_date(datetime.now(UTC))
+    since = today - timedelta(days=ROLLING_DAYS)
+    sanctions = await repository.institution_sanctions(session, institution_code, since=since)
+    cases = await repository.institution_recoveries(session, institution_code, since=since)
+    recoveries = [
+        Recovery(case.amount_to_recover, case.concluded_on)
+        for case in cases
+        if case.amount_to_recover is not None and case.concluded_on is not None
+    ]
+    graded = credit_grade(
+        [Sanction(row.kind, row.issued_on) for row in sanctions],  # type: ignore[arg-type]
+        recoveries,
+        today,
+    )
+    return CreditOut(
+        institution_code=institution_code,
+        on=today,
+        grade=graded.grade,
+        score=graded.score,
+        sanctions=[SanctionOut.model_validate(row) for row in sanctions],
+        recovered=sum((r.amount for r in recoveries), Decimal("0.00")),
     )

@@ -212,3 +212,42 @@ class PointsEntry(Base):
     rule_id: Mapped[str] = mapped_column(String(50))
     points: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Case(Base):
+    """案件: flags grouped against one institution or practitioner, open → investigating → concluded."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(12))
+    subject_code: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(14))
+    amount_at_stake: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    opened_by: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    investigating_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finding: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    amount_to_recover: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
+    sanction: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    concluded_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class CaseFlag(Base):
+    __tablename__ = "case_flags"
+
+    flag_id: Mapped[UUID] = mapped_column(ForeignKey("flags.id"), primary_key=True)
+    case_id: Mapped[UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+
+
+class SanctionRow(Base):
+    """三函两牌: a letter or card an institution received, from a concluded case."""
+
+    __tablename__ = "sanctions"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    institution_code: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(10))
+    issued_on: Mapped[date] = mapped_column(Date)
+    case_id: Mapped[UUID] = mapped_column(ForeignKey("cases.id"), unique=True)
+    refuses_settlement: Mapped[bool] = mapped_column(Boolean)

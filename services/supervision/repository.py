@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision.models import (
     AuditResult,
+    Case,
+    CaseFlag,
     ClaimHistory,
     DrugPurchaseRow,
     Flag,
@@ -25,6 +27,7 @@ from services.supervision.models import (
     PointsParameter,
     Practitioner,
     RuleVersionRow,
+    SanctionRow,
     TraceabilityCode,
 )
 from services.supervision.service import (
@@ -489,3 +492,72 @@ async def ledger_total(session: AsyncSession, code: str, year: int) -> int:
         )
     )
     return int(total or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases and sanctions
+# ---------------------------------------------------------------------------------------------
+
+
+async def lock_flags(session: AsyncSession, flag_ids: Sequence[UUID]) -> list[tuple[Flag, AuditResult, UUID | None]]:
+    """The flags with their audits and current case (if any), locked so two cases cannot take one flag."""
+    rows = await session.execute(
+        select(Flag, AuditResult, CaseFlag.case_id)
+        .join(AuditResult, AuditResult.settlement_id == Flag.settlement_id)
+        .outerjoin(CaseFlag, CaseFlag.flag_id == Flag.id)
+        .where(Flag.id.in_(list(flag_ids)))
+        .order_by(Flag.id)
+        .with_for_update(of=Flag)
+    )
+    return [(flag, audit, case_id) for flag, audit, case_id in rows.tuples()]
+
+
+async def add_case(session: AsyncSession, case: Case, flag_ids: Sequence[UUID]) -> None:
+    session.add(case)
+    await session.flush()
+    session.add_all([CaseFlag(flag_id=flag_id, case_id=case.id) for flag_id in flag_ids])
+    await session.flush()
+
+
+async def get_case(session: AsyncSession, case_id: UUID, *, for_update: bool = False) -> Case | None:
+    query = select(Case).where(Case.id == case_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found: Case | None = (await session.scalars(query)).first()
+    return found
+
+
+async def case_flag_ids(session: AsyncSession, case_id: UUID) -> list[UUID]:
+    rows = await session.scalars(select(CaseFlag.flag_id).where(CaseFlag.case_id == case_id).order_by(CaseFlag.flag_id))
+    return list(rows)
+
+
+async def lock_institution_sanctions(session: AsyncSession, institution_code: str) -> None:
+    """Serialise sanction decisions for one institution: each one escalates from the one before."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"sanctions:{institution_code}", 0))))
+
+
+async def institution_sanctions(session: AsyncSession, institution_code: str, *, since: date) -> list[SanctionRow]:
+    rows = await session.scalars(
+        select(SanctionRow)
+        .where(SanctionRow.institution_code == institution_code, SanctionRow.issued_on >= since)
+        .order_by(SanctionRow.issued_on, SanctionRow.id)
+    )
+    return list(rows)
+
+
+async def add_sanction(session: AsyncSession, sanction: SanctionRow) -> None:
+    session.add(sanction)
+    await session.flush()
+
+
+async def institution_recoveries(session: AsyncSession, institution_code: str, *, since: date) -> list[Case]:
+    rows = await session.scalars(
+        select(Case).where(
+            Case.subject_kind == "institution",
+            Case.subject_code == institution_code,
+            Case.status == "concluded",
+            Case.concluded_on >= since,
+        )
+    )
+    return list(rows)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Self
+from typing import Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -115,3 +115,49 @@ class PractitionerOut(BaseModel):
     status: str = Field(description="active or suspended")
     suspended_from: date | None
     recent_points: list[PointsEntryOut]
+
+
+class CaseCreate(RequestModel):
+    subject_kind: Literal["institution", "practitioner"]
+    subject_code: str = Field(min_length=1, max_length=30)
+    flag_ids: list[UUID] = Field(min_length=1, max_length=500)
+
+
+class CaseConclusion(RequestModel):
+    finding: str = Field(min_length=1, max_length=2000, description="what the investigation found")
+    amount_to_recover: Money = Field(ge=0, description="追回/拒付: at most the amount the case's flags put at stake")
+    sanction: bool = Field(default=False, description="issue the next 三函两牌 rung to the institution")
+
+
+class CaseOut(BaseModel):
+    id: UUID
+    subject_kind: str
+    subject_code: str
+    status: str
+    amount_at_stake: Money
+    opened_by: str
+    opened_at: datetime
+    investigating_since: datetime | None
+    finding: str | None
+    amount_to_recover: Money | None
+    sanction: str | None
+    concluded_on: date | None
+    flag_ids: list[UUID]
+
+
+class SanctionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    issued_on: date
+    case_id: UUID
+    refuses_settlement: bool
+
+
+class CreditOut(BaseModel):
+    institution_code: str
+    on: date
+    grade: str = Field(description="A-D from the rolling year's sanctions and recoveries")
+    score: int
+    sanctions: list[SanctionOut]
+    recovered: Money
