@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
@@ -14,24 +14,43 @@ from uuid6 import uuid7
 
 from services.supervision import repository
 from services.supervision.cases import SANCTION_EVENT_NAMES, InvalidTransition, conclude, next_status
-from services.supervision.models import Case, SanctionRow
+from services.supervision.models import Case, RuleVersionRow, SanctionRow
 from services.supervision.sanctions import ROLLING_DAYS, Recovery, Sanction, credit_grade
 from services.supervision.schemas import (
     AuditOut,
+    BacktestIn,
+    BacktestOut,
+    BacktestResult,
     CaseConclusion,
     CaseCreate,
     CaseOut,
     CreditOut,
     FlagOut,
     FlagPage,
+    InstitutionHits,
     PointsEntryOut,
     PractitionerOut,
     PrecheckIn,
     PrecheckOut,
     PrecheckWarning,
+    RuleVersionCreate,
+    RuleVersionOut,
     SanctionOut,
+    StatisticsOut,
+    StatisticsRow,
 )
-from services.supervision.service import DraftLine, business_date, draft_claim, evaluate
+from services.supervision.service import (
+    BacktestTally,
+    DraftLine,
+    Finding,
+    business_date,
+    check_rule_version,
+    draft_claim,
+    evaluate,
+    merge_statistics,
+    run_as_if_in_force,
+    tally_backtest,
+)
 from shared.auth import CurrentPrincipal, Role, require_role
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
@@ -359,4 +378,161 @@ async def institution_credit(
         score=graded.score,
         sanctions=[SanctionOut.model_validate(row) for row in sanctions],
         recovered=sum((r.amount for r in recoveries), Decimal("0.00")),
+    )
+
+
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+@router.get("/statistics", response_model=StatisticsOut)
+async def statistics(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    from_month: Annotated[str, Query(pattern=MONTH, description="first month, YYYY-MM")],
+    to_month: Annotated[str, Query(pattern=MONTH, description="last month, YYYY-MM, inclusive")],
+) -> StatisticsOut:
+    """Bureau-style statistics by region and month: inspections, letters and cards, recovered and refused."""
+    require_role(principal, *STAFF)
+    start = date(int(from_month[:4]), int(from_month[5:]), 1)
+    last = date(int(to_month[:4]), int(to_month[5:]), 1)
+    if last < start or (last.year - start.year) * 12 + last.month - start.month >= 120:
+        raise Unprocessable(
+            "to_month must be on or after from_month, and the span at most 120 months.",
+            kind="invalid-period",
+            errors=[FieldError(field="to_month", message="before from_month or too far after it")],
+        )
+    end = date(last.year + (last.month == 12), last.month % 12 + 1, 1)
+    rows = merge_statistics(
+        await repository.case_statistics(session, start=start, end=end),
+        await repository.flag_statistics(session, start=start, end=end),
+    )
+    return StatisticsOut(
+        from_month=from_month, to_month=to_month, items=[StatisticsRow.model_validate(row) for row in rows]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule library: versions, activation, backtests
+# ---------------------------------------------------------------------------------------------
+
+BACKTEST_MAX_CLAIMS = 2000
+
+
+@router.get("/rules", response_model=list[RuleVersionOut])
+async def list_rule_versions(session: DbSession, principal: CurrentPrincipal) -> list[RuleVersionOut]:
+    require_role(principal, *STAFF)
+    return [RuleVersionOut.model_validate(row) for row in await repository.rule_version_rows(session)]
+
+
+@router.post("/rules/{rule_id}/versions", status_code=201, response_model=RuleVersionOut)
+async def create_rule_version(
+    rule_id: Annotated[str, Path(max_length=50)],
+    body: RuleVersionCreate,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> RuleVersionOut:
+    """A new, inactive version of a rule (规则版本); backtest it, then activate it."""
+    require_role(principal, Role.AUDITOR, Role.ADMIN)
+    versions = await repository.lock_rule(session, rule_id)
+    if not versions:
+        raise NotFound(f"No rule {rule_id}.", kind="rule-not-found")
+    latest = versions[-1]
+    row = RuleVersionRow(
+        rule_id=rule_id,
+        version=latest.version + 1,
+        family=latest.family,
+        stages=sorted(body.stages) if body.stages is not None else list(latest.stages),
+        severity=body.severity or latest.severity,
+        parameters=body.parameters if body.parameters is not None else dict(latest.parameters),
+        scope=body.scope if body.scope is not None else dict(latest.scope),
+        window_days=body.window_days if "window_days" in body.model_fields_set else latest.window_days,
+        effective_from=body.effective_from,
+        effective_to=body.effective_to,
+        active=False,
+    )
+    try:
+        check_rule_version(repository.as_rule_version(row))
+    except ValueError as exc:
+        raise Unprocessable(f"This rule version cannot run: {exc}", kind="invalid-rule-version") from exc
+    await repository.add_rule_version(session, row)
+    await session.refresh(row)
+    return RuleVersionOut.model_validate(row)
+
+
+@router.post("/rules/{rule_id}/versions/{version}/activation", response_model=RuleVersionOut)
+async def activate_rule_version(
+    rule_id: Annotated[str, Path(max_length=50)],
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> RuleVersionOut:
+    """Make this version the one audits and prechecks use (the previous one stays, inactive)."""
+    require_role(principal, Role.AUDITOR, Role.ADMIN)
+    versions = {row.version: row for row in await repository.lock_rule(session, rule_id)}
+    if version not in versions:
+        raise NotFound(f"No version {version} of rule {rule_id}.", kind="rule-not-found")
+    await repository.activate_rule_version(session, rule_id, version)
+    await session.refresh(versions[version])
+    return RuleVersionOut.model_validate(versions[version])
+
+
+@router.post("/rules/{rule_id}/versions/{version}/backtest", response_model=BacktestOut)
+async def backtest(
+    rule_id: Annotated[str, Path(max_length=50)],
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    body: BacktestIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> BacktestOut:
+    """Run a version over the claims settled in a date range, beside the active version.
+
+    Both run as if in force over the whole range (effective dates aside) against today's history.
+    """
+    require_role(principal, *STAFF)
+    if body.to_date < body.from_date:
+        raise Unprocessable(
+            "to_date is before from_date.",
+            kind="invalid-period",
+            errors=[FieldError(field="to_date", message="must be on or after from_date")],
+        )
+    rows = {row.version: row for row in await repository.rule_version_rows(session, rule_id)}
+    if version not in rows:
+        raise NotFound(f"No version {version} of rule {rule_id}.", kind="rule-not-found")
+    candidate = repository.as_rule_version(rows[version])
+    active_row = next((row for row in rows.values() if row.active), None)
+    active = None if active_row is None else repository.as_rule_version(active_row)
+    claims = await repository.stored_claims(
+        session, start=body.from_date, end=body.to_date, limit=BACKTEST_MAX_CLAIMS + 1
+    )
+    examined = claims[:BACKTEST_MAX_CLAIMS]
+    window_rules = [rule for rule in (candidate, active) if rule is not None]
+    candidate_hits: list[tuple[str, Finding]] = []
+    active_hits: list[tuple[str, Finding]] = []
+    for claim in examined:
+        history = await repository.load_history(session, claim, window_rules)
+        key = f"{claim.institution_code}/{claim.settlement_id}"
+        candidate_hits += [(key, f) for f in run_as_if_in_force(candidate, claim, history)]
+        if active is not None:
+            active_hits += [(key, f) for f in run_as_if_in_force(active, claim, history)]
+    return BacktestOut(
+        rule_id=rule_id,
+        from_date=body.from_date,
+        to_date=body.to_date,
+        claims_examined=len(examined),
+        truncated=len(claims) > BACKTEST_MAX_CLAIMS,
+        candidate=backtest_result(candidate.version, tally_backtest(candidate_hits)),
+        active=None if active is None else backtest_result(active.version, tally_backtest(active_hits)),
+    )
+
+
+def backtest_result(version: int, tally: BacktestTally) -> BacktestResult:
+    return BacktestResult(
+        version=version,
+        claims_hit=tally.claims_hit,
+        findings=tally.findings,
+        amount_at_stake=tally.amount_at_stake,
+        top_institutions=[
+            InstitutionHits(institution_code=code, findings=found, amount_at_stake=amount)
+            for code, found, amount in tally.top_institutions
+        ],
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -561,3 +562,127 @@ async def institution_recoveries(session: AsyncSession, institution_code: str, *
         )
     )
     return list(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics (like the bureau's reports), by the institution's region and business month
+# ---------------------------------------------------------------------------------------------
+
+_CASE_STATISTICS = text(
+    """
+    WITH concluded AS (
+        SELECT c.concluded_on, c.amount_to_recover, c.sanction,
+               CASE WHEN c.subject_kind = 'institution' THEN c.subject_code ELSE p.institution_code END
+                   AS institution_code
+        FROM cases c
+        LEFT JOIN practitioners p ON c.subject_kind = 'practitioner' AND p.practitioner_code = c.subject_code
+        WHERE c.status = 'concluded' AND c.concluded_on >= :start AND c.concluded_on < :end
+    )
+    SELECT coalesce(i.region_code, '') AS region_code,
+           to_char(c.concluded_on, 'YYYY-MM') AS month,
+           count(DISTINCT c.institution_code) AS institutions_inspected,
+           count(*) AS cases_concluded,
+           count(*) FILTER (WHERE c.sanction IN ('reminder', 'interview', 'warning')) AS letters,
+           count(*) FILTER (WHERE c.sanction = 'yellow') AS yellow_cards,
+           count(*) FILTER (WHERE c.sanction = 'red') AS red_cards,
+           coalesce(sum(c.amount_to_recover), 0) AS amount_recovered
+    FROM concluded c
+    LEFT JOIN institutions i ON i.institution_code = c.institution_code
+    GROUP BY 1, 2
+    """
+)
+
+_FLAG_STATISTICS = text(
+    """
+    SELECT coalesce(i.region_code, '') AS region_code,
+           to_char(f.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month,
+           count(*) AS flags,
+           coalesce(sum(f.amount_at_stake) FILTER (WHERE f.severity = 'refuse'), 0) AS amount_refused
+    FROM flags f
+    JOIN audit_results a ON a.settlement_id = f.settlement_id
+    LEFT JOIN institutions i ON i.institution_code = a.institution_code
+    WHERE f.status = 'active'
+      AND f.created_at >= (CAST(:start AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
+      AND f.created_at < (CAST(:end AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
+    GROUP BY 1, 2
+    """
+)
+
+
+async def case_statistics(session: AsyncSession, *, start: date, end: date) -> list[dict[str, Any]]:
+    """Concluded cases per region and month in [start, end): inspections, letters, cards, recoveries."""
+    rows = await session.execute(_CASE_STATISTICS, {"start": start, "end": end})
+    return [dict(row._mapping) for row in rows]
+
+
+async def flag_statistics(session: AsyncSession, *, start: date, end: date) -> list[dict[str, Any]]:
+    """Active flags per region and month in [start, end), and the refuse-severity amount (拒付)."""
+    rows = await session.execute(_FLAG_STATISTICS, {"start": start, "end": end})
+    return [dict(row._mapping) for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule versions: create, activate, backtest over stored claims
+# ---------------------------------------------------------------------------------------------
+
+
+async def rule_version_rows(session: AsyncSession, rule_id: str | None = None) -> list[RuleVersionRow]:
+    query = select(RuleVersionRow).order_by(RuleVersionRow.rule_id, RuleVersionRow.version)
+    if rule_id is not None:
+        query = query.where(RuleVersionRow.rule_id == rule_id)
+    return list(await session.scalars(query))
+
+
+async def lock_rule(session: AsyncSession, rule_id: str) -> list[RuleVersionRow]:
+    """A rule's versions, locked: versions are numbered and activated one at a time."""
+    rows = await session.scalars(
+        select(RuleVersionRow)
+        .where(RuleVersionRow.rule_id == rule_id)
+        .order_by(RuleVersionRow.version)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def add_rule_version(session: AsyncSession, row: RuleVersionRow) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def activate_rule_version(session: AsyncSession, rule_id: str, version: int) -> None:
+    # Deactivate first: the partial unique index allows one active version per rule.
+    await session.execute(
+        update(RuleVersionRow).where(RuleVersionRow.rule_id == rule_id, RuleVersionRow.active).values(active=False)
+    )
+    await session.execute(
+        update(RuleVersionRow)
+        .where(RuleVersionRow.rule_id == rule_id, RuleVersionRow.version == version)
+        .values(active=True)
+    )
+
+
+def as_rule_version(row: RuleVersionRow) -> RuleVersion:
+    return rule_version_from_row(
+        rule_id=row.rule_id,
+        version=row.version,
+        family=row.family,
+        stages=row.stages,
+        severity=row.severity,
+        parameters=row.parameters,
+        scope=row.scope,
+        window_days=row.window_days,
+        effective_from=row.effective_from,
+        effective_to=row.effective_to,
+    )
+
+
+async def stored_claims(session: AsyncSession, *, start: date, end: date, limit: int) -> list[ClaimSettled]:
+    """Claims settled (business date) in [start, end], oldest first, at most `limit`."""
+    rows = await session.scalars(
+        select(ClaimHistory.claim)
+        .where(ClaimHistory.settled_on >= start, ClaimHistory.settled_on <= end)
+        .order_by(ClaimHistory.settled_on, ClaimHistory.settlement_id)
+        .limit(limit)
+    )
+    return [ClaimSettled.model_validate(claim) for claim in rows]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -161,3 +161,79 @@ class CreditOut(BaseModel):
     score: int
     sanctions: list[SanctionOut]
     recovered: Money
+
+
+class StatisticsRow(BaseModel):
+    region_code: str = Field(description="the institution's region (就医地); empty when no claim has said it")
+    month: str = Field(description="YYYY-MM, Asia/Shanghai")
+    institutions_inspected: int = Field(description="distinct institutions with a case concluded this month")
+    cases_concluded: int
+    letters: int = Field(description="提醒函, 约谈函, 警示函 issued")
+    yellow_cards: int
+    red_cards: int
+    flags: int = Field(description="active flags raised this month")
+    amount_recovered: Money = Field(description="追回: amounts to recover decided in concluded cases")
+    amount_refused: Money = Field(description="拒付: amount at stake of active refuse-severity flags")
+
+
+class StatisticsOut(BaseModel):
+    from_month: str
+    to_month: str
+    items: list[StatisticsRow]
+
+
+class RuleVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    rule_id: str
+    version: int
+    family: str
+    stages: list[str]
+    severity: str
+    parameters: dict[str, Any]
+    scope: dict[str, Any]
+    window_days: int | None
+    effective_from: date
+    effective_to: date | None
+    active: bool
+
+
+class RuleVersionCreate(RequestModel):
+    """A new version of a rule: inactive until activated; what it does not say is copied from the latest."""
+
+    stages: list[Literal["pre", "in", "post"]] | None = Field(default=None, min_length=1)
+    severity: Literal["info", "warn", "refuse"] | None = None
+    parameters: dict[str, int | str | bool] | None = None
+    scope: dict[str, list[str] | list[int]] | None = None
+    window_days: int | None = Field(default=None, ge=1, le=3660)
+    effective_from: date = Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))
+    effective_to: date | None = Field(default=None, ge=date(2000, 1, 1), le=date(2199, 12, 31))
+
+
+class BacktestIn(RequestModel):
+    from_date: date = Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))
+    to_date: date = Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))
+
+
+class InstitutionHits(BaseModel):
+    institution_code: str
+    findings: int
+    amount_at_stake: Money
+
+
+class BacktestResult(BaseModel):
+    version: int
+    claims_hit: int
+    findings: int
+    amount_at_stake: Money
+    top_institutions: list[InstitutionHits]
+
+
+class BacktestOut(BaseModel):
+    rule_id: str
+    from_date: date
+    to_date: date
+    claims_examined: int
+    truncated: bool = Field(description="true when the range held more claims than one backtest examines")
+    candidate: BacktestResult
+    active: BacktestResult | None

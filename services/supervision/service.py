@@ -882,3 +882,113 @@ def draft_claim(
         region_code=region_code,
         scheme=scheme,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics (pure): merge per-source counts into one row per region and month
+# ---------------------------------------------------------------------------------------------
+
+STATISTIC_COUNTS = ("institutions_inspected", "cases_concluded", "letters", "yellow_cards", "red_cards", "flags")
+STATISTIC_AMOUNTS = ("amount_recovered", "amount_refused")
+
+
+def merge_statistics(*sources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (region, month) with every count and amount (zero where a source had none),
+    ordered by month then region."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for source in sources:
+        for row in source:
+            key = (str(row["region_code"]), str(row["month"]))
+            target = merged.setdefault(
+                key,
+                {"region_code": key[0], "month": key[1]}
+                | dict.fromkeys(STATISTIC_COUNTS, 0)
+                | dict.fromkeys(STATISTIC_AMOUNTS, Decimal("0.00")),
+            )
+            for name in STATISTIC_COUNTS:
+                target[name] += int(row.get(name, 0) or 0)
+            for name in STATISTIC_AMOUNTS:
+                target[name] = to_fen(target[name] + Decimal(row.get(name, 0) or 0))
+    return [merged[key] for key in sorted(merged, key=lambda k: (k[1], k[0]))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Backtesting (pure): a candidate rule version beside the active one over stored claims
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacktestTally:
+    claims_hit: int
+    findings: int
+    amount_at_stake: Decimal
+    top_institutions: tuple[tuple[str, int, Decimal], ...]  # (institution, findings, amount), most amount first
+
+
+def tally_backtest(hits: Iterable[tuple[str, Finding]], *, top: int = 10) -> BacktestTally:
+    """Sum one rule version's findings over claims: (settlement key, finding) pairs → hits, amounts, top institutions.
+
+    The key is "institution_code/settlement_id" so one pass gives both claims hit and institutions.
+    """
+    claims: set[str] = set()
+    per_institution: dict[str, tuple[int, Decimal]] = {}
+    total = Decimal("0.00")
+    count = 0
+    for key, finding in hits:
+        institution = key.split("/", 1)[0]
+        claims.add(key)
+        count += 1
+        total += finding.amount_at_stake
+        found, amount = per_institution.get(institution, (0, Decimal("0.00")))
+        per_institution[institution] = (found + 1, amount + finding.amount_at_stake)
+    ranked = sorted(per_institution.items(), key=lambda item: (-item[1][1], -item[1][0], item[0]))[:top]
+    return BacktestTally(
+        claims_hit=len(claims),
+        findings=count,
+        amount_at_stake=to_fen(total),
+        top_institutions=tuple((code, found, to_fen(amount)) for code, (found, amount) in ranked),
+    )
+
+
+def run_as_if_in_force(rule: RuleVersion, claim: ClaimSettled, history: History) -> list[Finding]:
+    """The rule's findings on a claim at the post stage, whatever its effective dates (for backtests)."""
+    always = replace(rule, effective_from=date.min, effective_to=None, stages=frozenset({"post"}))
+    return evaluate(claim, history, [always], "post", claim.admitted_on)
+
+
+_TRIAL_CLAIM = ClaimSettled(
+    settlement_id=UUID(int=0),
+    person_no="P00000000000",
+    institution_code="TRIAL",
+    practitioner_code="TRIAL",
+    visit_type="inpatient",
+    admitted_on=date(2026, 1, 1),
+    discharged_on=date(2026, 1, 3),
+    diagnoses=["J18.9"],
+    lines=[
+        ClaimLine(
+            line_no=1,
+            item_code="TRIAL",
+            quantity=1,
+            unit_price=Decimal("1.00"),
+            amount=Decimal("1.00"),
+            traceability_codes=["TRIAL"],
+        )
+    ],
+    breakdown=SettlementBreakdown(**dict.fromkeys(SettlementBreakdown.model_fields, Decimal("0.00"))),
+    settled_at=datetime(2026, 1, 3, tzinfo=BUSINESS_ZONE),
+    institution_level=2,
+)
+
+
+def check_rule_version(rule: RuleVersion) -> None:
+    """Run the rule once on a trial claim, so parameters it cannot read are refused when stored,
+    not when an audit meets them. Raises ValueError."""
+    trial = History(
+        catalogue=(ItemRestriction("TRIAL", drug_group="TRIAL", max_quantity_per_day=1, limit_price=Decimal("1.00")),),
+        peer_costs=(InstitutionCost("TRIAL", 2, "J18", 1, Decimal("1.00")),),
+    )
+    try:
+        run_as_if_in_force(rule, _TRIAL_CLAIM, trial)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ValueError(f"{rule.rule_id} v{rule.version}: {exc}") from exc

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -45,12 +47,29 @@ async def flagged_settlement(
     return str(flag["id"])
 
 
+async def this_month_totals(gateway: httpx.AsyncClient) -> dict[str, Decimal]:
+    """The statistics of this business month, summed over every region."""
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    answer = await gateway.get(
+        "/api/v1/supervision/statistics", params={"from_month": month, "to_month": month}, headers=AUDITOR
+    )
+    assert answer.status_code == 200, answer.text
+    totals: dict[str, Decimal] = {}
+    for row in answer.json()["items"]:
+        assert row["month"] == month
+        for name, value in row.items():
+            if name not in ("region_code", "month"):
+                totals[name] = totals.get(name, Decimal(0)) + Decimal(value)
+    return totals
+
+
 async def test_cases_escalate_to_a_red_card(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
     institution = f"H{random.randrange(10**11):011d}"
     hospital = bearer(Role.HOSPITAL, "his-cases", institution)
     person_no = await insured_person(gateway)
     flags = [await flagged_settlement(gateway, person_no, hospital, days_ago) for days_ago in range(6)]
 
+    before = await this_month_totals(gateway)
     rungs = []
     for n, flag_id in enumerate(flags[:5]):
         opened = await gateway.post(
@@ -90,6 +109,18 @@ async def test_cases_escalate_to_a_red_card(gateway: httpx.AsyncClient, running_
         assert concluded.json()["status"] == "concluded"
         rungs.append(concluded.json()["sanction"])
     assert rungs == ["reminder", "interview", "warning", "yellow", "red"]
+    after = await this_month_totals(gateway)
+    change = {name: after.get(name, Decimal(0)) - before.get(name, Decimal(0)) for name in after}
+    assert change["cases_concluded"] == 5
+    assert change["institutions_inspected"] == 1
+    assert change["letters"] == 3
+    assert change["yellow_cards"] == 1
+    assert change["red_cards"] == 1
+    assert change["amount_recovered"] == Decimal("150.00")
+    bad_period = await gateway.get(
+        "/api/v1/supervision/statistics", params={"from_month": "2026-05", "to_month": "2026-04"}, headers=AUDITOR
+    )
+    assert bad_period.status_code == 422
 
     # A flag goes into one case only; a practitioner's case gets points, not 三函两牌.
     again = await gateway.post(

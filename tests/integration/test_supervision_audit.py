@@ -96,7 +96,7 @@ def settled(
         diagnoses=list(diagnoses),
         lines=claim_lines,
         breakdown=BREAKDOWN,
-        settled_at=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+        settled_at=datetime(2026, 1, 15, 2, 0, tzinfo=UTC),  # not "today": e2e backtests read today
         institution_level=2,
     )
 

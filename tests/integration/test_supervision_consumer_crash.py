@@ -49,7 +49,7 @@ def flagged_claim(person_no: str, doctor: str) -> ClaimSettled:
             )
         ],
         breakdown=BREAKDOWN,
-        settled_at=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+        settled_at=datetime(2026, 1, 15, 2, 0, tzinfo=UTC),  # not "today": e2e backtests read today
     )
 
 
