@@ -61,6 +61,7 @@ router = APIRouter(tags=["supervision"])
 SOURCE = "/yibao/supervision"
 STAFF = (Role.AUDITOR, Role.OPS, Role.ADMIN)
 PRECHECKERS = (Role.HOSPITAL, Role.OPS, Role.ADMIN)
+CODE = r"^[0-9A-Za-z_.-]+$"  # practitioner, institution and rule codes in paths
 
 
 @router.get("/audits/{settlement_id}", response_model=AuditOut)
@@ -162,7 +163,7 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
 
 @router.get("/practitioners/{practitioner_code}", response_model=PractitionerOut)
 async def get_practitioner(
-    practitioner_code: Annotated[str, Path(min_length=1, max_length=30)],
+    practitioner_code: Annotated[str, Path(pattern=CODE, max_length=30)],
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> PractitionerOut:
@@ -351,7 +352,7 @@ async def conclude_case(
 
 @router.get("/institutions/{institution_code}/credit", response_model=CreditOut)
 async def institution_credit(
-    institution_code: Annotated[str, Path(min_length=1, max_length=20)],
+    institution_code: Annotated[str, Path(pattern=CODE, max_length=20)],
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> CreditOut:
@@ -381,7 +382,7 @@ async def institution_credit(
     )
 
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^2[01]\d\d-(0[1-9]|1[0-2])$"  # 2000-01 … 2199-12
 
 
 @router.get("/statistics", response_model=StatisticsOut)
@@ -426,7 +427,7 @@ async def list_rule_versions(session: DbSession, principal: CurrentPrincipal) ->
 
 @router.post("/rules/{rule_id}/versions", status_code=201, response_model=RuleVersionOut)
 async def create_rule_version(
-    rule_id: Annotated[str, Path(max_length=50)],
+    rule_id: Annotated[str, Path(pattern=CODE, max_length=50)],
     body: RuleVersionCreate,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -461,7 +462,7 @@ async def create_rule_version(
 
 @router.post("/rules/{rule_id}/versions/{version}/activation", response_model=RuleVersionOut)
 async def activate_rule_version(
-    rule_id: Annotated[str, Path(max_length=50)],
+    rule_id: Annotated[str, Path(pattern=CODE, max_length=50)],
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     session: DbSession,
     principal: CurrentPrincipal,
@@ -478,7 +479,7 @@ async def activate_rule_version(
 
 @router.post("/rules/{rule_id}/versions/{version}/backtest", response_model=BacktestOut)
 async def backtest(
-    rule_id: Annotated[str, Path(max_length=50)],
+    rule_id: Annotated[str, Path(pattern=CODE, max_length=50)],
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     body: BacktestIn,
     session: DbSession,

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.events.contracts import PersonNo, Scheme, VisitType
 from shared.money import Money
@@ -208,6 +209,14 @@ class RuleVersionCreate(RequestModel):
     window_days: int | None = Field(default=None, ge=1, le=3660)
     effective_from: date = Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))
     effective_to: date | None = Field(default=None, ge=date(2000, 1, 1), le=date(2199, 12, 31))
+
+    @field_validator("parameters", "scope", mode="before")
+    @classmethod
+    def _no_nul_in_maps(cls, value: Any) -> Any:
+        # Stored as JSONB, which cannot hold a NUL character: refuse it here, not in the database.
+        if isinstance(value, dict) and "\\u0000" in json.dumps(value):
+            raise ValueError("must not contain the NUL character")
+        return value
 
 
 class BacktestIn(RequestModel):

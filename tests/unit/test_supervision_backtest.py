@@ -7,8 +7,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pydantic
 import pytest
 
+from services.supervision.schemas import RuleVersionCreate
 from services.supervision.service import (
     LIBRARY,
     DraftLine,
@@ -90,3 +92,16 @@ def test_parameters_a_rule_cannot_read_are_refused(rule_id: str, parameters: dic
 def test_every_library_rule_passes_its_own_check() -> None:
     for each in LIBRARY:
         check_rule_version(each)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"parameters": {"max_quantity": "3\x00"}},
+        {"parameters": {"max\x00quantity": 3}},
+        {"scope": {"regions": ["35\x00"]}},
+    ],
+)
+def test_a_nul_character_never_reaches_the_jsonb_columns(body: dict[str, object]) -> None:
+    with pytest.raises(pydantic.ValidationError, match="NUL"):
+        RuleVersionCreate.model_validate({**body, "effective_from": "2027-01-01"})
