@@ -1,27 +1,422 @@
-"""All of supervision's SQL."""
+"""All of supervision's SQL. Functions flush; the request or consumer boundary commits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.supervision.models import AuditResult, Flag
+from services.supervision.models import (
+    AuditResult,
+    Case,
+    CaseFlag,
+    ClaimHistory,
+    DrugPurchaseRow,
+    Flag,
+    InstitutionCostRow,
+    InstitutionRow,
+    ItemRestrictionRow,
+    LtcServiceRow,
+    PersonFacts,
+    PointsEntry,
+    PointsParameter,
+    Practitioner,
+    RuleVersionRow,
+    SanctionRow,
+    TraceabilityCode,
+)
+from services.supervision.service import (
+    DrugPurchase,
+    History,
+    InstitutionCost,
+    ItemRestriction,
+    LtcService,
+    PriorClaim,
+    RuleVersion,
+    SoldCode,
+    business_date,
+    claim_total,
+    diagnosis_group,
+    drug_groups,
+    lookback_days,
+    rule_version_from_row,
+    traceability_codes,
+)
+from shared.events.contracts import ClaimSettled
+
+# ---------------------------------------------------------------------------------------------
+# Rule library, knowledge base, points parameters
+# ---------------------------------------------------------------------------------------------
+
+
+async def active_rules(session: AsyncSession) -> list[RuleVersion]:
+    """The active version of every rule, in rule id order (findings come out in that order)."""
+    rows = await session.scalars(select(RuleVersionRow).where(RuleVersionRow.active).order_by(RuleVersionRow.rule_id))
+    return [
+        rule_version_from_row(
+            rule_id=row.rule_id,
+            version=row.version,
+            family=row.family,
+            stages=row.stages,
+            severity=row.severity,
+            parameters=row.parameters,
+            scope=row.scope,
+            window_days=row.window_days,
+            effective_from=row.effective_from,
+            effective_to=row.effective_to,
+        )
+        for row in rows
+    ]
+
+
+async def points_table(session: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await session.scalars(select(PointsParameter))
+    return {(row.family, row.severity): row.points for row in rows}
+
+
+async def restrictions_for(session: AsyncSession, item_codes: Iterable[str]) -> tuple[ItemRestriction, ...]:
+    codes = sorted(set(item_codes))
+    if not codes:
+        return ()
+    rows = await session.scalars(select(ItemRestrictionRow).where(ItemRestrictionRow.item_code.in_(codes)))
+    return tuple(
+        ItemRestriction(
+            item_code=row.item_code,
+            sex=row.sex,  # type: ignore[arg-type]  # the column only holds M or F
+            min_age=row.min_age,
+            max_age=row.max_age,
+            min_institution_level=row.min_institution_level,
+            max_quantity_per_day=row.max_quantity_per_day,
+            limit_price=row.limit_price,
+            components=tuple(row.components),
+            drug_group=row.drug_group,
+        )
+        for row in rows
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The history view: one indexed query per projection
+# ---------------------------------------------------------------------------------------------
+
+
+async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequence[RuleVersion]) -> History:
+    """Everything the rules may read about this claim's person, codes, institution and window."""
+    lookback = timedelta(days=lookback_days(rules))
+    earliest = claim.admitted_on - lookback if claim.admitted_on > date.min + lookback else date.min
+    prior_rows = (
+        await session.scalars(
+            select(ClaimHistory).where(
+                ClaimHistory.person_no == claim.person_no,
+                ClaimHistory.discharged_on >= earliest,
+                ClaimHistory.admitted_on <= claim.discharged_on,
+                ClaimHistory.settlement_id != claim.settlement_id,
+            )
+        )
+    ).all()
+    prior_claims = tuple(
+        PriorClaim(
+            settlement_id=row.settlement_id,
+            institution_code=row.institution_code,
+            visit_type=row.visit_type,  # type: ignore[arg-type]  # stored from a VisitType
+            admitted_on=row.admitted_on,
+            discharged_on=row.discharged_on,
+            diagnoses=tuple(row.diagnoses),
+            item_codes=tuple(row.item_codes),
+        )
+        for row in prior_rows
+    )
+    # Packages billed in another claim that day matter to unbundling, so their items are looked up too.
+    catalogue = await restrictions_for(
+        session, [line.item_code for line in claim.lines] + [code for p in prior_claims for code in p.item_codes]
+    )
+    person = await session.get(PersonFacts, claim.person_no)
+
+    purchases: tuple[DrugPurchase, ...] = ()
+    groups = drug_groups(claim, catalogue)
+    if groups:
+        purchase_rows = await session.scalars(
+            select(DrugPurchaseRow).where(
+                DrugPurchaseRow.person_no == claim.person_no,
+                DrugPurchaseRow.drug_group.in_(sorted(groups)),
+                DrugPurchaseRow.purchased_on >= earliest,
+                DrugPurchaseRow.purchased_on <= claim.admitted_on,
+            )
+        )
+        purchases = tuple(
+            DrugPurchase(
+                settlement_id=row.settlement_id,
+                drug_group=row.drug_group,
+                practitioner_code=row.practitioner_code,
+                institution_code=row.institution_code,
+                purchased_on=row.purchased_on,
+            )
+            for row in purchase_rows
+        )
+
+    sold: tuple[SoldCode, ...] = ()
+    codes = traceability_codes(claim)
+    if codes:
+        sold_rows = await session.scalars(select(TraceabilityCode).where(TraceabilityCode.code.in_(sorted(set(codes)))))
+        sold = tuple(SoldCode(code=row.code, settlement_id=row.settlement_id) for row in sold_rows)
+
+    ltc: tuple[LtcService, ...] = ()
+    if claim.visit_type == "inpatient":
+        ltc_rows = await session.scalars(
+            select(LtcServiceRow).where(
+                LtcServiceRow.person_no == claim.person_no,
+                LtcServiceRow.service_date >= claim.admitted_on,
+                LtcServiceRow.service_date <= claim.discharged_on,
+            )
+        )
+        ltc = tuple(LtcService(service_date=row.service_date, amount=row.amount) for row in ltc_rows)
+
+    peers: tuple[InstitutionCost, ...] = ()
+    group = diagnosis_group(claim)
+    if group is not None and claim.institution_level is not None:
+        peer_rows = await session.scalars(
+            select(InstitutionCostRow).where(
+                InstitutionCostRow.institution_level == claim.institution_level,
+                InstitutionCostRow.diagnosis_group == group,
+            )
+        )
+        peers = tuple(
+            InstitutionCost(
+                institution_code=row.institution_code,
+                institution_level=row.institution_level,
+                diagnosis_group=row.diagnosis_group,
+                cases=row.cases,
+                total_cost=row.total_cost,
+            )
+            for row in peer_rows
+        )
+
+    return History(
+        sex=None if person is None else person.sex,  # type: ignore[arg-type]  # M or F from person.registered
+        birth_date=None if person is None else person.birth_date,
+        death_date=None if person is None else person.died_on,
+        catalogue=catalogue,
+        prior_claims=prior_claims,
+        sold_codes=sold,
+        drug_purchases=purchases,
+        ltc_services=ltc,
+        peer_costs=peers,
+    )
+
+
+async def institution_profile(session: AsyncSession, institution_code: str) -> InstitutionRow | None:
+    return await session.get(InstitutionRow, institution_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording a settled claim into the projections, and forgetting a reversed one
+# ---------------------------------------------------------------------------------------------
+
+
+async def count_institution_case(session: AsyncSession, claim: ClaimSettled) -> None:
+    """Add the claim to its institution's cost per case (同级同病种), before the peer rule reads it."""
+    group = diagnosis_group(claim)
+    if group is None or claim.institution_level is None:
+        return
+    total = claim_total(claim)
+    statement = insert(InstitutionCostRow).values(
+        institution_code=claim.institution_code,
+        institution_level=claim.institution_level,
+        diagnosis_group=group,
+        cases=1,
+        total_cost=total,
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["institution_code", "institution_level", "diagnosis_group"],
+            set_={
+                "cases": InstitutionCostRow.cases + 1,
+                "total_cost": InstitutionCostRow.total_cost + total,
+            },
+        )
+    )
+
+
+async def record_claim(session: AsyncSession, claim: ClaimSettled, catalogue: Sequence[ItemRestriction]) -> None:
+    """Put an audited claim into the history the next claims are judged against."""
+    settled_on = business_date(claim.settled_at)
+    await session.execute(
+        insert(ClaimHistory)
+        .values(
+            settlement_id=claim.settlement_id,
+            person_no=claim.person_no,
+            institution_code=claim.institution_code,
+            practitioner_code=claim.practitioner_code,
+            visit_type=claim.visit_type,
+            admitted_on=claim.admitted_on,
+            discharged_on=claim.discharged_on,
+            diagnoses=list(claim.diagnoses),
+            item_codes=sorted({line.item_code for line in claim.lines}),
+            total=claim_total(claim),
+            institution_level=claim.institution_level,
+            diagnosis_group=diagnosis_group(claim),
+            region_code=claim.region_code,
+            settled_on=settled_on,
+            claim=claim.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing()
+    )
+    groups = drug_groups(claim, catalogue)
+    if groups:
+        await session.execute(
+            insert(DrugPurchaseRow)
+            .values(
+                [
+                    {
+                        "settlement_id": claim.settlement_id,
+                        "drug_group": group,
+                        "person_no": claim.person_no,
+                        "practitioner_code": claim.practitioner_code,
+                        "institution_code": claim.institution_code,
+                        "purchased_on": claim.admitted_on,
+                    }
+                    for group in sorted(groups)
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+    codes = sorted(set(traceability_codes(claim)))
+    if codes:
+        # The first settlement that sold a code keeps it; a resale is a flag, not a new owner.
+        await session.execute(
+            insert(TraceabilityCode)
+            .values(
+                [
+                    {
+                        "code": code,
+                        "settlement_id": claim.settlement_id,
+                        "person_no": claim.person_no,
+                        "sold_on": settled_on,
+                    }
+                    for code in codes
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+    profile = insert(InstitutionRow).values(
+        institution_code=claim.institution_code,
+        institution_level=claim.institution_level,
+        institution_type=claim.institution_type,
+        region_code=claim.region_code,
+    )
+    await session.execute(
+        profile.on_conflict_do_update(
+            index_elements=["institution_code"],
+            set_={
+                "institution_level": profile.excluded.institution_level,
+                "institution_type": profile.excluded.institution_type,
+                "region_code": profile.excluded.region_code,
+            },
+        )
+    )
+
+
+async def forget_claim(session: AsyncSession, settlement_id: UUID) -> None:
+    """Remove a reversed claim from the history, its codes and its institution's cost per case."""
+    removed = (
+        await session.execute(
+            delete(ClaimHistory)
+            .where(ClaimHistory.settlement_id == settlement_id)
+            .returning(
+                ClaimHistory.institution_code,
+                ClaimHistory.institution_level,
+                ClaimHistory.diagnosis_group,
+                ClaimHistory.total,
+            )
+        )
+    ).first()
+    await session.execute(delete(DrugPurchaseRow).where(DrugPurchaseRow.settlement_id == settlement_id))
+    await session.execute(delete(TraceabilityCode).where(TraceabilityCode.settlement_id == settlement_id))
+    if removed is not None and removed.institution_level is not None and removed.diagnosis_group is not None:
+        await session.execute(
+            update(InstitutionCostRow)
+            .where(
+                InstitutionCostRow.institution_code == removed.institution_code,
+                InstitutionCostRow.institution_level == removed.institution_level,
+                InstitutionCostRow.diagnosis_group == removed.diagnosis_group,
+            )
+            .values(
+                cases=InstitutionCostRow.cases - 1,
+                total_cost=InstitutionCostRow.total_cost - removed.total,
+            )
+        )
+        await session.execute(delete(InstitutionCostRow).where(InstitutionCostRow.cases <= 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Persons and LTC projections
+# ---------------------------------------------------------------------------------------------
+
+
+async def record_person(session: AsyncSession, person_no: str, *, sex: str, birth_date: date) -> None:
+    statement = insert(PersonFacts).values(person_no=person_no, sex=sex, birth_date=birth_date)
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["person_no"], set_={"sex": sex, "birth_date": birth_date})
+    )
+
+
+async def record_death(session: AsyncSession, person_no: str, died_on: date) -> None:
+    statement = insert(PersonFacts).values(person_no=person_no, died_on=died_on)
+    await session.execute(statement.on_conflict_do_update(index_elements=["person_no"], set_={"died_on": died_on}))
+
+
+async def record_ltc_service(
+    session: AsyncSession, *, visit_id: UUID, person_no: str, service_date: date, amount: Decimal
+) -> None:
+    await session.execute(
+        insert(LtcServiceRow)
+        .values(visit_id=visit_id, person_no=person_no, service_date=service_date, amount=amount)
+        .on_conflict_do_nothing()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit results and flags
+# ---------------------------------------------------------------------------------------------
 
 
 async def claim_audit(session: AsyncSession, **values: object) -> bool:
-    """Insert the audit result; False if this claim was audited already."""
+    """Insert the audit result; False if this claim was audited (or reversed) already."""
     inserted = await session.execute(
         insert(AuditResult).values(**values).on_conflict_do_nothing().returning(AuditResult.settlement_id)
     )
     return inserted.first() is not None
 
 
+async def finish_audit(session: AsyncSession, settlement_id: UUID, *, outcome: str, rules_run: int) -> None:
+    await session.execute(
+        update(AuditResult)
+        .where(AuditResult.settlement_id == settlement_id)
+        .values(outcome=outcome, rules_run=rules_run)
+    )
+
+
 async def add_flags(session: AsyncSession, flags: list[Flag]) -> None:
     session.add_all(flags)
     await session.flush()
+
+
+async def withdraw_flags(session: AsyncSession, settlement_id: UUID, at: datetime) -> list[Flag]:
+    """Withdraw a reversed settlement's active flags; returns the ones withdrawn now."""
+    await session.execute(update(AuditResult).where(AuditResult.settlement_id == settlement_id).values(withdrawn_at=at))
+    withdrawn = await session.scalars(
+        update(Flag)
+        .where(Flag.settlement_id == settlement_id, Flag.status == "active")
+        .values(status="withdrawn", withdrawn_at=at)
+        .returning(Flag)
+    )
+    return list(withdrawn)
 
 
 async def get_audit(session: AsyncSession, settlement_id: UUID) -> tuple[AuditResult, list[Flag]] | None:
@@ -38,3 +433,256 @@ async def list_flags(session: AsyncSession, *, after: UUID | None, limit: int) -
     if after is not None:
         query = query.where(Flag.id > after)
     return list(await session.scalars(query))
+
+
+# ---------------------------------------------------------------------------------------------
+# 医保医师记分
+# ---------------------------------------------------------------------------------------------
+
+
+async def lock_practitioner(session: AsyncSession, code: str, *, institution_code: str, year: int) -> Practitioner:
+    """The practitioner's row, created on first use, locked for this transaction's update."""
+    await session.execute(
+        insert(Practitioner)
+        .values(practitioner_code=code, institution_code=institution_code, year=year, points=0, reached=[])
+        .on_conflict_do_nothing()
+    )
+    row = await session.scalar(
+        select(Practitioner)
+        .where(Practitioner.practitioner_code == code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None  # inserted above if it was missing
+    return row
+
+
+async def add_points_entries(session: AsyncSession, entries: list[PointsEntry]) -> None:
+    session.add_all(entries)
+    await session.flush()
+
+
+async def points_for_flags(session: AsyncSession, flag_ids: Sequence[UUID]) -> list[PointsEntry]:
+    """The positive ledger entries that scored these flags."""
+    if not flag_ids:
+        return []
+    rows = await session.scalars(
+        select(PointsEntry).where(PointsEntry.flag_id.in_(list(flag_ids)), PointsEntry.points > 0)
+    )
+    return list(rows)
+
+
+async def get_practitioner(session: AsyncSession, code: str) -> Practitioner | None:
+    return await session.get(Practitioner, code)
+
+
+async def recent_points(session: AsyncSession, code: str, *, limit: int) -> list[PointsEntry]:
+    rows = await session.scalars(
+        select(PointsEntry)
+        .where(PointsEntry.practitioner_code == code)
+        .order_by(PointsEntry.recorded_at.desc(), PointsEntry.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def ledger_total(session: AsyncSession, code: str, year: int) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+            PointsEntry.practitioner_code == code, PointsEntry.year == year
+        )
+    )
+    return int(total or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases and sanctions
+# ---------------------------------------------------------------------------------------------
+
+
+async def lock_flags(session: AsyncSession, flag_ids: Sequence[UUID]) -> list[tuple[Flag, AuditResult, UUID | None]]:
+    """The flags with their audits and current case (if any), locked so two cases cannot take one flag."""
+    rows = await session.execute(
+        select(Flag, AuditResult, CaseFlag.case_id)
+        .join(AuditResult, AuditResult.settlement_id == Flag.settlement_id)
+        .outerjoin(CaseFlag, CaseFlag.flag_id == Flag.id)
+        .where(Flag.id.in_(list(flag_ids)))
+        .order_by(Flag.id)
+        .with_for_update(of=Flag)
+    )
+    return [(flag, audit, case_id) for flag, audit, case_id in rows.tuples()]
+
+
+async def add_case(session: AsyncSession, case: Case, flag_ids: Sequence[UUID]) -> None:
+    session.add(case)
+    await session.flush()
+    session.add_all([CaseFlag(flag_id=flag_id, case_id=case.id) for flag_id in flag_ids])
+    await session.flush()
+
+
+async def get_case(session: AsyncSession, case_id: UUID, *, for_update: bool = False) -> Case | None:
+    query = select(Case).where(Case.id == case_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found: Case | None = (await session.scalars(query)).first()
+    return found
+
+
+async def case_flag_ids(session: AsyncSession, case_id: UUID) -> list[UUID]:
+    rows = await session.scalars(select(CaseFlag.flag_id).where(CaseFlag.case_id == case_id).order_by(CaseFlag.flag_id))
+    return list(rows)
+
+
+async def lock_institution_sanctions(session: AsyncSession, institution_code: str) -> None:
+    """Serialise sanction decisions for one institution: each one escalates from the one before."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"sanctions:{institution_code}", 0))))
+
+
+async def institution_sanctions(session: AsyncSession, institution_code: str, *, since: date) -> list[SanctionRow]:
+    rows = await session.scalars(
+        select(SanctionRow)
+        .where(SanctionRow.institution_code == institution_code, SanctionRow.issued_on >= since)
+        .order_by(SanctionRow.issued_on, SanctionRow.id)
+    )
+    return list(rows)
+
+
+async def add_sanction(session: AsyncSession, sanction: SanctionRow) -> None:
+    session.add(sanction)
+    await session.flush()
+
+
+async def institution_recoveries(session: AsyncSession, institution_code: str, *, since: date) -> list[Case]:
+    rows = await session.scalars(
+        select(Case).where(
+            Case.subject_kind == "institution",
+            Case.subject_code == institution_code,
+            Case.status == "concluded",
+            Case.concluded_on >= since,
+        )
+    )
+    return list(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics (like the bureau's reports), by the institution's region and business month
+# ---------------------------------------------------------------------------------------------
+
+_CASE_STATISTICS = text(
+    """
+    WITH concluded AS (
+        SELECT c.concluded_on, c.amount_to_recover, c.sanction,
+               CASE WHEN c.subject_kind = 'institution' THEN c.subject_code ELSE p.institution_code END
+                   AS institution_code
+        FROM cases c
+        LEFT JOIN practitioners p ON c.subject_kind = 'practitioner' AND p.practitioner_code = c.subject_code
+        WHERE c.status = 'concluded' AND c.concluded_on >= :start AND c.concluded_on < :end
+    )
+    SELECT coalesce(i.region_code, '') AS region_code,
+           to_char(c.concluded_on, 'YYYY-MM') AS month,
+           count(DISTINCT c.institution_code) AS institutions_inspected,
+           count(*) AS cases_concluded,
+           count(*) FILTER (WHERE c.sanction IN ('reminder', 'interview', 'warning')) AS letters,
+           count(*) FILTER (WHERE c.sanction = 'yellow') AS yellow_cards,
+           count(*) FILTER (WHERE c.sanction = 'red') AS red_cards,
+           coalesce(sum(c.amount_to_recover), 0) AS amount_recovered
+    FROM concluded c
+    LEFT JOIN institutions i ON i.institution_code = c.institution_code
+    GROUP BY 1, 2
+    """
+)
+
+_FLAG_STATISTICS = text(
+    """
+    SELECT coalesce(i.region_code, '') AS region_code,
+           to_char(f.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month,
+           count(*) AS flags,
+           coalesce(sum(f.amount_at_stake) FILTER (WHERE f.severity = 'refuse'), 0) AS amount_refused
+    FROM flags f
+    JOIN audit_results a ON a.settlement_id = f.settlement_id
+    LEFT JOIN institutions i ON i.institution_code = a.institution_code
+    WHERE f.status = 'active'
+      AND f.created_at >= (CAST(:start AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
+      AND f.created_at < (CAST(:end AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
+    GROUP BY 1, 2
+    """
+)
+
+
+async def case_statistics(session: AsyncSession, *, start: date, end: date) -> list[dict[str, Any]]:
+    """Concluded cases per region and month in [start, end): inspections, letters, cards, recoveries."""
+    rows = await session.execute(_CASE_STATISTICS, {"start": start, "end": end})
+    return [dict(row._mapping) for row in rows]
+
+
+async def flag_statistics(session: AsyncSession, *, start: date, end: date) -> list[dict[str, Any]]:
+    """Active flags per region and month in [start, end), and the refuse-severity amount (拒付)."""
+    rows = await session.execute(_FLAG_STATISTICS, {"start": start, "end": end})
+    return [dict(row._mapping) for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule versions: create, activate, backtest over stored claims
+# ---------------------------------------------------------------------------------------------
+
+
+async def rule_version_rows(session: AsyncSession, rule_id: str | None = None) -> list[RuleVersionRow]:
+    query = select(RuleVersionRow).order_by(RuleVersionRow.rule_id, RuleVersionRow.version)
+    if rule_id is not None:
+        query = query.where(RuleVersionRow.rule_id == rule_id)
+    return list(await session.scalars(query))
+
+
+async def lock_rule(session: AsyncSession, rule_id: str) -> list[RuleVersionRow]:
+    """A rule's versions, locked: versions are numbered and activated one at a time."""
+    rows = await session.scalars(
+        select(RuleVersionRow)
+        .where(RuleVersionRow.rule_id == rule_id)
+        .order_by(RuleVersionRow.version)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def add_rule_version(session: AsyncSession, row: RuleVersionRow) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def activate_rule_version(session: AsyncSession, rule_id: str, version: int) -> None:
+    # Deactivate first: the partial unique index allows one active version per rule.
+    await session.execute(
+        update(RuleVersionRow).where(RuleVersionRow.rule_id == rule_id, RuleVersionRow.active).values(active=False)
+    )
+    await session.execute(
+        update(RuleVersionRow)
+        .where(RuleVersionRow.rule_id == rule_id, RuleVersionRow.version == version)
+        .values(active=True)
+    )
+
+
+def as_rule_version(row: RuleVersionRow) -> RuleVersion:
+    return rule_version_from_row(
+        rule_id=row.rule_id,
+        version=row.version,
+        family=row.family,
+        stages=row.stages,
+        severity=row.severity,
+        parameters=row.parameters,
+        scope=row.scope,
+        window_days=row.window_days,
+        effective_from=row.effective_from,
+        effective_to=row.effective_to,
+    )
+
+
+async def stored_claims(session: AsyncSession, *, start: date, end: date, limit: int) -> list[ClaimSettled]:
+    """Claims settled (business date) in [start, end], oldest first, at most `limit`."""
+    rows = await session.scalars(
+        select(ClaimHistory.claim)
+        .where(ClaimHistory.settled_on >= start, ClaimHistory.settled_on <= end)
+        .order_by(ClaimHistory.settled_on, ClaimHistory.settlement_id)
+        .limit(limit)
+    )
+    return [ClaimSettled.model_validate(claim) for claim in rows]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
-from shared.events.contracts import ClaimLine, ClaimSettled, VisitType
+from shared.events.contracts import ClaimLine, ClaimSettled, Scheme, SettlementBreakdown, VisitType
 from shared.money import to_fen
 
 
@@ -736,3 +737,258 @@ def evaluate(
         for hit in RULE_FUNCTIONS[rule.rule_id](claim, history, rule.parameters):
             findings.append(replace(hit, rule_id=rule.rule_id, rule_version=rule.version, severity=rule.severity))
     return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring helpers (pure): rule versions and restrictions from stored rows, the history window a
+# set of rules needs, the draft order of a precheck as a claim, the business date.
+# ---------------------------------------------------------------------------------------------
+
+BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
+_ZERO = Decimal("0.00")
+DEFAULT_LOOKBACK_DAYS = 366  # when no rule says how far back it looks
+
+
+def business_date(instant: datetime) -> date:
+    """The Asia/Shanghai date of an instant (business dates are local; instants are UTC)."""
+    return instant.astimezone(BUSINESS_ZONE).date()
+
+
+def rule_version_from_row(
+    *,
+    rule_id: str,
+    version: int,
+    family: str,
+    stages: Iterable[str],
+    severity: str,
+    parameters: Mapping[str, Any],
+    scope: Mapping[str, Any],
+    window_days: int | None,
+    effective_from: date,
+    effective_to: date | None,
+) -> RuleVersion:
+    """A stored rule version as a `RuleVersion`; a malformed row raises ValueError (never silently skipped)."""
+    stage_set = frozenset(stages)
+    if not stage_set <= ALL_STAGES:
+        raise ValueError(f"{rule_id}: unknown stage in {sorted(stage_set)}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"{rule_id}: unknown severity {severity!r}")
+    return RuleVersion(
+        rule_id=rule_id,
+        version=version,
+        family=family,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        scope=RuleScope(
+            regions=frozenset(scope.get("regions", ())),
+            schemes=frozenset(scope.get("schemes", ())),
+            institution_levels=frozenset(int(level) for level in scope.get("institution_levels", ())),
+            institution_types=frozenset(scope.get("institution_types", ())),
+        ),
+        stages=stage_set,  # type: ignore[arg-type]  # checked against ALL_STAGES above
+        severity=severity,  # type: ignore[arg-type]  # checked against SEVERITIES above
+        parameters=dict(parameters),
+        window_days=window_days,
+    )
+
+
+def lookback_days(rules: Iterable[RuleVersion]) -> int:
+    """How many days of a person's history the rules need before the claim's first day."""
+    windows = [max(rule.window_days or 0, int(rule.parameters.get("window_days", 0))) for rule in rules]
+    return max(windows, default=0) or DEFAULT_LOOKBACK_DAYS
+
+
+def claim_total(claim: ClaimSettled) -> Decimal:
+    return _claim_total(claim)
+
+
+def drug_groups(claim: ClaimSettled, catalogue: Iterable[ItemRestriction]) -> set[str]:
+    """The drug groups (药品通用名组) the claim's lines belong to, as the knowledge base knows them."""
+    group_of = {item.item_code: item.drug_group for item in catalogue if item.drug_group}
+    return {group for line in claim.lines if (group := group_of.get(line.item_code)) is not None}
+
+
+def traceability_codes(claim: ClaimSettled) -> list[str]:
+    return [code for line in claim.lines for code in line.traceability_codes]
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    item_code: str
+    quantity: int
+    unit_price: Decimal
+    traceability_codes: tuple[str, ...] = ()
+
+
+def draft_claim(
+    *,
+    person_no: str,
+    practitioner_code: str,
+    institution_code: str,
+    visit_type: VisitType,
+    admitted_on: date,
+    discharged_on: date,
+    diagnoses: Iterable[str],
+    lines: Iterable[DraftLine],
+    institution_level: int | None,
+    institution_type: str | None,
+    region_code: str | None,
+    scheme: Scheme | None,
+    now: datetime,
+) -> ClaimSettled:
+    """A precheck's draft order (事前提醒) as a claim, so the very same rule functions judge it.
+
+    Nothing is paid yet, so the breakdown is zero and the settlement id is a fresh one that
+    matches nothing in the history.
+    """
+    zero = SettlementBreakdown(
+        medfee_sumamt=_ZERO,
+        fulamt_ownpay_amt=_ZERO,
+        overlmt_selfpay=_ZERO,
+        preselfpay_amt=_ZERO,
+        inscp_scp_amt=_ZERO,
+        hifp_pay=_ZERO,
+        hifmi_pay=_ZERO,
+        hifob_pay=_ZERO,
+        maf_pay=_ZERO,
+        acct_pay=_ZERO,
+        psn_cash_pay=_ZERO,
+        fund_pay_sumamt=_ZERO,
+    )
+    return ClaimSettled(
+        settlement_id=uuid4(),
+        person_no=person_no,
+        institution_code=institution_code,
+        practitioner_code=practitioner_code,
+        visit_type=visit_type,
+        admitted_on=admitted_on,
+        discharged_on=discharged_on,
+        diagnoses=list(diagnoses),
+        lines=[
+            ClaimLine(
+                line_no=number,
+                item_code=line.item_code,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=to_fen(line.unit_price * line.quantity),
+                traceability_codes=list(line.traceability_codes),
+            )
+            for number, line in enumerate(lines, start=1)
+        ],
+        breakdown=zero,
+        settled_at=now,
+        institution_level=institution_level,
+        institution_type=institution_type,
+        region_code=region_code,
+        scheme=scheme,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics (pure): merge per-source counts into one row per region and month
+# ---------------------------------------------------------------------------------------------
+
+STATISTIC_COUNTS = ("institutions_inspected", "cases_concluded", "letters", "yellow_cards", "red_cards", "flags")
+STATISTIC_AMOUNTS = ("amount_recovered", "amount_refused")
+
+
+def merge_statistics(*sources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (region, month) with every count and amount (zero where a source had none),
+    ordered by month then region."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for source in sources:
+        for row in source:
+            key = (str(row["region_code"]), str(row["month"]))
+            target = merged.setdefault(
+                key,
+                {"region_code": key[0], "month": key[1]}
+                | dict.fromkeys(STATISTIC_COUNTS, 0)
+                | dict.fromkeys(STATISTIC_AMOUNTS, Decimal("0.00")),
+            )
+            for name in STATISTIC_COUNTS:
+                target[name] += int(row.get(name, 0) or 0)
+            for name in STATISTIC_AMOUNTS:
+                target[name] = to_fen(target[name] + Decimal(row.get(name, 0) or 0))
+    return [merged[key] for key in sorted(merged, key=lambda k: (k[1], k[0]))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Backtesting (pure): a candidate rule version beside the active one over stored claims
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacktestTally:
+    claims_hit: int
+    findings: int
+    amount_at_stake: Decimal
+    top_institutions: tuple[tuple[str, int, Decimal], ...]  # (institution, findings, amount), most amount first
+
+
+def tally_backtest(hits: Iterable[tuple[str, Finding]], *, top: int = 10) -> BacktestTally:
+    """Sum one rule version's findings over claims: (settlement key, finding) pairs → hits, amounts, top institutions.
+
+    The key is "institution_code/settlement_id" so one pass gives both claims hit and institutions.
+    """
+    claims: set[str] = set()
+    per_institution: dict[str, tuple[int, Decimal]] = {}
+    total = Decimal("0.00")
+    count = 0
+    for key, finding in hits:
+        institution = key.split("/", 1)[0]
+        claims.add(key)
+        count += 1
+        total += finding.amount_at_stake
+        found, amount = per_institution.get(institution, (0, Decimal("0.00")))
+        per_institution[institution] = (found + 1, amount + finding.amount_at_stake)
+    ranked = sorted(per_institution.items(), key=lambda item: (-item[1][1], -item[1][0], item[0]))[:top]
+    return BacktestTally(
+        claims_hit=len(claims),
+        findings=count,
+        amount_at_stake=to_fen(total),
+        top_institutions=tuple((code, found, to_fen(amount)) for code, (found, amount) in ranked),
+    )
+
+
+def run_as_if_in_force(rule: RuleVersion, claim: ClaimSettled, history: History) -> list[Finding]:
+    """The rule's findings on a claim at the post stage, whatever its effective dates (for backtests)."""
+    always = replace(rule, effective_from=date.min, effective_to=None, stages=frozenset({"post"}))
+    return evaluate(claim, history, [always], "post", claim.admitted_on)
+
+
+_TRIAL_CLAIM = ClaimSettled(
+    settlement_id=UUID(int=0),
+    person_no="P00000000000",
+    institution_code="TRIAL",
+    practitioner_code="TRIAL",
+    visit_type="inpatient",
+    admitted_on=date(2026, 1, 1),
+    discharged_on=date(2026, 1, 3),
+    diagnoses=["J18.9"],
+    lines=[
+        ClaimLine(
+            line_no=1,
+            item_code="TRIAL",
+            quantity=1,
+            unit_price=Decimal("1.00"),
+            amount=Decimal("1.00"),
+            traceability_codes=["TRIAL"],
+        )
+    ],
+    breakdown=SettlementBreakdown(**dict.fromkeys(SettlementBreakdown.model_fields, Decimal("0.00"))),
+    settled_at=datetime(2026, 1, 3, tzinfo=BUSINESS_ZONE),
+    institution_level=2,
+)
+
+
+def check_rule_version(rule: RuleVersion) -> None:
+    """Run the rule once on a trial claim, so parameters it cannot read are refused when stored,
+    not when an audit meets them. Raises ValueError."""
+    trial = History(
+        catalogue=(ItemRestriction("TRIAL", drug_group="TRIAL", max_quantity_per_day=1, limit_price=Decimal("1.00")),),
+        peer_costs=(InstitutionCost("TRIAL", 2, "J18", 1, Decimal("1.00")),),
+    )
+    try:
+        run_as_if_in_force(rule, _TRIAL_CLAIM, trial)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ValueError(f"{rule.rule_id} v{rule.version}: {exc}") from exc

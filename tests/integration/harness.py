@@ -11,13 +11,14 @@ import argparse
 import asyncio
 import os
 import signal
+from collections.abc import Mapping
 from typing import ClassVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
-from shared.events.consumer import ConsumerRunner
+from shared.events.consumer import AnyHandler, ConsumerRunner
 from shared.events.contracts import EVENT_TYPES, EventPayload, register
 from shared.events.envelope import Event
 from shared.events.kafka import reliable_producer
@@ -54,13 +55,22 @@ async def count_effect(session: AsyncSession, event: Event) -> None:
     await asyncio.sleep(0.0005)  # slow enough that a kill lands mid-stream
 
 
+def _handlers(which: str) -> Mapping[str, AnyHandler]:
+    """The harness's counting handler, or a real service's handlers (their effects must be exactly once too)."""
+    if which == "supervision":
+        from services.supervision.handlers import HANDLERS
+
+        return HANDLERS
+    return {HarnessTick.event_type: count_effect}
+
+
 async def consume(args: argparse.Namespace) -> None:
     db = Database(args.db, pool_size=2)
     runner = ConsumerRunner(
         name=args.group,
         db=db,
         bootstrap_servers=args.bootstrap,
-        handlers={HarnessTick.event_type: count_effect},
+        handlers=_handlers(args.handlers),
         topics=[args.topic],
         batch_size=args.batch,
     )
@@ -111,6 +121,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--fetched-log", default=os.devnull)
     parser.add_argument("--commit-delay-ms", type=int, default=0)
+    parser.add_argument("--handlers", choices=["tick", "supervision"], default="tick")
     args = parser.parse_args()
     asyncio.run(consume(args) if args.mode == "consume" else relay(args))
 

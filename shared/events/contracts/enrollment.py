@@ -18,7 +18,7 @@ class PersonRegistered(EventPayload):
 
     event_type: ClassVar[str] = "person.registered"
     publisher: ClassVar[str] = "enrollment"
-    consumers: ClassVar[tuple[str, ...]] = ("settlement", "ltc")
+    consumers: ClassVar[tuple[str, ...]] = ("settlement", "ltc", "supervision")
 
     person_no: PersonNo
     id_number_masked: str = Field(description="e.g. 350582********123X; the full ID never leaves enrollment")

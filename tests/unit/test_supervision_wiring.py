@@ -1,0 +1,145 @@
+"""The pure pieces that wire the rule library to storage: the migration's seeded rule versions
+equal the code's LIBRARY, rows become RuleVersions, the history window, the precheck draft."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from services.supervision.sanctions import DEFAULT_POINTS
+from services.supervision.service import (
+    LIBRARY,
+    DraftLine,
+    History,
+    ItemRestriction,
+    RuleScope,
+    business_date,
+    draft_claim,
+    drug_groups,
+    evaluate,
+    lookback_days,
+    rule_version_from_row,
+)
+
+MIGRATION = (
+    Path(__file__).parents[2] / "services" / "supervision" / "migrations" / "versions" / "0002_history_rules_points.py"
+)
+
+
+def load_migration() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("supervision_0002", MIGRATION)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_seeded_rule_versions_are_the_library() -> None:
+    seed = load_migration().RULE_SEED
+    seeded = [
+        rule_version_from_row(
+            rule_id=rule_id,
+            version=1,
+            family=family,
+            stages=stages,
+            severity=severity,
+            parameters=parameters,
+            scope={},
+            window_days=window,
+            effective_from=date(2025, 1, 1),
+            effective_to=None,
+        )
+        for rule_id, family, stages, severity, parameters, window in seed
+    ]
+    assert sorted(seeded, key=lambda r: r.rule_id) == sorted(LIBRARY, key=lambda r: r.rule_id)
+
+
+def test_the_seeded_points_table_is_the_default() -> None:
+    seed = load_migration().POINTS_SEED
+    assert {(family, severity): points for family, severity, points in seed} == dict(DEFAULT_POINTS)
+
+
+def test_a_stored_scope_becomes_a_rule_scope() -> None:
+    rule = rule_version_from_row(
+        rule_id="PRICE-LIMIT",
+        version=2,
+        family="policy",
+        stages=["pre", "post"],
+        severity="warn",
+        parameters={},
+        scope={"regions": ["350582"], "institution_levels": [2, "3"], "schemes": ["resident"]},
+        window_days=None,
+        effective_from=date(2026, 1, 1),
+        effective_to=date(2026, 12, 31),
+    )
+    assert rule.scope == RuleScope(
+        regions=frozenset({"350582"}), schemes=frozenset({"resident"}), institution_levels=frozenset({2, 3})
+    )
+    assert rule.stages == frozenset({"pre", "post"})
+
+
+@pytest.mark.parametrize(("stages", "severity"), [(["pre", "later"], "warn"), (["pre"], "fatal")])
+def test_a_malformed_stored_rule_is_refused(stages: list[str], severity: str) -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        rule_version_from_row(
+            rule_id="PRICE-LIMIT",
+            version=2,
+            family="policy",
+            stages=stages,
+            severity=severity,
+            parameters={},
+            scope={},
+            window_days=None,
+            effective_from=date(2026, 1, 1),
+            effective_to=None,
+        )
+
+
+def test_lookback_is_the_widest_window_the_rules_need() -> None:
+    assert lookback_days(LIBRARY) == 366
+    only_split = [r for r in LIBRARY if r.rule_id == "SPLIT-ADMISSION"]
+    assert lookback_days(only_split) == 15
+    shopping = [r for r in LIBRARY if r.rule_id == "DOCTOR-SHOPPING"]
+    assert lookback_days(shopping) == 90
+    assert lookback_days([r for r in LIBRARY if r.rule_id == "QTY-MAX-LINE"]) == 366  # none said: the default
+
+
+def test_business_date_is_shanghai() -> None:
+    assert business_date(datetime(2026, 11, 23, 17, 0, tzinfo=UTC)) == date(2026, 11, 24)
+    assert business_date(datetime(2026, 11, 23, 15, 59, tzinfo=UTC)) == date(2026, 11, 23)
+
+
+def test_a_draft_order_is_judged_by_the_pre_stage_rules() -> None:
+    draft = draft_claim(
+        person_no="P00000000001",
+        practitioner_code="D1",
+        institution_code="H1",
+        visit_type="outpatient",
+        admitted_on=date(2026, 11, 23),
+        discharged_on=date(2026, 11, 23),
+        diagnoses=["J18.9"],
+        lines=[
+            DraftLine("XA01AAA001", 45, Decimal("12.50")),
+            DraftLine("XN02BE0010301", 2, Decimal("3.50"), ("T1",)),
+        ],
+        institution_level=1,
+        institution_type=None,
+        region_code=None,
+        scheme=None,
+        now=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+    )
+    assert [line.amount for line in draft.lines] == [Decimal("562.50"), Decimal("7.00")]
+    assert draft.breakdown.medfee_sumamt == Decimal("0.00")
+    catalogue = (ItemRestriction("XN02BE0010301", limit_price=Decimal("3.20"), drug_group="N02BE"),)
+    assert drug_groups(draft, catalogue) == {"N02BE"}
+    findings = evaluate(draft, History(catalogue=catalogue), LIBRARY, "pre", date(2026, 11, 23))
+    assert sorted((f.rule_id, f.line_no, f.amount_at_stake) for f in findings) == [
+        ("PRICE-LIMIT", 2, Decimal("0.60")),
+        ("QTY-MAX-LINE", 1, Decimal("187.50")),
+    ]
