@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import asyncpg
 import httpx
@@ -30,7 +31,8 @@ async def test_register_enroll_settle_audit(gateway: httpx.AsyncClient, running_
     assert answer.status_code == 201, answer.text
     settled = answer.json()
     breakdown = settled["breakdown"]
-    # Demo policy 350500-2026-resident-inpatient-L3-v2 (from 2026-07-01): 起付线 800, ratio 0.67.
+    # Demo policy 350500-2026-resident-inpatient-L3-v2 (from 2026-07-01; 2027's v1 is the same): 起付线 800,
+    # ratio 0.67.
     # Lines: 45 × 12.50 = 562.50 (甲) + 980.00 (甲) + 36.80 (乙, 先行自付 10% = 3.68) = 1579.30.
     # Policy scope 1579.30 − 3.68 = 1575.62; fund (1575.62 − 800) × 0.67 = 519.6654 → 519.67;
     # below the 大病 threshold; cash 1579.30 − 519.67 = 1059.63.
@@ -39,7 +41,12 @@ async def test_register_enroll_settle_audit(gateway: httpx.AsyncClient, running_
     assert breakdown["inscp_scp_amt"] == "1575.62"
     assert breakdown["hifp_pay"] == "519.67"
     assert breakdown["psn_cash_pay"] == "1059.63"
-    assert settled["policy_version"] == "350500-2026-resident-inpatient-L3-v2"
+    year = date.fromisoformat(body["discharged_on"]).year  # type: ignore[arg-type]
+    assert settled["policy_version"] in {
+        f"350500-{year}-resident-inpatient-L3-v2",
+        f"350500-{year}-resident-inpatient-L3-v1",
+    }
+    assert settled["policy_version"] != "350500-2026-resident-inpatient-L3-v1"  # 起付线 1000 until 2026-06-30
     assert {step["rule"] for step in settled["explanation"]} >= {"起付线 deductible", "hifp_pay 统筹基金"}
     assert answer.headers["location"].endswith(settled["settlement_id"])
     assert answer.headers["x-request-id"]
