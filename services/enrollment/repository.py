@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
 
-from services.enrollment.models import Enrollment, Person, person_no_seq
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+
+from services.enrollment.lifecycle import LIVE_STATES
+from services.enrollment.models import Base, Contribution, Enrollment, FamilyBinding, Filing, Person, person_no_seq
 from services.enrollment.service import format_person_no
 
 
@@ -27,11 +32,21 @@ async def get_person(session: AsyncSession, person_no: str) -> Person | None:
     return await session.get(Person, person_no)
 
 
-async def add(session: AsyncSession, row: Person | Enrollment) -> None:
+async def lock_person(session: AsyncSession, person_no: str) -> Person | None:
+    """Lock the person row: one person's enrollment writes then queue instead of deadlocking inside the
+    exclusion constraint (two GiST inserters waiting on each other); the constraint stays the guarantee."""
+    result: Person | None = await session.scalar(
+        select(Person).where(Person.person_no == person_no).with_for_update().execution_options(populate_existing=True)
+    )
+    return result
+
+
+async def add(session: AsyncSession, row: Base) -> None:
     """Insert now, so a unique-key race surfaces here as DuplicateRow, not at commit."""
-    session.add(row)
     try:
+        # Add inside the savepoint: a failed insert then rolls back only the savepoint and leaves the row out.
         async with session.begin_nested():
+            session.add(row)
             await session.flush()
     except IntegrityError as exc:
         raise DuplicateRow(str(exc.orig)) from exc
@@ -42,8 +57,252 @@ async def enrollments_of(session: AsyncSession, person_no: str) -> list[Enrollme
     return list(rows)
 
 
-async def enrollment_for_year(session: AsyncSession, person_no: str, year: int) -> Enrollment | None:
+async def live_enrollment_for_year(session: AsyncSession, person_no: str, year: int) -> Enrollment | None:
+    """The pending, active or suspended enrollment of that year, locked against a concurrent payment."""
     result: Enrollment | None = await session.scalar(
-        select(Enrollment).where(Enrollment.person_no == person_no, Enrollment.year == year)
+        select(Enrollment)
+        .where(Enrollment.person_no == person_no, Enrollment.year == year, Enrollment.status.in_(LIVE_STATES))
+        .order_by(Enrollment.effective_from.desc())
+        .limit(1)
+        .with_for_update()
     )
     return result
+
+
+async def enrollment_locked(session: AsyncSession, person_no: str, enrollment_id: UUID) -> Enrollment | None:
+    result: Enrollment | None = await session.scalar(
+        select(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.person_no == person_no).with_for_update()
+    )
+    return result
+
+
+async def live_enrollments_of(session: AsyncSession, person_no: str) -> list[Enrollment]:
+    rows = await session.scalars(
+        select(Enrollment)
+        .where(Enrollment.person_no == person_no, Enrollment.status.in_(LIVE_STATES))
+        .order_by(Enrollment.effective_from)
+        .with_for_update()
+    )
+    return list(rows)
+
+
+async def overlapping_live_enrollment(
+    session: AsyncSession, person_no: str, starts: date, ends: date
+) -> Enrollment | None:
+    """The live enrollment that holds the person between those dates (what the exclusion constraint protects)."""
+    result: Enrollment | None = await session.scalar(
+        select(Enrollment)
+        .where(
+            Enrollment.person_no == person_no,
+            Enrollment.status.in_(LIVE_STATES),
+            Enrollment.effective_from <= ends,
+            Enrollment.effective_to >= starts,
+        )
+        .limit(1)
+    )
+    return result
+
+
+async def last_terminated_on(session: AsyncSession, person_no: str, year: int) -> date | None:
+    """The latest termination day among the person's enrollments of that year (a scheme switch starts after it)."""
+    result: date | None = await session.scalar(
+        select(func.max(Enrollment.terminated_on)).where(
+            Enrollment.person_no == person_no, Enrollment.year == year, Enrollment.status == "terminated"
+        )
+    )
+    return result
+
+
+async def has_paid_enrollment(session: AsyncSession, person_no: str, *, years: tuple[int, ...]) -> bool:
+    """Whether the person had an enrollment that was ever activated in one of those years (连续参保)."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .where(Enrollment.person_no == person_no, Enrollment.year.in_(years), Enrollment.activated_at.is_not(None))
+    )
+    return bool(found)
+
+
+async def paid_so_far(session: AsyncSession, enrollment_id: UUID) -> tuple[Decimal, Decimal, Decimal]:
+    """Sum of (individual, employer, subsidy) posted towards an enrollment."""
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(Contribution.individual), 0),
+                func.coalesce(func.sum(Contribution.employer), 0),
+                func.coalesce(func.sum(Contribution.subsidy), 0),
+            ).where(Contribution.enrollment_id == enrollment_id)
+        )
+    ).one()
+    return Decimal(row[0]), Decimal(row[1]), Decimal(row[2])
+
+
+async def contributions_of(session: AsyncSession, person_no: str) -> list[Contribution]:
+    rows = await session.scalars(
+        select(Contribution).where(Contribution.person_no == person_no).order_by(Contribution.posted_at)
+    )
+    return list(rows)
+
+
+def savepoint(session: AsyncSession) -> AsyncSessionTransaction:
+    """A savepoint for one imported row: an error inside rolls back that row alone."""
+    return session.begin_nested()
+
+
+async def flush(session: AsyncSession) -> None:
+    await session.flush()
+
+
+async def active_schemes(session: AsyncSession, person_no: str, on: date) -> frozenset[str]:
+    """Schemes in which the person is actively covered on that date."""
+    rows = await session.scalars(
+        select(Enrollment.scheme).where(
+            Enrollment.person_no == person_no,
+            Enrollment.status == "active",
+            Enrollment.effective_from <= on,
+            Enrollment.effective_to >= on,
+        )
+    )
+    return frozenset(rows)
+
+
+async def is_retiree(session: AsyncSession, person_no: str, on: date) -> bool:
+    found = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .where(
+            Enrollment.person_no == person_no,
+            Enrollment.status == "active",
+            Enrollment.retiree.is_(True),
+            Enrollment.effective_from <= on,
+            Enrollment.effective_to >= on,
+        )
+    )
+    return bool(found)
+
+
+async def filings_of(session: AsyncSession, person_no: str) -> list[Filing]:
+    rows = await session.scalars(
+        select(Filing).where(Filing.person_no == person_no).order_by(Filing.valid_from, Filing.filed_at)
+    )
+    return list(rows)
+
+
+async def filing_locked(session: AsyncSession, person_no: str, filing_id: UUID) -> Filing | None:
+    result: Filing | None = await session.scalar(
+        select(Filing).where(Filing.id == filing_id, Filing.person_no == person_no).with_for_update()
+    )
+    return result
+
+
+async def current_bindings(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
+    """The employee's current 家庭共济 bindings."""
+    rows = await session.scalars(
+        select(FamilyBinding)
+        .where(FamilyBinding.person_no == person_no, FamilyBinding.unbound_on.is_(None))
+        .order_by(FamilyBinding.bound_on, FamilyBinding.id)
+    )
+    return list(rows)
+
+
+async def bindings_of(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
+    """Every binding where the person is the employee or the relative, current ones first."""
+    rows = await session.scalars(
+        select(FamilyBinding)
+        .where((FamilyBinding.person_no == person_no) | (FamilyBinding.relative_person_no == person_no))
+        .order_by(FamilyBinding.unbound_on.is_not(None), FamilyBinding.bound_on, FamilyBinding.id)
+    )
+    return list(rows)
+
+
+async def binding_locked(session: AsyncSession, person_no: str, binding_id: UUID) -> FamilyBinding | None:
+    result: FamilyBinding | None = await session.scalar(
+        select(FamilyBinding)
+        .where(FamilyBinding.id == binding_id, FamilyBinding.person_no == person_no)
+        .with_for_update()
+    )
+    return result
+
+
+async def is_bound_relative(session: AsyncSession, holder: str, relative: str) -> bool:
+    """Whether `relative` is currently bound to `holder`'s personal account."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(FamilyBinding)
+        .where(
+            FamilyBinding.person_no == holder,
+            FamilyBinding.relative_person_no == relative,
+            FamilyBinding.unbound_on.is_(None),
+        )
+    )
+    return bool(found)
+
+
+def _covered_on(on: date) -> ColumnElement[bool]:
+    """An enrollment covers `on`: paid (activated), within its dates, and not suspended by then.
+    A terminated enrollment still covered the days up to its termination."""
+    return and_(
+        Enrollment.activated_at.is_not(None),
+        Enrollment.effective_from <= on,
+        Enrollment.effective_to >= on,
+        or_(
+            Enrollment.status.in_(("active", "terminated")),
+            and_(Enrollment.status == "suspended", Enrollment.suspended_from > on),
+        ),
+    )
+
+
+def _alive_on(on: date) -> ColumnElement[bool]:
+    return or_(Person.died_on.is_(None), Person.died_on >= on)
+
+
+def _prefix_pattern(prefix: str) -> str:
+    return prefix + "%"  # region prefixes are digits only: no LIKE wildcards to escape
+
+
+async def insured_counts(
+    session: AsyncSession, prefix: str, child_prefix_length: int, on: date
+) -> dict[tuple[str, str], int]:
+    """Persons alive on `on` whose hukou lies under `prefix` and who are covered on `on`,
+    counted by (first child_prefix_length digits of the hukou code, scheme)."""
+    child_prefix = func.left(Person.hukou_region_code, child_prefix_length).label("child_prefix")
+    rows = await session.execute(
+        select(child_prefix, Enrollment.scheme, func.count(func.distinct(Person.person_no)))
+        .join(Enrollment, Enrollment.person_no == Person.person_no)
+        .where(
+            Person.hukou_region_code.like(_prefix_pattern(prefix)),
+            _alive_on(on),
+            _covered_on(on),
+        )
+        .group_by(child_prefix, Enrollment.scheme)
+    )
+    return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
+
+
+async def uninsured_under(
+    session: AsyncSession, prefix: str, on: date, *, limit: int, after: str | None
+) -> list[Person]:
+    """Living hukou residents under `prefix` without active cover on `on` (outreach lists), by person_no."""
+    covered = select(Enrollment.person_no).where(Enrollment.person_no == Person.person_no, _covered_on(on))
+    query = (
+        select(Person)
+        .where(Person.hukou_region_code.like(_prefix_pattern(prefix)), _alive_on(on), ~covered.exists())
+        .order_by(Person.person_no)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(Person.person_no > after)
+    return list(await session.scalars(query))
+
+
+async def search_persons(
+    session: AsyncSession, *, name: str | None, region_prefix: str | None, limit: int, after: str | None
+) -> list[Person]:
+    query = select(Person).order_by(Person.person_no).limit(limit)
+    if name is not None:
+        query = query.where(Person.name == name)
+    if region_prefix is not None:
+        query = query.where(Person.hukou_region_code.like(_prefix_pattern(region_prefix)))
+    if after is not None:
+        query = query.where(Person.person_no > after)
+    return list(await session.scalars(query))

@@ -16,6 +16,11 @@ class Settings(ServiceSettings):
     id_hash_key: str = DEVELOPMENT_ID_HASH_KEY
     # Secret for the AES-256-GCM encrypted copy of the resident ID (身份证号密文); the AES key is derived by HKDF.
     id_encryption_key: str = DEVELOPMENT_ID_ENCRYPTION_KEY
+    # 等待期 waiting period (days) after paying a first or lapsed enrollment. Policy parameter: 90 is a typical
+    # bureau value; 0 here so the demo and the end-to-end tests cover a freshly enrolled person at once.
+    first_enrollment_waiting_days: int = 0
+    # 新生儿 enrolled within this many days of birth are covered from birth.
+    newborn_grace_days: int = 90
 
     @model_validator(mode="after")
     def _refuse_development_keys(self) -> "Settings":

@@ -42,6 +42,14 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 2
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def enrollment_body(scheme: str, year: int, region_code: str, **extra: object) -> dict[str, object]:
+    """An enrollment paid at once (the contribution rides along), so it is active when the POST returns."""
+    body: dict[str, object] = {"scheme": scheme, "year": year, "region_code": region_code, "contribution": {}}
+    if scheme == "employee":
+        body |= {"employer_code": "91350582E2E000001", "contribution_base": "6000.00"}
+    return body | extra
+
+
 async def insured_person(gateway: httpx.AsyncClient, *, scheme: str = "resident") -> str:
     """Register and enroll a fresh person, and wait until settlement knows they are covered."""
     rng = random.Random()
@@ -59,10 +67,11 @@ async def insured_person(gateway: httpx.AsyncClient, *, scheme: str = "resident"
     person_no: str = answer.json()["person_no"]
     enrolled = await gateway.post(
         f"/api/v1/enrollment/persons/{person_no}/enrollments",
-        json={"scheme": scheme, "year": date.today().year, "region_code": "350582"},
+        json=enrollment_body(scheme, date.today().year, "350582"),
         headers=OPS,
     )
     assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["status"] == "active", enrolled.text
 
     return person_no
 

@@ -475,5 +475,7 @@ def test_the_encrypted_copy_has_a_column_and_a_migration() -> None:
     assert column.nullable  # persons registered before 0002 have no copy
     ini = Path(__file__).resolve().parents[2] / "services" / "enrollment" / "alembic.ini"
     scripts = ScriptDirectory.from_config(Config(str(ini)))
-    assert scripts.get_heads() == ["0002"]
+    assert len(scripts.get_heads()) == 1  # one linear history, 0002 on it
+    chain = [rev.revision for rev in scripts.walk_revisions()]
+    assert "0002" in chain
     assert scripts.get_revision("0002").down_revision == "0001"

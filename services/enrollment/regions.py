@@ -1,0 +1,129 @@
+"""Region tree 市 › 县 › 镇 › 村 › 网格 and coverage roll-up arithmetic. Pure: the CSV text comes in, no file I/O.
+
+Codes follow 统计用区划代码: 12 digits, the level read from the trailing zeros (city 3505|00000000,
+county 350582|000000, town 350582101|000, village 350582101201); a grid cell (网格) appends 3 digits to its
+village. A person's hukou code lies under a node when it starts with the node's significant prefix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    CITY = "city"  # 市
+    COUNTY = "county"  # 县/区/县级市
+    TOWN = "town"  # 镇/街道
+    VILLAGE = "village"  # 村/社区
+    GRID = "grid"  # 网格
+
+
+PREFIX_LENGTH: dict[Level, int] = {Level.CITY: 4, Level.COUNTY: 6, Level.TOWN: 9, Level.VILLAGE: 12, Level.GRID: 15}
+CHILD_LEVEL: dict[Level, Level | None] = {
+    Level.CITY: Level.COUNTY,
+    Level.COUNTY: Level.TOWN,
+    Level.TOWN: Level.VILLAGE,
+    Level.VILLAGE: Level.GRID,
+    Level.GRID: None,
+}
+
+
+class RegionFileError(ValueError):
+    pass
+
+
+@dataclass
+class Region:
+    code: str
+    name: str
+    level: Level
+    parent_code: str | None
+    own_baseline: int | None  # 户籍人口 given in the file; None: the sum of the children
+    children: list[Region] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return self.code[: PREFIX_LENGTH[self.level]]
+
+    @property
+    def hukou_baseline(self) -> int:
+        if self.own_baseline is not None:
+            return self.own_baseline
+        return sum(child.hukou_baseline for child in self.children)
+
+
+@dataclass(frozen=True)
+class RegionTree:
+    by_code: Mapping[str, Region]
+
+    def get(self, code: str) -> Region | None:
+        return self.by_code.get(code)
+
+
+def parse_regions(text: str) -> RegionTree:
+    """Read `code,name,level,parent_code,hukou_population` rows; every parent must come before its children."""
+    by_code: dict[str, Region] = {}
+    for line_no, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        try:
+            level = Level(row["level"])
+            code = row["code"].strip()
+            parent_code = row["parent_code"].strip() or None
+            baseline = int(row["hukou_population"]) if row["hukou_population"].strip() else None
+        except (KeyError, ValueError) as exc:
+            raise RegionFileError(f"line {line_no}: {exc}") from exc
+        if not code.isdigit() or len(code) != (15 if level is Level.GRID else 12):
+            raise RegionFileError(f"line {line_no}: {code!r} is not a {level.value} code")
+        if code in by_code:
+            raise RegionFileError(f"line {line_no}: {code} appears twice")
+        region = Region(code, row["name"].strip(), level, parent_code, baseline)
+        if parent_code is not None:
+            parent = by_code.get(parent_code)
+            if parent is None:
+                raise RegionFileError(f"line {line_no}: parent {parent_code} is not listed before {code}")
+            if CHILD_LEVEL[parent.level] is not level or not code.startswith(parent.prefix):
+                raise RegionFileError(f"line {line_no}: {code} ({level.value}) cannot sit under {parent_code}")
+            parent.children.append(region)
+        elif level is not Level.CITY:
+            raise RegionFileError(f"line {line_no}: only a city has no parent")
+        by_code[code] = region
+    return RegionTree(by_code)
+
+
+RATE_PLACES = Decimal("0.0001")
+
+
+def coverage_rate(insured: int, baseline: int) -> Decimal | None:
+    """户籍人口参保率 as a fraction to four places (0.9657), None without a baseline."""
+    if baseline <= 0:
+        return None
+    return (Decimal(insured) / Decimal(baseline)).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class CoverageLine:
+    region: Region
+    insured_by_scheme: dict[str, int]
+
+    @property
+    def insured(self) -> int:
+        return sum(self.insured_by_scheme.values())
+
+
+def roll_up(node: Region, counts: Mapping[tuple[str, str], int]) -> tuple[CoverageLine, list[CoverageLine]]:
+    """Coverage for the node and each child from insured counts keyed by (child-length hukou prefix, scheme).
+
+    Persons registered only to the node's own level (a prefix matching no child) count for the node alone.
+    """
+    node_totals: dict[str, int] = {}
+    for (_prefix, scheme), n in counts.items():
+        node_totals[scheme] = node_totals.get(scheme, 0) + n
+    lines = []
+    for child in node.children:
+        by_scheme = {scheme: n for (prefix, scheme), n in counts.items() if prefix == child.prefix}
+        lines.append(CoverageLine(child, by_scheme))
+    return CoverageLine(node, node_totals), lines

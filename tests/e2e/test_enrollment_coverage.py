@@ -1,0 +1,128 @@
+"""Coverage roll-up 市 › 县 › 镇 › 村 › 网格 on the real database, and the outreach list of the uninsured."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+
+from devstack.demo import resident_id
+from shared.auth import Role
+from tests.e2e.conftest import HOSPITAL, OPS, bearer, enrollment_body
+from tests.e2e.test_enrollment import BASE, YEAR
+
+CITY, COUNTY, TOWN = "350500000000", "350582000000", "350582103000"  # 泉州市 › 晋江市 › 陈埭镇
+VILLAGE, OTHER_VILLAGE = "350582103201", "350582103202"  # 岸兜村, 江头村
+GRID = "350582103201001"  # 岸兜村第一网格
+
+
+async def register(gateway: httpx.AsyncClient, hukou: str) -> str:
+    answer = await gateway.post(
+        f"{BASE}/persons",
+        json={"id_number": resident_id(random.Random(), "350582"), "name": "村民",
+              "hukou_region_code": hukou, "residence_region_code": hukou},
+        headers=OPS,
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    person_no: str = answer.json()["person_no"]
+    return person_no
+
+
+async def enroll(gateway: httpx.AsyncClient, person_no: str, scheme: str) -> None:
+    answer = await gateway.post(
+        f"{BASE}/persons/{person_no}/enrollments", json=enrollment_body(scheme, YEAR, "350582"), headers=OPS
+    )
+    assert answer.status_code == 201, answer.text
+
+
+async def coverage(gateway: httpx.AsyncClient, region: str) -> dict[str, Any]:
+    answer = await gateway.get(f"{BASE}/stats/coverage", params={"region": region}, headers=OPS)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def insured(report: dict[str, Any], code: str | None = None) -> tuple[int, int]:
+    """(employee, resident) insured for the node, or for its child `code`."""
+    line = report["region"] if code is None else next(c for c in report["children"] if c["code"] == code)
+    return line["insured_by_scheme"]["employee"], line["insured_by_scheme"]["resident"]
+
+
+async def test_coverage_rolls_up_from_grid_to_city(gateway: httpx.AsyncClient) -> None:
+    before = {code: await coverage(gateway, code) for code in (CITY, COUNTY, TOWN, VILLAGE, GRID)}
+
+    in_grid = [await register(gateway, GRID) for _ in range(3)]  # 2 resident, 1 employee
+    in_village = await register(gateway, VILLAGE)  # village known, grid not: employee
+    other_village = await register(gateway, OTHER_VILLAGE)  # resident
+    uninsured = await register(gateway, GRID)  # registered, never enrolled
+    lapsed = await register(gateway, VILLAGE)  # enrolled, then terminated: not insured
+    await enroll(gateway, in_grid[0], "resident")
+    await enroll(gateway, in_grid[1], "resident")
+    await enroll(gateway, in_grid[2], "employee")
+    await enroll(gateway, in_village, "employee")
+    await enroll(gateway, other_village, "resident")
+    await enroll(gateway, lapsed, "resident")
+    listed = (await gateway.get(f"{BASE}/persons/{lapsed}/enrollments", headers=OPS)).json()
+    ended = await gateway.post(
+        f"{BASE}/persons/{lapsed}/enrollments/{listed[0]['id']}/terminate", json={"reason": "emigration"}, headers=OPS
+    )
+    assert ended.status_code == 200
+    # Cover runs through the termination day: the lapsed person still counts today, no longer at year end.
+    after = {code: await coverage(gateway, code) for code in (CITY, COUNTY, TOWN, VILLAGE, GRID)}
+
+    def delta(code: str, child: str | None = None) -> tuple[int, int]:
+        (e0, r0), (e1, r1) = insured(before[code], child), insured(after[code], child)
+        return e1 - e0, r1 - r0
+
+    # lapsed is covered through today (terminated_on = today), so it counts as a resident today.
+    assert delta(GRID) == (1, 2)
+    assert delta(VILLAGE) == (2, 3)
+    assert delta(VILLAGE, GRID) == (1, 2)
+    assert delta(TOWN) == (2, 4)
+    assert delta(TOWN, VILLAGE) == (2, 3)
+    assert delta(TOWN, OTHER_VILLAGE) == (0, 1)
+    assert delta(COUNTY, TOWN) == (2, 4)
+    assert delta(CITY, COUNTY) == (2, 4)
+    assert delta(CITY) == (2, 4)
+
+    assert after[TOWN]["region"]["hukou_baseline"] == 97000  # given for the town in regions.csv
+    village_line = after[VILLAGE]["region"]
+    assert village_line["hukou_baseline"] == sum(c["hukou_baseline"] for c in after[VILLAGE]["children"])
+    grid_line = after[GRID]["region"]
+    assert grid_line["insured"] == sum(insured(after[GRID]))
+    assert grid_line["coverage_rate"] is not None
+    assert after[GRID]["children"] == []
+
+    tomorrow = await gateway.get(
+        f"{BASE}/stats/coverage",
+        params={"region": VILLAGE, "as_of": f"{YEAR}-12-31"},
+        headers=OPS,
+    )
+    assert tomorrow.status_code == 200
+    if ended.json()["effective_to"] != f"{YEAR}-12-31":  # the termination took effect before year end
+        assert insured(tomorrow.json())[1] == insured(after[VILLAGE])[1] - 1
+
+    outreach = await gateway.get(f"{BASE}/stats/uninsured", params={"region": VILLAGE, "limit": 1000}, headers=OPS)
+    assert outreach.status_code == 200
+    names = {p["person_no"] for p in outreach.json()}
+    assert uninsured in names
+    assert not names & {*in_grid, in_village}
+    assert all("*" in p["id_number_masked"] for p in outreach.json())
+
+
+async def test_coverage_is_for_staff_and_known_regions(gateway: httpx.AsyncClient) -> None:
+    assert (await gateway.get(f"{BASE}/stats/coverage", params={"region": COUNTY}, headers=HOSPITAL)).status_code == 403
+    insured_token = bearer(Role.INSURED, "P00000000001")
+    assert (
+        await gateway.get(f"{BASE}/stats/coverage", params={"region": COUNTY}, headers=insured_token)
+    ).status_code == 403
+    unknown = await gateway.get(f"{BASE}/stats/coverage", params={"region": "350582999000"}, headers=OPS)
+    assert unknown.status_code == 404
+    assert unknown.json()["type"].endswith("/region-not-found")
+    malformed = await gateway.get(f"{BASE}/stats/coverage", params={"region": "35'"}, headers=OPS)
+    assert malformed.status_code == 422
+    auditor = await gateway.get(
+        f"{BASE}/stats/uninsured", params={"region": VILLAGE}, headers=bearer(Role.AUDITOR, "aud")
+    )
+    assert auditor.status_code == 403
