@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -17,40 +17,35 @@ import httpx
 
 from devstack.stack import Stack
 from shared.auth import Role
-from shared.db import Database
-from shared.events.contracts import FilingApproved
-from shared.events.outbox import publish
-from shared.settings import async_url, database_url_for
+from shared.settings import database_url_for
 from tests.e2e.conftest import AUDITOR, HOSPITAL, OPS, bearer, claim, eventually, insured_person
 
 API = "/api/v1/settlement"
 FUZHOU_HOSPITAL = "H35010200001"
 
 
-async def _approve_filing(running_stack: Stack, person_no: str) -> None:
-    """filing.approved as enrollment publishes it: through enrollment's outbox and its relay.
-
-    (Enrollment has no filing route on this branch yet; the event contract is the interface.)
-    """
-    db = Database(async_url(database_url_for("enrollment", running_stack.database_url)))
-    try:
-        async with db.transaction() as session:
-            await publish(
-                session,
-                FilingApproved(
-                    filing_id=uuid.uuid4(),
-                    person_no=person_no,
-                    filing_type="long_term_resident",
-                    home_region_code="350582",
-                    destination_region_code="350100",
-                    valid_from=date.today().replace(day=1),
-                    valid_to=date(date.today().year, 12, 31),
-                    approved_at=datetime.now(UTC),
-                ),
-                source="/yibao/enrollment",
-            )
-    finally:
-        await db.dispose()
+async def _approve_filing(gateway: httpx.AsyncClient, person_no: str) -> None:
+    """异地长期居住 filing for Fuzhou: filed with enrollment, reviewed and approved by ops; enrollment
+    publishes filing.approved, which settlement projects."""
+    filings = f"/api/v1/enrollment/persons/{person_no}/filings"
+    today = date.today()
+    filed = await gateway.post(
+        filings,
+        json={
+            "filing_type": "long_term_resident",
+            "destination_region_code": "350100",
+            "valid_from": today.isoformat(),
+            "valid_to": (today + timedelta(days=364)).isoformat(),  # long-term: 180 days at least
+        },
+        headers=OPS,
+    )
+    assert filed.status_code == 201, filed.text
+    if filed.json()["status"] == "pending_review":
+        approved = await gateway.post(f"{filings}/{filed.json()['id']}/approve", headers=OPS)
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "approved"
+    else:
+        assert filed.json()["status"] == "approved"
 
 
 async def test_settle_reverse_reconcile_and_clear_across_two_regions(
@@ -62,6 +57,7 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
     fz = bearer(Role.HOSPITAL, "his-fz", FUZHOU_HOSPITAL)
     person_no = await insured_person(gateway, scheme="resident")
     body = claim(person_no)  # 1041.80 in all, 先行自付 3.68, scope 1038.12
+    body["admitted_on"] = date.today().isoformat()  # within the filing, which starts today
 
     async def hifp_pay() -> str | None:
         answer = await gateway.post(f"{API}/settlements/pre", json=body, headers=fz)
@@ -73,7 +69,7 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
         return await hifp_pay() == "123.82"
 
     await eventually(unfiled, what="settlement's eligibility projection")
-    await _approve_filing(running_stack, person_no)
+    await _approve_filing(gateway, person_no)
 
     async def filed() -> bool:
         return await hifp_pay() == "159.54"
