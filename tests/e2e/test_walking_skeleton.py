@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 import asyncpg
 import httpx
@@ -84,7 +85,10 @@ async def test_a_clean_claim_is_audited_clean(gateway: httpx.AsyncClient) -> Non
     # Demo policy 350500-2026-employee-inpatient-L3-v1: 起付线 800, ratio 0.90. Lines 25.00 + 980.00 +
     # 36.80 = 1041.80, 先行自付 3.68, scope 1038.12; fund (1038.12 − 800) × 0.90 = 214.308 → 214.31.
     assert answer.json()["breakdown"]["hifp_pay"] == "214.31"
-    assert answer.json()["breakdown"]["psn_cash_pay"] == "827.49"
+    # The personal part 827.49 is paid from the employee's personal account (个人账户) as far as the
+    # enrollment's contribution has credited it by then (contribution.posted), the rest in cash.
+    breakdown = answer.json()["breakdown"]
+    assert Decimal(breakdown["acct_pay"]) + Decimal(breakdown["psn_cash_pay"]) == Decimal("827.49")
     settlement_id = answer.json()["settlement_id"]
 
     async def audited() -> bool:
