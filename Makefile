@@ -57,8 +57,8 @@ unit: install ## unit tests only (no PostgreSQL, no Kafka)
 test: lint typecheck imports asyncapi-check ## every gate, then the whole suite on real PostgreSQL and Kafka
 	$(BIN)/pytest -q -ra
 
-bench: install ## benchmarks; figures in var/bench/<name>.json
-	$(BIN)/python -m bench
+bench: install ## benchmarks; figures in var/bench/<name>.json (one by name: make bench BENCH=settlement)
+	$(BIN)/python -m bench $(BENCH)
 
 clean: stop ## stop everything and delete var/ (data, logs, caches)
 	rm -rf var

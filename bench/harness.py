@@ -55,6 +55,7 @@ class BenchResult:
     figures: dict[str, Any]
     ratio: float | None
     notes: list[str] = field(default_factory=list)
+    other_targets_met: bool = True  # e.g. a latency target beside the ratio; False fails the bench
 
 
 @dataclass
@@ -256,7 +257,7 @@ def run_bench(bench: Bench, ctx: BenchContext, load_at_process_start: tuple[floa
         result = asyncio.run(_run_and_clean(bench, ctx))
         report["figures"] = result.figures
         report["ratio"] = None if result.ratio is None else round(result.ratio, 4)
-        report["passed"] = result.ratio is not None and result.ratio >= bench.ratio_min
+        report["passed"] = result.ratio is not None and result.ratio >= bench.ratio_min and result.other_targets_met
         if result.notes:
             report["notes"] = result.notes
     except Exception as exc:

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, cast
 from uuid import UUID
@@ -17,8 +17,9 @@ from uuid6 import uuid7
 
 from services.settlement import repository
 from services.settlement.catalogue import CatalogueError, catalogue_on, load_catalogue
+from services.settlement.clearing import month_bounds, net_by_pair, owed_to_institution
 from services.settlement.ledger import journal
-from services.settlement.models import Institution, Settlement
+from services.settlement.models import ClearingRun, ClearingRunLine, Institution, Settlement
 from services.settlement.policies import COLUMNS as POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
@@ -27,12 +28,17 @@ from services.settlement.schemas import (
     AccumulatorsOut,
     CatalogueItemOut,
     CatalogueLoaded,
+    ClearingLineOut,
+    ClearingRunCreate,
+    ClearingRunOut,
+    DayTotals,
     ExplanationStep,
     InstitutionIn,
     InstitutionOut,
     PoliciesLoaded,
     PolicyOut,
     PreSettlementOut,
+    ReconciliationOut,
     SettlementCreate,
     SettlementOut,
     TrialBalanceAccount,
@@ -212,7 +218,7 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     home_region = pooling_region(coverage.region_code)
     try:
         policy = select_policy(
-            await repository.policies(session, home_region),
+            await repository.region_policies(session, home_region),
             home_region,
             cast(Scheme, coverage.scheme),
             service_date,
@@ -316,7 +322,13 @@ async def create_settlement(
         settlement_id=row.id,
         kind="settlement",
         institution_code=institution,
-        lines=journal(calc.breakdown, "settlement"),
+        lines=journal(
+            calc.breakdown,
+            "settlement",
+            home_region=pooling_region(coverage.region_code),
+            care_region=pooling_region(inst.region_code),
+        ),
+        business_date=business_today(),
     )
     thresholds = parse_burden_thresholds(request.app.state.settings.burden_thresholds)
     for crossed in burden_crossings(prepared.before.personal_burden, calc.accumulators.personal_burden, thresholds):
@@ -426,7 +438,14 @@ async def reverse_settlement(
         settlement_id=row.id,
         kind="reversal",
         institution_code=row.institution_code,
-        lines=journal(out.breakdown, "reversal"),
+        # The mirror of the settlement's journal, in the same regions' books.
+        lines=journal(
+            out.breakdown,
+            "reversal",
+            home_region=pooling_region(row.insured_region_code or ""),
+            care_region=pooling_region(row.region_code or row.insured_region_code or ""),
+        ),
+        business_date=business_today(),
     )
     await publish(
         session,
@@ -489,12 +508,13 @@ async def get_trial_balance(
     session: DbSession,
     principal: CurrentPrincipal,
     institution_code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{1,20}$")] = None,
+    region_code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="one pooling region's books")] = None,
 ) -> TrialBalanceOut:
     """试算平衡: debits and credits per ledger account; the totals are equal when the books balance."""
     require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR)
     accounts = [
         TrialBalanceAccount(account=account, debit=debit, credit=credit, balance=debit - credit)
-        for account, debit, credit in await repository.trial_balance(session, institution_code)
+        for account, debit, credit in await repository.trial_balance(session, institution_code, region_code)
     ]
     debit = sum((a.debit for a in accounts), Decimal("0.00"))
     credit = sum((a.credit for a in accounts), Decimal("0.00"))
@@ -505,6 +525,95 @@ async def get_trial_balance(
         total_credit=credit,
         balanced=debit == credit,
     )
+
+
+@router.get("/institutions/{code}/reconciliation/{day}", response_model=ReconciliationOut)
+async def get_reconciliation(
+    code: InstitutionCode, day: date, session: DbSession, principal: CurrentPrincipal
+) -> ReconciliationOut:
+    """日对账: one institution's settlements and reversals of one business day (Asia/Shanghai), and
+    whether they agree with what the ledger owes the institution for that day."""
+    require_role(principal, Role.HOSPITAL, Role.OPS, Role.ADMIN, Role.AUDITOR)
+    if principal.role is Role.HOSPITAL and principal.institution_code != code:
+        raise Forbidden("A hospital may read only its own reconciliation statement.")
+    if await repository.get_institution(session, code) is None:
+        raise NotFound(f"No designated institution {code}.", kind="institution-not-found")
+    start = datetime.combine(day, time.min, BUSINESS_ZONE)
+    end = start + timedelta(days=1)
+    settled = await repository.settlement_totals(session, code, start, end, reversed_=False)
+    reversed_ = await repository.settlement_totals(session, code, start, end, reversed_=True)
+    per_kind, ledger_payable = await repository.institution_day(session, code, day)
+    owed = owed_to_institution(settled, reversed_)
+    return ReconciliationOut(
+        institution_code=code,
+        day=day,
+        settled=DayTotals(**vars(settled)),
+        reversed=DayTotals(**vars(reversed_)),
+        owed_to_institution=owed,
+        ledger_payable=ledger_payable,
+        ledger_journals={kind: count for kind, (count, _) in per_kind.items()},
+        agrees=owed == ledger_payable,
+    )
+
+
+def _clearing_out(run: ClearingRun, lines: list[ClearingRunLine]) -> ClearingRunOut:
+    return ClearingRunOut(
+        month=run.month,
+        run_at=run.run_at,
+        run_by=run.run_by,
+        lines=[
+            ClearingLineOut(
+                payer_region=line.payer_region,
+                payee_region=line.payee_region,
+                net_amount=line.net_amount,
+                payee_advanced=line.payee_advanced,
+                payer_advanced=line.payer_advanced,
+            )
+            for line in lines
+        ],
+    )
+
+
+@router.post("/clearing/runs", response_model=ClearingRunOut, status_code=201)
+async def run_clearing(
+    body: ClearingRunCreate, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> ClearingRunOut:
+    """月度清算: net what each pair of pooling regions owes for a month that is over. Once per month:
+    asking again answers the stored run (200), never a second one."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    try:
+        start, end = month_bounds(body.month)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), kind="month-invalid") from exc
+    if end > business_today():
+        raise Unprocessable(
+            f"{body.month} is not over yet (today is {business_today()}); clear a month after its last day.",
+            kind="month-not-over",
+        )
+    stored = await repository.clearing_run(session, body.month)
+    if stored is None and await repository.claim_clearing_month(
+        session, body.month, datetime.now(UTC), principal.subject
+    ):
+        lines = net_by_pair(await repository.month_advances(session, start, end))
+        await repository.add_clearing_lines(session, body.month, lines)
+        stored = await repository.clearing_run(session, body.month)
+        assert stored is not None
+        return _clearing_out(*stored)
+    # Run before (or by a concurrent request that committed first): the stored result.
+    stored = stored or await repository.clearing_run(session, body.month)
+    if stored is None:
+        raise Conflict(f"The clearing run of {body.month} is being stored; ask again.", kind="clearing-in-progress")
+    response.status_code = 200
+    return _clearing_out(*stored)
+
+
+@router.get("/clearing/runs/{month}", response_model=ClearingRunOut)
+async def get_clearing(month: str, session: DbSession, principal: CurrentPrincipal) -> ClearingRunOut:
+    require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR)
+    stored = await repository.clearing_run(session, month)
+    if stored is None:
+        raise NotFound(f"No clearing run for {month}.", kind="clearing-run-not-found")
+    return _clearing_out(*stored)
 
 
 # --- reference data (ops) ------------------------------------------------------------------------------

@@ -243,6 +243,33 @@ class LedgerEntry(Base):
     debit: Mapped[Decimal] = mapped_column(Money)
     credit: Mapped[Decimal] = mapped_column(Money)
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The pooling region whose books hold the line, and for inter-region lines the other region.
+    region_code: Mapped[str] = mapped_column(String(12), server_default="")
+    counterparty_region: Mapped[str] = mapped_column(String(12), server_default="")
+    business_date: Mapped[date] = mapped_column(Date)  # 业务日期 (Asia/Shanghai): reconciliation and clearing
+
+
+class ClearingRun(Base):
+    """One monthly clearing run (清算): stored once per month; asking again returns it."""
+
+    __tablename__ = "clearing_runs"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    run_by: Mapped[str] = mapped_column(String(100))
+
+
+class ClearingRunLine(Base):
+    """What one region pays another for the month, netted per pair."""
+
+    __tablename__ = "clearing_run_lines"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    payer_region: Mapped[str] = mapped_column(String(12), primary_key=True)
+    payee_region: Mapped[str] = mapped_column(String(12), primary_key=True)
+    net_amount: Mapped[Decimal] = mapped_column(Money)
+    payee_advanced: Mapped[Decimal] = mapped_column(Money)
+    payer_advanced: Mapped[Decimal] = mapped_column(Money)
 
 
 class EligibilityFiling(Base):

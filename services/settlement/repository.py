@@ -12,11 +12,14 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.settlement.ledger import JournalLine
+from services.settlement.clearing import Advance, ClearingLine, SettlementTotals
+from services.settlement.ledger import PAYABLE, RECEIVABLE, JournalLine
 from services.settlement.models import (
     AccountCredit,
     AccumulatorRow,
     CatalogueItemRow,
+    ClearingRun,
+    ClearingRunLine,
     EligibilityCoverage,
     EligibilityDeath,
     EligibilityFiling,
@@ -326,6 +329,22 @@ async def policies(session: AsyncSession, region: str | None = None) -> list[Pol
     return [parse_policy_row(row) for row in await session.scalars(statement)]
 
 
+# Parsed policy versions per region, keyed by how many versions the region has: versions are only
+# ever added (never edited or deleted), so the same count means the same set. Saves parsing every
+# version's row on every settlement.
+_POLICY_CACHE: dict[str, tuple[int, list[PolicyRecord]]] = {}
+
+
+async def region_policies(session: AsyncSession, region: str) -> list[PolicyRecord]:
+    count = await session.scalar(select(func.count()).select_from(PolicyRow).where(PolicyRow.region == region))
+    cached = _POLICY_CACHE.get(region)
+    if cached is not None and cached[0] == count:
+        return cached[1]
+    records = await policies(session, region)
+    _POLICY_CACHE[region] = (len(records), records)
+    return records
+
+
 # --- accumulators ------------------------------------------------------------------------------------
 
 
@@ -432,7 +451,13 @@ async def read_account(session: AsyncSession, person_no: str) -> Decimal:
 
 
 async def post_journal(
-    session: AsyncSession, *, settlement_id: UUID, kind: str, institution_code: str, lines: Sequence[JournalLine]
+    session: AsyncSession,
+    *,
+    settlement_id: UUID,
+    kind: str,
+    institution_code: str,
+    lines: Sequence[JournalLine],
+    business_date: date,
 ) -> None:
     if lines:
         await session.execute(
@@ -445,6 +470,9 @@ async def post_journal(
                     "account": line.account,
                     "debit": line.debit,
                     "credit": line.credit,
+                    "region_code": line.region,
+                    "counterparty_region": line.counterparty_region,
+                    "business_date": business_date,
                 }
                 for line in lines
             ],
@@ -452,7 +480,7 @@ async def post_journal(
 
 
 async def trial_balance(
-    session: AsyncSession, institution_code: str | None = None
+    session: AsyncSession, institution_code: str | None = None, region_code: str | None = None
 ) -> list[tuple[str, Decimal, Decimal]]:
     """(account, total debits, total credits), by account name."""
     statement = (
@@ -462,7 +490,106 @@ async def trial_balance(
     )
     if institution_code is not None:
         statement = statement.where(LedgerEntry.institution_code == institution_code)
+    if region_code is not None:
+        statement = statement.where(LedgerEntry.region_code == region_code)
     return [(account, debit, credit) for account, debit, credit in (await session.execute(statement)).tuples()]
+
+
+async def institution_day(
+    session: AsyncSession, institution_code: str, day: date
+) -> tuple[dict[str, tuple[int, Decimal]], Decimal]:
+    """The institution's ledger for one business day: per kind (settlement/reversal) the number of
+    journals and what they credit to 应付定点机构款, and the net payable for the day."""
+    rows = await session.execute(
+        select(
+            LedgerEntry.kind,
+            func.count(func.distinct(LedgerEntry.settlement_id)),
+            func.coalesce(func.sum(LedgerEntry.credit - LedgerEntry.debit), 0),
+        )
+        .where(
+            LedgerEntry.institution_code == institution_code,
+            LedgerEntry.business_date == day,
+            LedgerEntry.account == PAYABLE,
+        )
+        .group_by(LedgerEntry.kind)
+    )
+    per_kind = {kind: (count, Decimal(amount)) for kind, count, amount in rows.tuples()}
+    return per_kind, sum((amount for _, amount in per_kind.values()), Decimal("0.00"))
+
+
+async def settlement_totals(
+    session: AsyncSession, institution_code: str, start: datetime, end: datetime, *, reversed_: bool
+) -> SettlementTotals:
+    """Totals of the institution's settlements settled (or, with `reversed_`, reversed) in [start, end)."""
+    when = Settlement.reversed_at if reversed_ else Settlement.settled_at
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Settlement.medfee_sumamt), 0),
+                func.coalesce(func.sum(Settlement.fund_pay_sumamt), 0),
+                func.coalesce(func.sum(Settlement.acct_pay), 0),
+                func.coalesce(func.sum(Settlement.psn_cash_pay), 0),
+            ).where(Settlement.institution_code == institution_code, when >= start, when < end)
+        )
+    ).one()
+    return SettlementTotals(int(row[0]), *(Decimal(v).quantize(Decimal("0.01")) for v in row[1:]))
+
+
+async def month_advances(session: AsyncSession, start: date, end: date) -> list[Advance]:
+    """应收异地清算款 booked in [start, end), per (advancing region, home region), net of reversals."""
+    rows = await session.execute(
+        select(
+            LedgerEntry.region_code,
+            LedgerEntry.counterparty_region,
+            func.sum(LedgerEntry.debit - LedgerEntry.credit),
+        )
+        .where(LedgerEntry.account == RECEIVABLE, LedgerEntry.business_date >= start, LedgerEntry.business_date < end)
+        .group_by(LedgerEntry.region_code, LedgerEntry.counterparty_region)
+    )
+    return [Advance(creditor, debtor, Decimal(amount)) for creditor, debtor, amount in rows.tuples()]
+
+
+async def clearing_run(session: AsyncSession, month: str) -> tuple[ClearingRun, list[ClearingRunLine]] | None:
+    run = await session.get(ClearingRun, month)
+    if run is None:
+        return None
+    lines = await session.scalars(
+        select(ClearingRunLine)
+        .where(ClearingRunLine.month == month)
+        .order_by(ClearingRunLine.payer_region, ClearingRunLine.payee_region)
+    )
+    return run, list(lines)
+
+
+async def claim_clearing_month(session: AsyncSession, month: str, run_at: datetime, run_by: str) -> bool:
+    """Insert the month's run; False if another request stored it first (the month is run once)."""
+    inserted = await session.execute(
+        insert(ClearingRun)
+        .values(month=month, run_at=run_at, run_by=run_by)
+        .on_conflict_do_nothing()
+        .returning(ClearingRun.month)
+    )
+    return inserted.first() is not None
+
+
+async def add_clearing_lines(session: AsyncSession, month: str, lines: Sequence[ClearingLine]) -> None:
+    if lines:
+        await session.execute(
+            insert(ClearingRunLine),
+            [
+                {
+                    "month": month,
+                    "payer_region": line.payer_region,
+                    "payee_region": line.payee_region,
+                    "net_amount": line.net_amount,
+                    "payee_advanced": line.payee_advanced,
+                    "payer_advanced": line.payer_advanced,
+                }
+                for line in lines
+            ],
+        )
+    await session.flush()
 
 
 # --- settlements -------------------------------------------------------------------------------------

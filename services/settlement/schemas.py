@@ -118,6 +118,48 @@ class TrialBalanceOut(BaseModel):
     balanced: bool
 
 
+class DayTotals(BaseModel):
+    count: int
+    medfee_sumamt: Money
+    fund_pay_sumamt: Money
+    acct_pay: Money
+    psn_cash_pay: Money
+
+
+class ReconciliationOut(BaseModel):
+    """日对账单 of one institution for one business day (Asia/Shanghai)."""
+
+    institution_code: str
+    day: date
+    settled: DayTotals = Field(description="settlements made that day (also those reversed later)")
+    reversed: DayTotals = Field(description="settlements reversed that day")
+    owed_to_institution: Money = Field(description="funds + personal accounts, settled − reversed")
+    ledger_payable: Money = Field(description="net credit to 应付定点机构款 in the ledger for the day")
+    ledger_journals: dict[str, int] = Field(description="journals posted that day, by kind")
+    agrees: bool = Field(description="the settlements and the ledger say the same")
+
+
+class ClearingRunCreate(RequestModel):
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])
+
+
+class ClearingLineOut(BaseModel):
+    payer_region: str
+    payee_region: str
+    net_amount: Money = Field(description="what the payer region transfers to the payee region")
+    payee_advanced: Money = Field(description="gross: the payee's fund advanced for the payer's insured")
+    payer_advanced: Money = Field(description="gross: the payer's fund advanced for the payee's insured")
+
+
+class ClearingRunOut(BaseModel):
+    """月度清算: per pair of pooling regions, the net owed for the month."""
+
+    month: str
+    run_at: datetime
+    run_by: str
+    lines: list[ClearingLineOut]
+
+
 InstitutionType = Literal["hospital", "clinic", "village_clinic", "pharmacy"]
 AgreementStatus = Literal["active", "suspended", "terminated"]
 

