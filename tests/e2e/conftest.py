@@ -105,7 +105,9 @@ def claim(person_no: str, *, lines: list[dict[str, object]] | None = None, quant
         "visit_type": "inpatient",
         "admitted_on": date.today().replace(day=1).isoformat(),
         "discharged_on": date.today().isoformat(),
-        "practitioner_code": "D350582001",
+        # A doctor of its own: points accumulate per doctor across the session (医保医师记分), and a
+        # shared one would be suspended by the findings of other tests.
+        "practitioner_code": f"D{random.randrange(10**9):09d}",
         "diagnoses": ["J18.9"],
         "lines": lines
         if lines is not None
@@ -116,3 +118,21 @@ def claim(person_no: str, *, lines: list[dict[str, object]] | None = None, quant
             {"item_code": "XA02BC0220601", "quantity": 1, "unit_price": "36.80"},  # 雷贝拉唑肠溶片, 乙类 10%
         ],
     }
+
+
+async def designated_institution(gateway: httpx.AsyncClient, *, level: int = 2, region: str = "350582") -> str:
+    """A fresh 定点机构 registered with settlement (which refuses unknown institutions); its code."""
+    code = f"H{random.randrange(10**11):011d}"
+    answer = await gateway.put(
+        f"/api/v1/settlement/institutions/{code}",
+        json={
+            "name": f"测试医院{code[-4:]}",
+            "level": level,
+            "region_code": region,
+            "institution_type": "hospital",
+            "agreement_status": "active",
+        },
+        headers=OPS,
+    )
+    assert answer.status_code == 200, answer.text
+    return code

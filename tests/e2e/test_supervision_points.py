@@ -19,7 +19,7 @@ async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient,
     doctor = f"D{uuid.uuid4().hex[:12].upper()}"
     # Twelve lines above the 30-unit maximum: twelve QTY-MAX-LINE findings, 1 point each (medical/warn).
     lines: list[dict[str, object]] = [
-        {"item_code": "XA01AAA001", "quantity": 31, "unit_price": "1.00"} for _ in range(12)
+        {"item_code": "XJ01CA0010201", "quantity": 31, "unit_price": "1.00"} for _ in range(12)
     ]
     body = {**claim(person_no, lines=lines), "practitioner_code": doctor}
     answer = await settle_when_eligible(gateway, body, str(uuid.uuid4()))

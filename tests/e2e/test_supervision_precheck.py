@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     OPS,
     bearer,
     claim,
+    enrollment_body,
     eventually,
     settle_when_eligible,
 )
@@ -41,7 +42,7 @@ async def insured_man(gateway: httpx.AsyncClient) -> str:
     person_no: str = answer.json()["person_no"]
     enrolled = await gateway.post(
         f"/api/v1/enrollment/persons/{person_no}/enrollments",
-        json={"scheme": "resident", "year": date.today().year, "region_code": "350582"},
+        json=enrollment_body("resident", date.today().year, "350582"),
         headers=OPS,
     )
     assert enrolled.status_code == 201, enrolled.text
@@ -65,7 +66,7 @@ async def test_a_draft_order_gets_the_pre_stage_warnings(gateway: httpx.AsyncCli
         person_no,
         [
             {"item_code": "XG03DA0010101", "quantity": 1, "unit_price": "20.00"},  # women only
-            {"item_code": "XA01AAA001", "quantity": 45, "unit_price": "12.50"},  # above 30 a line
+            {"item_code": "XJ01CA0010201", "quantity": 45, "unit_price": "12.50"},  # above 30 a line
             {"item_code": "250101001", "quantity": 1, "unit_price": "48.00"},  # limit price 40.00
         ],
     )
@@ -110,14 +111,14 @@ async def test_a_sold_traceability_code_is_warned_before_it_is_sold_again(gatewa
     trace = f"TRC{uuid.uuid4().hex[:16]}"
     body = claim(
         seller,
-        lines=[{"item_code": "XA01AAA001", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}],
+        lines=[{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}],
     )
     answer = await settle_when_eligible(gateway, body, str(uuid.uuid4()))
     assert answer.status_code == 201, answer.text
 
     buyer = await insured_man(gateway)
     order = draft(
-        buyer, [{"item_code": "XA01AAA001", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}]
+        buyer, [{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}]
     )
 
     async def warned() -> bool:
@@ -155,7 +156,7 @@ async def test_a_flagged_claim_scores_its_doctor(gateway: httpx.AsyncClient) -> 
 
 
 async def test_bad_prechecks_get_problems(gateway: httpx.AsyncClient) -> None:
-    order = draft("P00000000001", [{"item_code": "XA01AAA001", "quantity": 1, "unit_price": "12.50"}])
+    order = draft("P00000000001", [{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50"}])
     other_hospital = bearer(Role.HOSPITAL, "his-other", "H35058200099")
     cases: list[tuple[dict[str, object], dict[str, str], int]] = [
         (order, other_hospital, 403),  # another institution's order

@@ -3,7 +3,6 @@ today's stored claims, and activation."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -12,15 +11,25 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from shared.auth import Role
-from tests.e2e.conftest import AUDITOR, HOSPITAL, OPS, bearer, claim, eventually, insured_person, settle_when_eligible
+from tests.e2e.conftest import (
+    AUDITOR,
+    HOSPITAL,
+    OPS,
+    bearer,
+    claim,
+    designated_institution,
+    eventually,
+    insured_person,
+    settle_when_eligible,
+)
 
 RULES = "/api/v1/supervision/rules"
 
 
 async def test_a_new_version_is_backtested_beside_the_active_one(gateway: httpx.AsyncClient) -> None:
-    institution = f"H{random.randrange(10**11):011d}"
+    institution = await designated_institution(gateway)
     person_no = await insured_person(gateway)
-    body = claim(person_no, lines=[{"item_code": "XA01AAA001", "quantity": 45, "unit_price": "100.00"}])
+    body = claim(person_no, lines=[{"item_code": "XJ01CA0010201", "quantity": 45, "unit_price": "100.00"}])
     answer = await settle_when_eligible(
         gateway, body, str(uuid.uuid4()), headers=bearer(Role.HOSPITAL, "his-bt", institution)
     )
