@@ -41,19 +41,32 @@ async def fill_outbox(url: str) -> None:
         await db.dispose()
 
 
-async def read_topic(bootstrap: str, topic: str, expected_at_least: int) -> list[tuple[str, int, str]]:
-    """(key, seq, event id) of every record, in each partition's order."""
+async def read_topic(bootstrap: str, topic: str, expected_events: int) -> list[tuple[str, int, str]]:
+    """(key, seq, event id) of every record, in each partition's order, duplicates included.
+
+    Reads until `expected_events` distinct events arrived (a re-sent batch adds duplicates, so
+    counting records would stop early), then once more for duplicates still behind them.
+    """
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     records: list[tuple[str, int, str]] = []
+    seen: set[str] = set()
+
+    async def poll() -> int:
+        batches = await consumer.getmany(timeout_ms=500)
+        for batch in batches.values():
+            for r in batch:
+                event_id = dict(r.headers)["ce_id"].decode()
+                records.append((r.key.decode(), json.loads(r.value)["seq"], event_id))
+                seen.add(event_id)
+        return sum(len(batch) for batch in batches.values())
+
     try:
         deadline = time.monotonic() + 60
-        while len(records) < expected_at_least and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for batch in batches.values():
-                for r in batch:
-                    headers = dict(r.headers)
-                    records.append((r.key.decode(), json.loads(r.value)["seq"], headers["ce_id"].decode()))
+        while len(seen) < expected_events and time.monotonic() < deadline:
+            await poll()
+        while await poll():
+            pass
     finally:
         await consumer.stop()
     return records
