@@ -116,3 +116,11 @@ def claim(person_no: str, *, lines: list[dict[str, object]] | None = None, quant
             {"item_code": "XA02BC0220601", "quantity": 1, "unit_price": "36.80"},  # 雷贝拉唑肠溶片, 乙类 10%
         ],
     }
+
+
+async def designated_institution(gateway: httpx.AsyncClient, code: str) -> str:
+    """Register `code` with settlement as an active 定点医院, as settlement refuses unknown institutions."""
+    hospital = {"name": f"e2e {code}", "level": 3, "region_code": "350582", "institution_type": "hospital"}
+    put = await gateway.put(f"/api/v1/settlement/institutions/{code}", json=hospital, headers=OPS)
+    assert put.status_code == 200, put.text
+    return code

@@ -16,7 +16,15 @@ import httpx
 from devstack.stack import Stack
 from shared.auth import Role
 from shared.settings import database_url_for
-from tests.e2e.conftest import AUDITOR, OPS, bearer, eventually, insured_person, settle_when_eligible
+from tests.e2e.conftest import (
+    AUDITOR,
+    OPS,
+    bearer,
+    designated_institution,
+    eventually,
+    insured_person,
+    settle_when_eligible,
+)
 
 
 async def flagged_settlement(
@@ -30,7 +38,7 @@ async def flagged_settlement(
         "discharged_on": visit,
         "practitioner_code": "D350582901",
         "diagnoses": ["J18.9"],
-        "lines": [{"item_code": "XA01AAA001", "quantity": 31 + days_ago, "unit_price": "10.00"}],
+        "lines": [{"item_code": "XJ01CA0010201", "quantity": 31 + days_ago, "unit_price": "10.00"}],
     }
     answer = await settle_when_eligible(gateway, body, str(uuid.uuid4()), headers=hospital)
     assert answer.status_code == 201, answer.text
@@ -64,7 +72,7 @@ async def this_month_totals(gateway: httpx.AsyncClient) -> dict[str, Decimal]:
 
 
 async def test_cases_escalate_to_a_red_card(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
-    institution = f"H{random.randrange(10**11):011d}"
+    institution = await designated_institution(gateway, f"H{random.randrange(10**11):011d}")
     hospital = bearer(Role.HOSPITAL, "his-cases", institution)
     person_no = await insured_person(gateway)
     flags = [await flagged_settlement(gateway, person_no, hospital, days_ago) for days_ago in range(6)]

@@ -12,15 +12,25 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from shared.auth import Role
-from tests.e2e.conftest import AUDITOR, HOSPITAL, OPS, bearer, claim, eventually, insured_person, settle_when_eligible
+from tests.e2e.conftest import (
+    AUDITOR,
+    HOSPITAL,
+    OPS,
+    bearer,
+    claim,
+    designated_institution,
+    eventually,
+    insured_person,
+    settle_when_eligible,
+)
 
 RULES = "/api/v1/supervision/rules"
 
 
 async def test_a_new_version_is_backtested_beside_the_active_one(gateway: httpx.AsyncClient) -> None:
-    institution = f"H{random.randrange(10**11):011d}"
+    institution = await designated_institution(gateway, f"H{random.randrange(10**11):011d}")
     person_no = await insured_person(gateway)
-    body = claim(person_no, lines=[{"item_code": "XA01AAA001", "quantity": 45, "unit_price": "100.00"}])
+    body = claim(person_no, lines=[{"item_code": "XJ01CA0010201", "quantity": 45, "unit_price": "10.00"}])
     answer = await settle_when_eligible(
         gateway, body, str(uuid.uuid4()), headers=bearer(Role.HOSPITAL, "his-bt", institution)
     )
@@ -56,8 +66,8 @@ async def test_a_new_version_is_backtested_beside_the_active_one(gateway: httpx.
     assert report["active"]["version"] == 1
     mine_active = [i for i in report["active"]["top_institutions"] if i["institution_code"] == institution]
     mine_candidate = [i for i in report["candidate"]["top_institutions"] if i["institution_code"] == institution]
-    assert mine_active == [{"institution_code": institution, "findings": 1, "amount_at_stake": "1500.00"}]
-    assert mine_candidate == [{"institution_code": institution, "findings": 1, "amount_at_stake": "500.00"}]
+    assert mine_active == [{"institution_code": institution, "findings": 1, "amount_at_stake": "150.00"}]
+    assert mine_candidate == [{"institution_code": institution, "findings": 1, "amount_at_stake": "50.00"}]
     assert Decimal(report["candidate"]["amount_at_stake"]) < Decimal(report["active"]["amount_at_stake"])
 
     # Nothing changed for the audits: the candidate is not active.
