@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     OPS,
     bearer,
     claim,
+    enrollment_body,
     eventually,
     settle_when_eligible,
 )
@@ -41,10 +42,11 @@ async def insured_man(gateway: httpx.AsyncClient) -> str:
     person_no: str = answer.json()["person_no"]
     enrolled = await gateway.post(
         f"/api/v1/enrollment/persons/{person_no}/enrollments",
-        json={"scheme": "resident", "year": date.today().year, "region_code": "350582"},
+        json=enrollment_body("resident", date.today().year, "350582"),
         headers=OPS,
     )
     assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["status"] == "active", enrolled.text
     return person_no
 
 
@@ -110,14 +112,14 @@ async def test_a_sold_traceability_code_is_warned_before_it_is_sold_again(gatewa
     trace = f"TRC{uuid.uuid4().hex[:16]}"
     body = claim(
         seller,
-        lines=[{"item_code": "XA01AAA001", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}],
+        lines=[{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}],
     )
     answer = await settle_when_eligible(gateway, body, str(uuid.uuid4()))
     assert answer.status_code == 201, answer.text
 
     buyer = await insured_man(gateway)
     order = draft(
-        buyer, [{"item_code": "XA01AAA001", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}]
+        buyer, [{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50", "traceability_codes": [trace]}]
     )
 
     async def warned() -> bool:
