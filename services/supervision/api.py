@@ -15,6 +15,7 @@ from uuid6 import uuid7
 from services.supervision import repository
 from services.supervision.cases import SANCTION_EVENT_NAMES, InvalidTransition, conclude, next_status
 from services.supervision.models import Case, RuleVersionRow, SanctionRow
+from services.supervision.rule_cache import ActiveRulesMemo
 from services.supervision.sanctions import ROLLING_DAYS, Recovery, Sanction, credit_grade
 from services.supervision.schemas import (
     AuditOut,
@@ -106,6 +107,10 @@ async def list_flags(
     )
 
 
+# Active rule versions for prechecks, re-read at most every second (a query per precheck was a hot spot).
+precheck_rules = ActiveRulesMemo()
+
+
 @router.post("/prechecks", response_model=PrecheckOut)
 async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrincipal) -> PrecheckOut:
     """事前提醒: the warnings the pre-stage rules give a draft order, against the person's history."""
@@ -141,7 +146,7 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
         scheme=body.scheme,
         now=datetime.now(UTC),
     )
-    rules = await repository.active_rules(session)
+    rules = await precheck_rules.get(lambda: repository.active_rules(session))
     history = await repository.load_history(session, claim, rules)
     findings = evaluate(claim, history, rules, "pre", body.visit_date)
     return PrecheckOut(
@@ -456,6 +461,7 @@ async def create_rule_version(
     except ValueError as exc:
         raise Unprocessable(f"This rule version cannot run: {exc}", kind="invalid-rule-version") from exc
     await repository.add_rule_version(session, row)
+    precheck_rules.forget()
     await session.refresh(row)
     return RuleVersionOut.model_validate(row)
 
@@ -473,6 +479,7 @@ async def activate_rule_version(
     if version not in versions:
         raise NotFound(f"No version {version} of rule {rule_id}.", kind="rule-not-found")
     await repository.activate_rule_version(session, rule_id, version)
+    precheck_rules.forget()
     await session.refresh(versions[version])
     return RuleVersionOut.model_validate(versions[version])
 

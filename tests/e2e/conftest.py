@@ -120,19 +120,9 @@ def claim(person_no: str, *, lines: list[dict[str, object]] | None = None, quant
     }
 
 
-async def designated_institution(gateway: httpx.AsyncClient, *, level: int = 2, region: str = "350582") -> str:
-    """A fresh 定点机构 registered with settlement (which refuses unknown institutions); its code."""
-    code = f"H{random.randrange(10**11):011d}"
-    answer = await gateway.put(
-        f"/api/v1/settlement/institutions/{code}",
-        json={
-            "name": f"测试医院{code[-4:]}",
-            "level": level,
-            "region_code": region,
-            "institution_type": "hospital",
-            "agreement_status": "active",
-        },
-        headers=OPS,
-    )
-    assert answer.status_code == 200, answer.text
+async def designated_institution(gateway: httpx.AsyncClient, code: str) -> str:
+    """Register `code` with settlement as an active 定点医院, as settlement refuses unknown institutions."""
+    hospital = {"name": f"e2e {code}", "level": 3, "region_code": "350582", "institution_type": "hospital"}
+    put = await gateway.put(f"/api/v1/settlement/institutions/{code}", json=hospital, headers=OPS)
+    assert put.status_code == 200, put.text
     return code

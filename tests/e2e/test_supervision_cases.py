@@ -4,6 +4,7 @@ with recoveries and escalating 三函两牌 sanctions; the red card is published
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -71,7 +72,7 @@ async def this_month_totals(gateway: httpx.AsyncClient) -> dict[str, Decimal]:
 
 
 async def test_cases_escalate_to_a_red_card(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
-    institution = await designated_institution(gateway)
+    institution = await designated_institution(gateway, f"H{random.randrange(10**11):011d}")
     hospital = bearer(Role.HOSPITAL, "his-cases", institution)
     person_no = await insured_person(gateway)
     flags = [await flagged_settlement(gateway, person_no, hospital, days_ago) for days_ago in range(6)]

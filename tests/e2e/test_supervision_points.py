@@ -1,6 +1,7 @@
-"""医保医师记分 end to end: a hospital settles a claim whose findings reach 12 points; within
-seconds the doctor is suspended in supervision and practitioner.suspended is in its outbox, once.
-(Settlement refusing the doctor's next claim is settlement's side, built separately.)"""
+"""医保医师记分 end to end, all through the gateway: a hospital settles a claim whose findings reach
+12 points; within seconds the flags are visible, the doctor is suspended in supervision with
+practitioner.suspended in its outbox once, and settlement then refuses that doctor's next claim
+with a 422 practitioner-suspended problem while another doctor's claim still settles."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.e2e.conftest import AUDITOR, claim, eventually, insured_person, settl
 async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
     person_no = await insured_person(gateway)
     doctor = f"D{uuid.uuid4().hex[:12].upper()}"
-    # Twelve lines above the 30-unit maximum: twelve QTY-MAX-LINE findings, 1 point each (medical/warn).
+    # Twelve catalogue lines (阿莫西林胶囊, no settlement limit) above the 30-unit maximum: twelve QTY-MAX-LINE findings, 1 point each (medical/warn).
     lines: list[dict[str, object]] = [
         {"item_code": "XJ01CA0010201", "quantity": 31, "unit_price": "1.00"} for _ in range(12)
     ]
@@ -46,3 +47,26 @@ async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient,
     finally:
         await conn.close()
     assert published == 1
+
+    # Settlement learns of the suspension from practitioner.suspended (Kafka, not a shared DB):
+    # the doctor's next claim is refused, a 422 problem, and nothing is stored for it.
+    refused: dict[str, httpx.Response] = {}
+
+    async def next_claim_refused() -> bool:
+        again = await settle_when_eligible(
+            gateway, {**claim(person_no), "practitioner_code": doctor}, str(uuid.uuid4())
+        )
+        assert again.status_code in (201, 422), again.text
+        if again.status_code == 422:
+            refused["answer"] = again
+        return again.status_code == 422
+
+    await eventually(next_claim_refused, what="settlement refusing the suspended doctor")
+    problem = refused["answer"].json()
+    assert refused["answer"].headers["content-type"].startswith("application/problem+json")
+    assert problem["type"].endswith("/practitioner-suspended"), problem
+    assert doctor in problem["detail"]
+    # The refusal is about the doctor, not the person or the hospital: a colleague's claim settles.
+    colleague = f"D{uuid.uuid4().hex[:12].upper()}"
+    other = await settle_when_eligible(gateway, {**claim(person_no), "practitioner_code": colleague}, str(uuid.uuid4()))
+    assert other.status_code == 201, other.text

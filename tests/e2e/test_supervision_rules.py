@@ -3,8 +3,9 @@ today's stored claims, and activation."""
 
 from __future__ import annotations
 
+import random
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -27,9 +28,9 @@ RULES = "/api/v1/supervision/rules"
 
 
 async def test_a_new_version_is_backtested_beside_the_active_one(gateway: httpx.AsyncClient) -> None:
-    institution = await designated_institution(gateway)
+    institution = await designated_institution(gateway, f"H{random.randrange(10**11):011d}")
     person_no = await insured_person(gateway)
-    body = claim(person_no, lines=[{"item_code": "XJ01CA0010201", "quantity": 45, "unit_price": "100.00"}])
+    body = claim(person_no, lines=[{"item_code": "XJ01CA0010201", "quantity": 45, "unit_price": "10.00"}])
     answer = await settle_when_eligible(
         gateway, body, str(uuid.uuid4()), headers=bearer(Role.HOSPITAL, "his-bt", institution)
     )
@@ -53,10 +54,11 @@ async def test_a_new_version_is_backtested_beside_the_active_one(gateway: httpx.
     assert version["severity"] == "warn"  # copied from the active version
     assert version["version"] >= 2
 
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    # The claim is dated by the test's clock (UTC), the backtest's business day is Beijing's: span both.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     result = await gateway.post(
         f"{RULES}/QTY-MAX-LINE/versions/{version['version']}/backtest",
-        json={"from_date": today, "to_date": today},
+        json={"from_date": min(today, date.today()).isoformat(), "to_date": today.isoformat()},
         headers=AUDITOR,
     )
     assert result.status_code == 200, result.text
@@ -65,8 +67,8 @@ async def test_a_new_version_is_backtested_beside_the_active_one(gateway: httpx.
     assert report["active"]["version"] == 1
     mine_active = [i for i in report["active"]["top_institutions"] if i["institution_code"] == institution]
     mine_candidate = [i for i in report["candidate"]["top_institutions"] if i["institution_code"] == institution]
-    assert mine_active == [{"institution_code": institution, "findings": 1, "amount_at_stake": "1500.00"}]
-    assert mine_candidate == [{"institution_code": institution, "findings": 1, "amount_at_stake": "500.00"}]
+    assert mine_active == [{"institution_code": institution, "findings": 1, "amount_at_stake": "150.00"}]
+    assert mine_candidate == [{"institution_code": institution, "findings": 1, "amount_at_stake": "50.00"}]
     assert Decimal(report["candidate"]["amount_at_stake"]) < Decimal(report["active"]["amount_at_stake"])
 
     # Nothing changed for the audits: the candidate is not active.
