@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -47,3 +50,15 @@ def start_harness(mode: str, *args: str, log_name: str, infra: Stack) -> subproc
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+async def start_stoppable_consumer(*args: str, log_name: str, infra: Stack, ready: Path) -> subprocess.Popen[bytes]:
+    """A harness consumer, returned once it has its SIGTERM handler: stopping it earlier (when
+    there is nothing left to consume) would kill it by the signal instead of stopping it cleanly."""
+    proc = start_harness("consume", *args, "--ready-file", str(ready), log_name=log_name, infra=infra)
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert proc.poll() is None, "the consumer died on its own"
+        assert time.monotonic() < deadline, "the consumer did not start"
+        await asyncio.sleep(0.05)
+    return proc

@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 from sqlalchemy import text
@@ -94,6 +95,8 @@ async def consume(args: argparse.Namespace) -> None:
         runner.consumer.commit = slow_commit
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    if args.ready_file:  # from here on SIGTERM means a clean stop, not death by signal
+        Path(args.ready_file).write_text("ready")
     await runner.run(stop)
     await db.dispose()
 
@@ -122,6 +125,7 @@ def main() -> None:
     parser.add_argument("--fetched-log", default=os.devnull)
     parser.add_argument("--commit-delay-ms", type=int, default=0)
     parser.add_argument("--handlers", choices=["tick", "supervision"], default="tick")
+    parser.add_argument("--ready-file", default="", help="written once SIGTERM stops the consumer cleanly")
     args = parser.parse_args()
     asyncio.run(consume(args) if args.mode == "consume" else relay(args))
 

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devstack.stack import Stack
 from shared.events.envelope import Event, encode
 from shared.events.kafka import ensure_topics
-from tests.integration.conftest import FreshDatabase, start_harness
+from tests.integration.conftest import FreshDatabase, start_harness, start_stoppable_consumer
 from tests.integration.harness import HarnessTick
 
 EVENTS = 10_000
@@ -88,7 +88,9 @@ async def test_consumer_killed_three_times_applies_every_event_exactly_once(
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
-        proc = start_harness("consume", *args, log_name=f"{group}-final", infra=infra)
+        proc = await start_stoppable_consumer(
+            *args, log_name=f"{group}-final", infra=infra, ready=tmp_path / "final.ready"
+        )
         deadline = time.monotonic() + 180
         while await group_lag(infra.bootstrap, group, topic) > 0:
             assert proc.poll() is None, "the consumer died on its own"

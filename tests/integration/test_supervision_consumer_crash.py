@@ -26,7 +26,7 @@ from shared.events.contracts import ClaimLine, ClaimSettled
 from shared.events.envelope import Event, encode
 from shared.events.kafka import ensure_topics, reliable_producer
 from shared.settings import database_url_for
-from tests.integration.conftest import start_harness
+from tests.integration.conftest import start_harness, start_stoppable_consumer
 from tests.integration.test_supervision_audit import BREAKDOWN
 
 CLAIMS = 1_500
@@ -108,7 +108,9 @@ async def test_audit_consumer_killed_three_times_loses_and_doubles_no_flag(infra
                 await asyncio.sleep(0.005)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        proc = start_harness("consume", *args, log_name=f"{group}-final", infra=infra)
+        proc = await start_stoppable_consumer(
+            *args, log_name=f"{group}-final", infra=infra, ready=tmp_path / "final.ready"
+        )
         deadline = time.monotonic() + 300
         while await lag(infra.bootstrap, group, topic) > 0:
             assert proc.poll() is None, "the consumer died on its own"
