@@ -1,7 +1,6 @@
 """Audit rules: each one a pure function of a claim and its history, used unchanged at every stage.
 
-`QuantityLimitRule`/`audit_claim` are the walking skeleton the post-event handler still calls.
-The rule library below (versioned `RuleVersion` records, scopes, stages, effective dates, a
+The rule library (versioned `RuleVersion` records, scopes, stages, effective dates, a
 `History` view and `evaluate`) is pure: callers load the history; nothing here does I/O.
 """
 
@@ -27,43 +26,6 @@ class Finding:
     line_no: int | None
     amount_at_stake: Decimal
     message: str
-
-
-@dataclass(frozen=True)
-class QuantityLimitRule:
-    """单次收费数量超限: a line whose quantity is above a medically unlikely maximum."""
-
-    rule_id: str = "QTY-MAX-LINE"
-    version: int = 1
-    severity: str = "warn"
-    max_quantity: int = 30
-
-    def check(self, claim: ClaimSettled) -> list[Finding]:
-        findings = []
-        for line in claim.lines:
-            if line.quantity > self.max_quantity:
-                excess = line.quantity - self.max_quantity
-                findings.append(
-                    Finding(
-                        rule_id=self.rule_id,
-                        rule_version=self.version,
-                        severity=self.severity,
-                        line_no=line.line_no,
-                        amount_at_stake=to_fen(line.unit_price * excess),
-                        message=(
-                            f"line {line.line_no} ({line.item_code}) bills {line.quantity} units, "
-                            f"above the maximum of {self.max_quantity}; {excess} units at stake"
-                        ),
-                    )
-                )
-        return findings
-
-
-DEFAULT_RULES = (QuantityLimitRule(),)
-
-
-def audit_claim(claim: ClaimSettled, rules: tuple[QuantityLimitRule, ...] = DEFAULT_RULES) -> list[Finding]:
-    return [finding for rule in rules for finding in rule.check(claim)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +223,7 @@ def _age_on(birth: date, on: date) -> int:
 
 
 def quantity_per_line(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
-    """单次收费数量超限: the walking-skeleton rule as a library function."""
+    """单次收费数量超限: a line whose quantity is above a medically unlikely maximum."""
     maximum = int(params.get("max_quantity", 30))
     return [
         _hit(

@@ -13,21 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.supervision.service import (
-    DEFAULT_RULES,
     LIBRARY,
     RULE_FUNCTIONS,
     DrugPurchase,
+    Finding,
     History,
     InstitutionCost,
     ItemRestriction,
     LtcService,
     PriorClaim,
-    QuantityLimitRule,
     RuleScope,
     RuleVersion,
     SoldCode,
     Stage,
-    audit_claim,
     evaluate,
 )
 from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
@@ -77,6 +75,14 @@ def claim(*lines: tuple[int, str]) -> ClaimSettled:
     )
 
 
+def audit_claim(settled: ClaimSettled, max_quantity: int | None = None) -> list[Finding]:
+    """The library's QTY-MAX-LINE rule alone, at the post stage (the rule the walking skeleton had)."""
+    version = rule("QTY-MAX-LINE")
+    if max_quantity is not None:
+        version = replace(version, parameters={"max_quantity": max_quantity})
+    return evaluate(settled, history(), [version], "post", ON)
+
+
 def test_clean_claim_has_no_findings() -> None:
     assert audit_claim(claim((1, "10.00"), (30, "2.50"), (5, "99.99"))) == []
 
@@ -101,8 +107,7 @@ def test_only_lines_above_the_maximum_are_flagged() -> None:
 
 
 def test_custom_maximum() -> None:
-    rule = QuantityLimitRule(max_quantity=5)
-    findings = rule.check(claim((5, "1.00"), (6, "0.10"), (8, "7.77")))
+    findings = audit_claim(claim((5, "1.00"), (6, "0.10"), (8, "7.77")), max_quantity=5)
     assert [(f.line_no, f.amount_at_stake) for f in findings] == [(2, Decimal("0.10")), (3, Decimal("23.31"))]
 
 
@@ -117,13 +122,12 @@ def test_amount_at_stake_is_rounded_to_the_fen() -> None:
         traceability_codes=[],
     )
     settled = claim().model_copy(update={"lines": [line]})
-    (finding,) = QuantityLimitRule().check(settled)
+    (finding,) = audit_claim(settled)
     assert finding.amount_at_stake == Decimal("0.38")  # 3 x 0.125 = 0.375, half-up
 
 
-def test_default_rules() -> None:
-    assert len(DEFAULT_RULES) == 1
-    assert DEFAULT_RULES[0].max_quantity == 30
+def test_default_maximum_is_thirty() -> None:
+    assert rule("QTY-MAX-LINE").parameters == {"max_quantity": 30}
 
 
 @settings(max_examples=100, deadline=None)
