@@ -6,6 +6,7 @@ makes a claim audited once even if settlement published it twice under different
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from uuid import UUID
 
@@ -13,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
 from services.supervision import repository
+from services.supervision.audit_batch import BatchHistory, first_of_each
 from services.supervision.models import Flag, PointsEntry
 from services.supervision.sanctions import PointsTally, apply_points, points_for, rule_families
-from services.supervision.service import Finding, RuleVersion, business_date, evaluate
-from shared.events.consumer import Handler
+from services.supervision.service import Finding, RuleVersion, business_date, evaluate, lookback_days
+from shared.events.consumer import AnyHandler, BatchHandler
 from shared.events.contracts import (
     AuditFlagged,
     ClaimReversed,
@@ -27,51 +29,63 @@ from shared.events.contracts import (
     PractitionerSuspended,
 )
 from shared.events.envelope import Event
-from shared.events.outbox import publish
+from shared.events.outbox import publish, publish_many
 
 SOURCE = "/yibao/supervision"
 
 
-async def on_claim_settled(session: AsyncSession, event: Event) -> None:
-    claim = event.payload
-    assert isinstance(claim, ClaimSettled)
-    first_time = await repository.claim_audit(
-        session,
-        settlement_id=claim.settlement_id,
-        person_no=claim.person_no,
-        institution_code=claim.institution_code,
-        practitioner_code=claim.practitioner_code,
-        outcome="pending",
-        rules_run=0,
-    )
-    if not first_time:
-        return  # audited already, or reversed before it arrived: either way nothing to add
+async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> None:
+    """Audit a poll's settled claims in order, with a few set-based statements for the whole batch.
+
+    Each claim is judged by the same pure rules against the history it would have seen had the
+    claims before it been audited one by one (`audit_batch.BatchHistory` records each claim before
+    the next is judged); audits, flags, projections and `audit.flagged` events are written in bulk.
+    """
+    delivered: list[tuple[Event, ClaimSettled]] = []
+    for event in events:
+        assert isinstance(event.payload, ClaimSettled)
+        delivered.append((event, event.payload))
+    unique = first_of_each([claim for _, claim in delivered])
+    # Audited already, or reversed before it arrived: either way nothing to add for those.
+    new_ids = await repository.claim_audits(session, unique)
+    fresh: list[tuple[Event, ClaimSettled]] = []
+    for event, claim in delivered:
+        if claim.settlement_id in new_ids:
+            new_ids.discard(claim.settlement_id)  # the first delivery of a settlement is the one audited
+            fresh.append((event, claim))
+    if not fresh:
+        return
     rules = await repository.active_rules(session)
-    await repository.count_institution_case(session, claim)
-    history = await repository.load_history(session, claim, rules)
-    # The rules in force on the day care began judge the claim.
-    findings = evaluate(claim, history, rules, "post", claim.admitted_on)
-    flags = [
-        Flag(
-            id=uuid7(),
-            settlement_id=claim.settlement_id,
-            rule_id=f.rule_id,
-            rule_version=f.rule_version,
-            severity=f.severity,
-            line_no=f.line_no,
-            amount_at_stake=f.amount_at_stake,
-            message=f.message[:500],
-            status="active",
-        )
-        for f in findings
-    ]
-    await repository.add_flags(session, flags)
-    ran = sum(1 for rule in rules if rule.applies(claim, "post", claim.admitted_on))
-    await repository.finish_audit(session, claim.settlement_id, outcome="flagged" if flags else "clean", rules_run=ran)
-    await repository.record_claim(session, claim, history.catalogue)
-    for flag in flags:
-        await publish(
-            session,
+    loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules)
+    batch = BatchHistory(loaded, lookback_days(rules))
+    all_flags: list[Flag] = []
+    outcomes: list[tuple[UUID, str, int]] = []
+    flagged_events: list[AuditFlagged] = []
+    to_score: list[tuple[ClaimSettled, list[tuple[Flag, Finding]]]] = []
+    for event, claim in fresh:
+        batch.count_institution_case(claim)
+        history = batch.history_for(claim)
+        # The rules in force on the day care began judge the claim.
+        findings = evaluate(claim, history, rules, "post", claim.admitted_on)
+        flags = [
+            Flag(
+                id=uuid7(),
+                settlement_id=claim.settlement_id,
+                rule_id=f.rule_id,
+                rule_version=f.rule_version,
+                severity=f.severity,
+                line_no=f.line_no,
+                amount_at_stake=f.amount_at_stake,
+                message=f.message[:500],
+                status="active",
+            )
+            for f in findings
+        ]
+        ran = sum(1 for rule in rules if rule.applies(claim, "post", claim.admitted_on))
+        outcomes.append((claim.settlement_id, "flagged" if flags else "clean", ran))
+        batch.record(claim, history.catalogue)
+        all_flags.extend(flags)
+        flagged_events.extend(
             AuditFlagged(
                 flag_id=flag.id,
                 settlement_id=claim.settlement_id,
@@ -84,11 +98,20 @@ async def on_claim_settled(session: AsyncSession, event: Event) -> None:
                 amount_at_stake=flag.amount_at_stake,
                 message=flag.message,
                 flagged_at=event.time,
-            ),
-            source=SOURCE,
+            )
+            for flag in flags
         )
-    if flags:
-        await score_practitioner(session, claim, list(zip(flags, findings, strict=True)), rules)
+        if flags:
+            to_score.append((claim, list(zip(flags, findings, strict=True))))
+    await repository.count_institution_cases(session, batch.cost_deltas)
+    if all_flags:
+        await repository.add_flags(session, all_flags)
+    await repository.finish_audits(session, outcomes)
+    await repository.record_claims(session, batch.recorded)
+    await publish_many(session, flagged_events, source=SOURCE)
+    # Points go on the tallies in claim order: a doctor's suspension lands on the claim that crossed 12.
+    for claim, flagged in to_score:
+        await score_practitioner(session, claim, flagged, rules)
 
 
 async def score_practitioner(
@@ -210,8 +233,8 @@ async def on_ltc_service_recorded(session: AsyncSession, event: Event) -> None:
     )
 
 
-HANDLERS: dict[str, Handler] = {
-    ClaimSettled.event_type: on_claim_settled,
+HANDLERS: dict[str, AnyHandler] = {
+    ClaimSettled.event_type: BatchHandler(on_claims_settled),
     ClaimReversed.event_type: on_claim_reversed,
     PersonRegistered.event_type: on_person_registered,
     PersonDeceased.event_type: on_person_deceased,

@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.supervision.audit_batch import CostKey, LoadedHistory, PersonRow, RecordedClaim, window_start
 from services.supervision.models import (
     AuditResult,
     Case,
@@ -686,3 +687,296 @@ async def stored_claims(session: AsyncSession, *, start: date, end: date, limit:
         .limit(limit)
     )
     return [ClaimSettled.model_validate(claim) for claim in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit of a batch of settled claims: a few set-based statements per batch, not per claim
+# ---------------------------------------------------------------------------------------------
+
+# One cached statement for any batch size: the batch travels as arrays.
+_CLAIM_AUDITS = text(
+    "INSERT INTO audit_results (settlement_id, person_no, institution_code, practitioner_code, outcome, rules_run) "
+    "SELECT id, person_no, institution_code, practitioner_code, 'pending', 0 FROM unnest("
+    "CAST(:ids AS uuid[]), CAST(:persons AS varchar[]), CAST(:institutions AS varchar[]), "
+    "CAST(:practitioners AS varchar[])) AS batch(id, person_no, institution_code, practitioner_code) "
+    "ON CONFLICT DO NOTHING RETURNING settlement_id"
+)
+_FINISH_AUDITS = text(
+    "UPDATE audit_results AS audit SET outcome = batch.outcome, rules_run = batch.rules_run FROM unnest("
+    "CAST(:ids AS uuid[]), CAST(:outcomes AS varchar[]), CAST(:rules_run AS integer[])) "
+    "AS batch(id, outcome, rules_run) WHERE audit.settlement_id = batch.id"
+)
+
+
+async def claim_audits(session: AsyncSession, claims: Sequence[ClaimSettled]) -> set[UUID]:
+    """Insert a pending audit row per claim; the ids that were new (not audited nor reversed before)."""
+    if not claims:
+        return set()
+    inserted = await session.execute(
+        _CLAIM_AUDITS,
+        {
+            "ids": [c.settlement_id for c in claims],
+            "persons": [c.person_no for c in claims],
+            "institutions": [c.institution_code for c in claims],
+            "practitioners": [c.practitioner_code for c in claims],
+        },
+    )
+    return {row.settlement_id for row in inserted}
+
+
+async def finish_audits(session: AsyncSession, outcomes: Sequence[tuple[UUID, str, int]]) -> None:
+    """(settlement id, outcome, rules run) for each audited claim, in one statement."""
+    if not outcomes:
+        return
+    await session.execute(
+        _FINISH_AUDITS,
+        {
+            "ids": [settlement_id for settlement_id, _, _ in outcomes],
+            "outcomes": [outcome for _, outcome, _ in outcomes],
+            "rules_run": [ran for _, _, ran in outcomes],
+        },
+    )
+
+
+async def load_batch_history(
+    session: AsyncSession, claims: Sequence[ClaimSettled], rules: Sequence[RuleVersion]
+) -> LoadedHistory:
+    """What `load_history` reads for each claim, for the whole batch at once (a superset of each
+    claim's window; `audit_batch.BatchHistory` narrows it per claim)."""
+    loaded = LoadedHistory()
+    if not claims:
+        return loaded
+    days = lookback_days(rules)
+    persons = sorted({c.person_no for c in claims})
+    earliest = min(window_start(c, days) for c in claims)
+    latest = max(c.discharged_on for c in claims)
+
+    prior_rows = await session.execute(
+        select(
+            ClaimHistory.person_no,
+            ClaimHistory.settlement_id,
+            ClaimHistory.institution_code,
+            ClaimHistory.visit_type,
+            ClaimHistory.admitted_on,
+            ClaimHistory.discharged_on,
+            ClaimHistory.diagnoses,
+            ClaimHistory.item_codes,
+        ).where(
+            ClaimHistory.person_no.in_(persons),
+            ClaimHistory.discharged_on >= earliest,
+            ClaimHistory.admitted_on <= latest,
+        )
+    )
+    for row in prior_rows:
+        loaded.prior_claims.setdefault(row.person_no, []).append(
+            PriorClaim(
+                settlement_id=row.settlement_id,
+                institution_code=row.institution_code,
+                visit_type=row.visit_type,
+                admitted_on=row.admitted_on,
+                discharged_on=row.discharged_on,
+                diagnoses=tuple(row.diagnoses),
+                item_codes=tuple(row.item_codes),
+            )
+        )
+    item_codes = {line.item_code for c in claims for line in c.lines}
+    item_codes |= {code for priors in loaded.prior_claims.values() for p in priors for code in p.item_codes}
+    loaded.catalogue = {item.item_code: item for item in await restrictions_for(session, item_codes)}
+
+    person_rows = await session.execute(
+        select(PersonFacts.person_no, PersonFacts.sex, PersonFacts.birth_date, PersonFacts.died_on).where(
+            PersonFacts.person_no.in_(persons)
+        )
+    )
+    for person in person_rows:
+        loaded.persons[person.person_no] = PersonRow(
+            sex=person.sex,
+            birth_date=person.birth_date,
+            death_date=person.died_on,
+        )
+
+    groups = sorted({g for c in claims for g in drug_groups(c, loaded.catalogue.values())})
+    if groups:
+        purchase_rows = await session.execute(
+            select(
+                DrugPurchaseRow.person_no,
+                DrugPurchaseRow.settlement_id,
+                DrugPurchaseRow.drug_group,
+                DrugPurchaseRow.practitioner_code,
+                DrugPurchaseRow.institution_code,
+                DrugPurchaseRow.purchased_on,
+            ).where(
+                DrugPurchaseRow.person_no.in_(persons),
+                DrugPurchaseRow.drug_group.in_(groups),
+                DrugPurchaseRow.purchased_on >= earliest,
+                DrugPurchaseRow.purchased_on <= max(c.admitted_on for c in claims),
+            )
+        )
+        for purchase in purchase_rows:
+            loaded.drug_purchases.setdefault(purchase.person_no, []).append(
+                DrugPurchase(
+                    settlement_id=purchase.settlement_id,
+                    drug_group=purchase.drug_group,
+                    practitioner_code=purchase.practitioner_code,
+                    institution_code=purchase.institution_code,
+                    purchased_on=purchase.purchased_on,
+                )
+            )
+
+    codes = sorted({code for c in claims for code in traceability_codes(c)})
+    if codes:
+        sold_rows = await session.execute(
+            select(TraceabilityCode.code, TraceabilityCode.settlement_id).where(TraceabilityCode.code.in_(codes))
+        )
+        loaded.sold_codes = {sold.code: sold.settlement_id for sold in sold_rows}
+
+    inpatients = [c for c in claims if c.visit_type == "inpatient"]
+    if inpatients:
+        ltc_rows = await session.execute(
+            select(LtcServiceRow.person_no, LtcServiceRow.service_date, LtcServiceRow.amount).where(
+                LtcServiceRow.person_no.in_(sorted({c.person_no for c in inpatients})),
+                LtcServiceRow.service_date >= min(c.admitted_on for c in inpatients),
+                LtcServiceRow.service_date <= max(c.discharged_on for c in inpatients),
+            )
+        )
+        for visit in ltc_rows:
+            loaded.ltc_services.setdefault(visit.person_no, []).append(
+                LtcService(service_date=visit.service_date, amount=visit.amount)
+            )
+
+    peer_keys = {
+        (c.institution_level, group)
+        for c in claims
+        if (group := diagnosis_group(c)) is not None and c.institution_level is not None
+    }
+    if peer_keys:
+        levels = sorted({level for level, _ in peer_keys})
+        peer_groups = sorted({group for _, group in peer_keys})
+        cost_rows = await session.execute(
+            select(
+                InstitutionCostRow.institution_code,
+                InstitutionCostRow.institution_level,
+                InstitutionCostRow.diagnosis_group,
+                InstitutionCostRow.cases,
+                InstitutionCostRow.total_cost,
+            ).where(
+                InstitutionCostRow.institution_level.in_(levels),
+                InstitutionCostRow.diagnosis_group.in_(peer_groups),
+            )
+        )
+        for cost in cost_rows:
+            if (cost.institution_level, cost.diagnosis_group) in peer_keys:
+                key = (cost.institution_code, cost.institution_level, cost.diagnosis_group)
+                loaded.institution_costs[key] = (cost.cases, cost.total_cost)
+    return loaded
+
+
+async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]) -> None:
+    """`record_claim` for a batch: one statement per projection table."""
+    if not recorded:
+        return
+    history_rows: list[dict[str, Any]] = []
+    purchase_rows: list[dict[str, Any]] = []
+    code_rows: dict[str, dict[str, Any]] = {}
+    institutions: dict[str, dict[str, Any]] = {}
+    for entry in recorded:
+        claim = entry.claim
+        settled_on = business_date(claim.settled_at)
+        history_rows.append(
+            {
+                "settlement_id": claim.settlement_id,
+                "person_no": claim.person_no,
+                "institution_code": claim.institution_code,
+                "practitioner_code": claim.practitioner_code,
+                "visit_type": claim.visit_type,
+                "admitted_on": claim.admitted_on,
+                "discharged_on": claim.discharged_on,
+                "diagnoses": list(claim.diagnoses),
+                "item_codes": sorted({line.item_code for line in claim.lines}),
+                "total": claim_total(claim),
+                "institution_level": claim.institution_level,
+                "diagnosis_group": diagnosis_group(claim),
+                "region_code": claim.region_code,
+                "settled_on": settled_on,
+                "claim": claim.model_dump(mode="json"),
+            }
+        )
+        purchase_rows.extend(
+            {
+                "settlement_id": claim.settlement_id,
+                "drug_group": group,
+                "person_no": claim.person_no,
+                "practitioner_code": claim.practitioner_code,
+                "institution_code": claim.institution_code,
+                "purchased_on": claim.admitted_on,
+            }
+            for group in sorted(entry.drug_groups)
+        )
+        for code in entry.codes:
+            # The first settlement that sold a code keeps it; a resale is a flag, not a new owner.
+            code_rows.setdefault(
+                code,
+                {
+                    "code": code,
+                    "settlement_id": claim.settlement_id,
+                    "person_no": claim.person_no,
+                    "sold_on": settled_on,
+                },
+            )
+        # What the last claim of the batch said about its institution wins, as one by one.
+        institutions[claim.institution_code] = {
+            "institution_code": claim.institution_code,
+            "institution_level": claim.institution_level,
+            "institution_type": claim.institution_type,
+            "region_code": claim.region_code,
+        }
+    await session.execute(insert(_table(ClaimHistory)).on_conflict_do_nothing(), history_rows)
+    if purchase_rows:
+        await session.execute(insert(_table(DrugPurchaseRow)).on_conflict_do_nothing(), purchase_rows)
+    if code_rows:
+        await session.execute(insert(_table(TraceabilityCode)).on_conflict_do_nothing(), list(code_rows.values()))
+    profile = insert(_table(InstitutionRow)).values(list(institutions.values()))
+    await session.execute(
+        profile.on_conflict_do_update(
+            index_elements=["institution_code"],
+            set_={
+                "institution_level": profile.excluded.institution_level,
+                "institution_type": profile.excluded.institution_type,
+                "region_code": profile.excluded.region_code,
+            },
+        )
+    )
+
+
+async def count_institution_cases(session: AsyncSession, deltas: dict[CostKey, tuple[int, Decimal]]) -> None:
+    """Add a batch's cases to the institutions' cost per case (同级同病种), one statement."""
+    if not deltas:
+        return
+    statement = insert(_table(InstitutionCostRow)).values(
+        [
+            {
+                "institution_code": institution,
+                "institution_level": level,
+                "diagnosis_group": group,
+                "cases": cases,
+                "total_cost": total,
+            }
+            for (institution, level, group), (cases, total) in sorted(deltas.items())
+        ]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["institution_code", "institution_level", "diagnosis_group"],
+            set_={
+                "cases": InstitutionCostRow.cases + statement.excluded.cases,
+                "total_cost": InstitutionCostRow.total_cost + statement.excluded.total_cost,
+            },
+        )
+    )
+
+
+def _table(model: type[Any]) -> Table:
+    """A model's Core table, for executemany inserts without the ORM's per-row bookkeeping."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

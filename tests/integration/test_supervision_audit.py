@@ -21,7 +21,7 @@ from sqlalchemy import text
 from devstack.stack import Stack
 from services.supervision.handlers import HANDLERS
 from shared.db import Database
-from shared.events.consumer import ConsumerRunner
+from shared.events.consumer import BatchHandler, ConsumerRunner
 from shared.events.contracts import (
     ClaimLine,
     ClaimReversed,
@@ -127,7 +127,11 @@ async def deliver(db: Database, event: Event) -> bool:
         )
         if fresh.first() is None:
             return False
-        await HANDLERS[event.type](session, event)
+        handler = HANDLERS[event.type]
+        if isinstance(handler, BatchHandler):
+            await handler.apply(session, [event])
+        else:
+            await handler(session, event)
     return True
 
 
@@ -336,3 +340,118 @@ async def test_death_and_ltc_projections_feed_the_rules(db: Database, conn: asyn
     assert [(r["rule_id"], r["amount_at_stake"]) for r in await flags_of(conn, stay.settlement_id)] == [
         ("LTC-DURING-STAY", Decimal("90.00"))
     ]
+
+
+async def deliver_batch(db: Database, events: list[Event]) -> None:
+    """As the consumer runner applies one poll: the inbox rows and the batch handler in one transaction."""
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO inbox (consumer, event_id, event_type) "
+                "SELECT :c, id, :t FROM unnest(CAST(:ids AS uuid[])) AS batch(id)"
+            ),
+            {"c": CONSUMER, "t": ClaimSettled.event_type, "ids": [e.id for e in events]},
+        )
+        handler = HANDLERS[ClaimSettled.event_type]
+        assert isinstance(handler, BatchHandler)
+        await handler.apply(session, events)
+
+
+async def batch_scenario(db: Database) -> tuple[list[ClaimSettled], str]:
+    """Claims that only break rules against claims before them: the same day billed twice, a
+    traceability code sold again, a readmission and an overlapping stay, a doctor reaching 12 points."""
+    same_day, stays = person_no(), person_no()
+    doctor, trace = code("D"), code("TRC")
+    women = [person_no() for _ in range(5)]
+    for woman in women:
+        await register(db, woman, sex="F")
+    men = [person_no() for _ in range(5)]
+    for man in men:
+        await register(db, man, sex="M")
+
+    def claim(*args: object, **kwargs: object) -> ClaimSettled:
+        # No level: the peer rule reads every test's institution costs, which differ between the runs.
+        return settled(*args, **kwargs).model_copy(update={"institution_level": None})  # type: ignore[arg-type]
+
+    claims = [
+        claim(same_day, [("250101001", 1, "36.80")], admitted_on=date(2026, 11, 3)),
+        claim(same_day, [("250101001", 1, "36.80")], admitted_on=date(2026, 11, 3), institution="H-IT-0002"),
+        claim(women[0], [("XN05BA0010101", 1, "1.20")], traceability=(trace,)),
+        claim(women[1], [("XN05BA0010101", 1, "1.20")], traceability=(trace,), admitted_on=date(2026, 11, 4)),
+        claim(
+            stays,
+            [("250101001", 1, "36.80")],
+            visit_type="inpatient",
+            admitted_on=date(2026, 10, 1),
+            discharged_on=date(2026, 10, 8),
+        ),
+        claim(
+            stays,
+            [("250101001", 1, "36.80")],
+            visit_type="inpatient",
+            admitted_on=date(2026, 10, 12),
+            discharged_on=date(2026, 10, 20),
+        ),
+        claim(
+            stays,
+            [("250101001", 1, "36.80")],
+            visit_type="inpatient",
+            admitted_on=date(2026, 10, 15),
+            discharged_on=date(2026, 10, 18),
+            institution="H-IT-0002",
+        ),
+    ]
+    # SEX-CONFLICT (medical, refuse): 3 points a claim, so the fourth crosses 12.
+    claims += [
+        claim(man, [("XG03DA0010101", 1, "20.00")], practitioner=doctor, admitted_on=date(2026, 11, n + 1))
+        for n, man in enumerate(men)
+    ]
+    return claims, doctor
+
+
+async def rule_ids_by_claim(conn: asyncpg.Connection, claims: list[ClaimSettled]) -> list[list[str]]:
+    return [[r["rule_id"] for r in await flags_of(conn, c.settlement_id)] for c in claims]
+
+
+async def test_a_batch_judges_each_claim_against_those_before_it_as_one_by_one(
+    db: Database, conn: asyncpg.Connection
+) -> None:
+    one_by_one, one_doctor = await batch_scenario(db)
+    for claim in one_by_one:
+        await send(db, claim)
+    batched, batch_doctor = await batch_scenario(db)
+    events = [Event.new(claim, source="/tests") for claim in batched]
+    events.insert(3, Event.new(batched[2], source="/tests"))  # settlement published one claim twice
+    await deliver_batch(db, events)
+
+    expected = await rule_ids_by_claim(conn, one_by_one)
+    assert expected[1] == ["DUP-CHARGE"]
+    assert expected[3] == ["TRACE-RESOLD"]
+    assert "SPLIT-ADMISSION" in expected[5]
+    assert "PHANTOM-BED" in expected[6]
+    assert await rule_ids_by_claim(conn, batched) == expected
+    for claim in batched:
+        assert await conn.fetchval("SELECT count(*) FROM claim_history WHERE settlement_id = $1", claim.settlement_id)
+        audit = await conn.fetchrow(
+            "SELECT outcome, rules_run FROM audit_results WHERE settlement_id = $1", claim.settlement_id
+        )
+        assert audit is not None
+        assert audit["outcome"] == ("flagged" if await flags_of(conn, claim.settlement_id) else "clean")
+        assert audit["rules_run"] > 0
+    trace = batched[2].lines[0].traceability_codes[0]
+    assert await conn.fetchval("SELECT settlement_id FROM traceability_codes WHERE code = $1", trace) == (
+        batched[2].settlement_id
+    )
+    flagged = sum(len(ids) for ids in expected)
+    for claims in (one_by_one, batched):
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE event_type = 'audit.flagged' "
+                "AND (convert_from(payload, 'UTF8')::jsonb->>'settlement_id')::uuid = ANY($1::uuid[])",
+                [c.settlement_id for c in claims],
+            )
+            == flagged
+        )
+    for doctor in (one_doctor, batch_doctor):
+        assert await conn.fetchval("SELECT points FROM practitioners WHERE practitioner_code = $1", doctor) == 15
+        assert await outbox_count(conn, "practitioner.suspended", doctor) == 1

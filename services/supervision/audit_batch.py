@@ -1,0 +1,193 @@
+"""The post-event audit of a batch of settled claims, in order (pure: the caller loads and writes).
+
+The repository loads, in a few set-based queries, what every claim of the batch may read (its
+person's claims, drug purchases and LTC visits in the window, sold traceability codes, the
+knowledge base, peer costs). `BatchHistory` then hands each claim, in delivery order, the same
+`History` that `repository.load_history` would have read had the claims before it been committed
+one by one: each audited claim is recorded into the overlay before the next one is judged, so
+duplicate billing, a traceability code sold twice or overlapping stays within one batch are
+caught exactly as across batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from services.supervision.service import (
+    DrugPurchase,
+    History,
+    InstitutionCost,
+    ItemRestriction,
+    LtcService,
+    PriorClaim,
+    SoldCode,
+    claim_total,
+    diagnosis_group,
+    drug_groups,
+    traceability_codes,
+)
+from shared.events.contracts import ClaimSettled
+
+CostKey = tuple[str, int, str]  # institution, level, diagnosis group (同级同病种)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    sex: Literal["M", "F"] | None
+    birth_date: date | None
+    death_date: date | None
+
+
+@dataclass
+class LoadedHistory:
+    """What the repository read for a whole batch, before any claim of it is recorded."""
+
+    persons: dict[str, PersonRow] = field(default_factory=dict)
+    prior_claims: dict[str, list[PriorClaim]] = field(default_factory=dict)  # by person
+    catalogue: dict[str, ItemRestriction] = field(default_factory=dict)  # by item code
+    drug_purchases: dict[str, list[DrugPurchase]] = field(default_factory=dict)  # by person
+    sold_codes: dict[str, UUID] = field(default_factory=dict)  # code -> the settlement that sold it first
+    ltc_services: dict[str, list[LtcService]] = field(default_factory=dict)  # by person
+    institution_costs: dict[CostKey, tuple[int, Decimal]] = field(default_factory=dict)  # cases, total
+
+
+def window_start(claim: ClaimSettled, lookback_days: int) -> date:
+    """The first day of the claim's history window (as `repository.load_history` computes it)."""
+    lookback = timedelta(days=lookback_days)
+    return claim.admitted_on - lookback if claim.admitted_on > date.min + lookback else date.min
+
+
+@dataclass
+class RecordedClaim:
+    """A claim's writes into the projections, collected for one bulk write per table."""
+
+    claim: ClaimSettled
+    drug_groups: frozenset[str]
+    codes: tuple[str, ...]
+
+
+class BatchHistory:
+    """Hands out each claim's `History` in order, recording each audited claim before the next."""
+
+    def __init__(self, loaded: LoadedHistory, lookback_days: int) -> None:
+        self.loaded = loaded
+        self.lookback_days = lookback_days
+        self.cost_deltas: dict[CostKey, tuple[int, Decimal]] = {}
+        self.recorded: list[RecordedClaim] = []
+
+    def count_institution_case(self, claim: ClaimSettled) -> None:
+        """The claim joins its institution's cost per case before the peer rule reads it."""
+        group = diagnosis_group(claim)
+        if group is None or claim.institution_level is None:
+            return
+        key = (claim.institution_code, claim.institution_level, group)
+        total = claim_total(claim)
+        cases, cost = self.loaded.institution_costs.get(key, (0, Decimal("0.00")))
+        self.loaded.institution_costs[key] = (cases + 1, cost + total)
+        delta_cases, delta_cost = self.cost_deltas.get(key, (0, Decimal("0.00")))
+        self.cost_deltas[key] = (delta_cases + 1, delta_cost + total)
+
+    def history_for(self, claim: ClaimSettled) -> History:
+        loaded = self.loaded
+        earliest = window_start(claim, self.lookback_days)
+        prior = tuple(
+            p
+            for p in loaded.prior_claims.get(claim.person_no, ())
+            if p.discharged_on >= earliest
+            and p.admitted_on <= claim.discharged_on
+            and p.settlement_id != claim.settlement_id
+        )
+        wanted = {line.item_code for line in claim.lines} | {code for p in prior for code in p.item_codes}
+        catalogue = tuple(loaded.catalogue[code] for code in sorted(wanted) if code in loaded.catalogue)
+        groups = drug_groups(claim, catalogue)
+        purchases = tuple(
+            purchase
+            for purchase in loaded.drug_purchases.get(claim.person_no, ())
+            if purchase.drug_group in groups and earliest <= purchase.purchased_on <= claim.admitted_on
+        )
+        codes = sorted(set(traceability_codes(claim)))
+        sold = tuple(
+            SoldCode(code=code, settlement_id=loaded.sold_codes[code]) for code in codes if code in loaded.sold_codes
+        )
+        ltc: tuple[LtcService, ...] = ()
+        if claim.visit_type == "inpatient":
+            ltc = tuple(
+                visit
+                for visit in loaded.ltc_services.get(claim.person_no, ())
+                if claim.admitted_on <= visit.service_date <= claim.discharged_on
+            )
+        peers: tuple[InstitutionCost, ...] = ()
+        group = diagnosis_group(claim)
+        if group is not None and claim.institution_level is not None:
+            peers = tuple(
+                InstitutionCost(
+                    institution_code=key[0],
+                    institution_level=key[1],
+                    diagnosis_group=key[2],
+                    cases=cases,
+                    total_cost=cost,
+                )
+                for key, (cases, cost) in sorted(loaded.institution_costs.items())
+                if key[1] == claim.institution_level and key[2] == group
+            )
+        person = loaded.persons.get(claim.person_no)
+        return History(
+            sex=None if person is None else person.sex,
+            birth_date=None if person is None else person.birth_date,
+            death_date=None if person is None else person.death_date,
+            catalogue=catalogue,
+            prior_claims=prior,
+            sold_codes=sold,
+            drug_purchases=purchases,
+            ltc_services=ltc,
+            peer_costs=peers,
+        )
+
+    def record(self, claim: ClaimSettled, catalogue: Iterable[ItemRestriction]) -> None:
+        """Put an audited claim into the overlay (and the list to write), as `repository.record_claim` does."""
+        loaded = self.loaded
+        persons_claims = loaded.prior_claims.setdefault(claim.person_no, [])
+        if all(p.settlement_id != claim.settlement_id for p in persons_claims):
+            persons_claims.append(
+                PriorClaim(
+                    settlement_id=claim.settlement_id,
+                    institution_code=claim.institution_code,
+                    visit_type=claim.visit_type,
+                    admitted_on=claim.admitted_on,
+                    discharged_on=claim.discharged_on,
+                    diagnoses=tuple(claim.diagnoses),
+                    item_codes=tuple(sorted({line.item_code for line in claim.lines})),
+                )
+            )
+        groups = frozenset(drug_groups(claim, catalogue))
+        purchases = loaded.drug_purchases.setdefault(claim.person_no, [])
+        for group in sorted(groups):
+            purchases.append(
+                DrugPurchase(
+                    settlement_id=claim.settlement_id,
+                    drug_group=group,
+                    practitioner_code=claim.practitioner_code,
+                    institution_code=claim.institution_code,
+                    purchased_on=claim.admitted_on,
+                )
+            )
+        codes = tuple(sorted(set(traceability_codes(claim))))
+        for code in codes:
+            loaded.sold_codes.setdefault(code, claim.settlement_id)  # the first seller keeps a code
+        self.recorded.append(RecordedClaim(claim=claim, drug_groups=groups, codes=codes))
+
+
+def first_of_each(claims: Sequence[ClaimSettled]) -> list[ClaimSettled]:
+    """One claim per settlement id, the first delivered (a republished claim is audited once)."""
+    seen: set[UUID] = set()
+    unique = []
+    for claim in claims:
+        if claim.settlement_id not in seen:
+            seen.add(claim.settlement_id)
+            unique.append(claim)
+    return unique
