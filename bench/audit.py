@@ -45,7 +45,8 @@ from shared.settings import database_url_for, plain_url
 
 SUPERVISION = REPO_ROOT / "services" / "supervision"
 SEED = 2026
-PERSONS = 5000
+PERSONS = 5000  # at least; more for big runs, so a person has ~20 claims a year as in a city
+CLAIMS_PER_PERSON = 20
 INSTITUTIONS = 40
 PRACTITIONERS_PER_INSTITUTION = 8  # 320 doctors
 PLANTED = 0.03  # share of claims carrying one planted violation
@@ -69,15 +70,16 @@ def _topic(run: str) -> str:
 class ClaimFactory:
     """Deterministic claims; `planted` counts the violations put in on purpose, by kind."""
 
-    def __init__(self, seed: int = SEED) -> None:
+    def __init__(self, n: int, seed: int = SEED) -> None:
         self.rng = random.Random(seed)
+        self.persons = max(PERSONS, n // CLAIMS_PER_PERSON)
         self.planted: dict[str, int] = {"quantity": 0, "price": 0, "trace_resold": 0, "duplicate": 0}
         self.sold_codes: list[str] = []
         self.last_outpatient: dict[str, tuple[date, str, str, str]] = {}  # person -> (day, item, inst, doctor)
         self.serial = 0
 
     def person(self) -> str:
-        return f"P{self.rng.randrange(PERSONS):011d}"
+        return f"P{self.rng.randrange(self.persons):011d}"
 
     def institution(self) -> tuple[str, int]:
         n = self.rng.randrange(INSTITUTIONS)
@@ -165,7 +167,7 @@ class ClaimFactory:
 
 async def produce(bootstrap: str, topic: str, n: int) -> dict[str, int]:
     """N claims into the topic, keyed by person as settlement's relay keys them; not timed."""
-    factory = ClaimFactory()
+    factory = ClaimFactory(n)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:

@@ -78,6 +78,10 @@ class BatchHistory:
         self.loaded = loaded
         self.lookback_days = lookback_days
         self.cost_deltas: dict[CostKey, tuple[int, Decimal]] = {}
+        # Peers by (level, diagnosis group): a claim reads its own group, not every institution's costs.
+        self.peer_costs: dict[tuple[int, str], dict[str, tuple[int, Decimal]]] = {}
+        for (institution, level, group), cost in loaded.institution_costs.items():
+            self.peer_costs.setdefault((level, group), {})[institution] = cost
         self.recorded: list[RecordedClaim] = []
 
     def count_institution_case(self, claim: ClaimSettled) -> None:
@@ -87,8 +91,9 @@ class BatchHistory:
             return
         key = (claim.institution_code, claim.institution_level, group)
         total = claim_total(claim)
-        cases, cost = self.loaded.institution_costs.get(key, (0, Decimal("0.00")))
-        self.loaded.institution_costs[key] = (cases + 1, cost + total)
+        peers = self.peer_costs.setdefault((claim.institution_level, group), {})
+        cases, cost = peers.get(claim.institution_code, (0, Decimal("0.00")))
+        peers[claim.institution_code] = (cases + 1, cost + total)
         delta_cases, delta_cost = self.cost_deltas.get(key, (0, Decimal("0.00")))
         self.cost_deltas[key] = (delta_cases + 1, delta_cost + total)
 
@@ -126,14 +131,15 @@ class BatchHistory:
         if group is not None and claim.institution_level is not None:
             peers = tuple(
                 InstitutionCost(
-                    institution_code=key[0],
-                    institution_level=key[1],
-                    diagnosis_group=key[2],
+                    institution_code=institution,
+                    institution_level=claim.institution_level,
+                    diagnosis_group=group,
                     cases=cases,
                     total_cost=cost,
                 )
-                for key, (cases, cost) in sorted(loaded.institution_costs.items())
-                if key[1] == claim.institution_level and key[2] == group
+                for institution, (cases, cost) in sorted(
+                    self.peer_costs.get((claim.institution_level, group), {}).items()
+                )
             )
         person = loaded.persons.get(claim.person_no)
         return History(

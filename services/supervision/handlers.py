@@ -110,15 +110,20 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
     await repository.record_claims(session, batch.recorded)
     await publish_many(session, flagged_events, source=SOURCE)
     # Points go on the tallies in claim order: a doctor's suspension lands on the claim that crossed 12.
+    table = await repository.points_table(session) if to_score else {}
     for claim, flagged in to_score:
-        await score_practitioner(session, claim, flagged, rules)
+        await score_practitioner(session, claim, flagged, rules, table)
 
 
 async def score_practitioner(
-    session: AsyncSession, claim: ClaimSettled, flagged: list[tuple[Flag, Finding]], rules: list[RuleVersion]
+    session: AsyncSession,
+    claim: ClaimSettled,
+    flagged: list[tuple[Flag, Finding]],
+    rules: list[RuleVersion],
+    table: dict[tuple[str, str], int],
 ) -> None:
-    """医保医师记分: the findings' points go on the doctor's tally; 12 in a year suspends, once."""
-    table = await repository.points_table(session)
+    """医保医师记分: the findings' points (`table`: by family and severity) go on the doctor's tally;
+    12 in a year suspends, once."""
     families = rule_families(rules)
     on = business_date(claim.settled_at)
     row = await repository.lock_practitioner(
