@@ -25,6 +25,9 @@ from services.supervision.schemas import (
     CaseConclusion,
     CaseCreate,
     CaseOut,
+    CheckFinding,
+    CheckIn,
+    CheckOut,
     CreditOut,
     FlagOut,
     FlagPage,
@@ -48,6 +51,7 @@ from services.supervision.service import (
     check_rule_version,
     draft_claim,
     evaluate,
+    in_stage_check,
     merge_statistics,
     run_as_if_in_force,
     tally_backtest,
@@ -163,6 +167,55 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
         ],
         rules_run=sum(1 for rule in rules if rule.applies(claim, "pre", body.visit_date)),
         refused=any(f.severity == "refuse" for f in findings),
+    )
+
+
+@router.post("/checks", response_model=CheckOut)
+async def check(body: CheckIn, session: DbSession, principal: CurrentPrincipal) -> CheckOut:
+    """事中审核: settlement asks, just before storing a claim, whether a refuse-severity in-stage rule
+    stops it. Only Yibao's own services call it (role service): a hospital or ops token cannot
+    stand in for settlement's check, nor learn the refusals ahead of settling."""
+    require_role(principal, Role.SERVICE)
+    profile = None
+    if body.institution_level is None or body.institution_type is None or body.region_code is None:
+        profile = await repository.institution_profile(session, body.institution_code)
+    claim = draft_claim(
+        person_no=body.person_no,
+        practitioner_code=body.practitioner_code,
+        institution_code=body.institution_code,
+        visit_type=body.visit_type,
+        admitted_on=body.admitted_on,
+        discharged_on=body.discharged_on,
+        diagnoses=body.diagnoses,
+        lines=[
+            DraftLine(line.item_code, line.quantity, line.unit_price, tuple(line.traceability_codes))
+            for line in body.lines
+        ],
+        institution_level=body.institution_level
+        if body.institution_level is not None
+        else (None if profile is None else profile.institution_level),
+        institution_type=body.institution_type or (None if profile is None else profile.institution_type),
+        region_code=body.region_code or (None if profile is None else profile.region_code),
+        scheme=body.scheme,
+        now=datetime.now(UTC),
+    )
+    # Only the in-stage rules' windows are loaded: post-only rules (peers, LTC) need not slow a settlement.
+    rules = [rule for rule in await precheck_rules.get(lambda: repository.active_rules(session)) if "in" in rule.stages]
+    history = await repository.load_history(session, claim, rules)
+    findings, rules_run = in_stage_check(claim, history, rules)
+    return CheckOut(
+        refused=bool(findings),
+        findings=[
+            CheckFinding(
+                rule_id=f.rule_id,
+                rule_version=f.rule_version,
+                line_no=f.line_no,
+                amount_at_stake=f.amount_at_stake,
+                message=f.message,
+            )
+            for f in findings
+        ],
+        rules_run=rules_run,
     )
 
 

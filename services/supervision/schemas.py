@@ -96,6 +96,45 @@ class PrecheckOut(BaseModel):
     refused: bool = Field(description="true when any warning has refuse severity: the order would be refused")
 
 
+class CheckIn(RequestModel):
+    """事中审核: a claim as settlement is about to store it; settlement has already priced and checked it."""
+
+    person_no: PersonNo
+    practitioner_code: str = Field(min_length=1, max_length=30)
+    institution_code: str = Field(min_length=1, max_length=20)
+    visit_type: VisitType
+    admitted_on: date = Field(ge=EARLIEST_VISIT, le=LATEST_VISIT)
+    discharged_on: date = Field(ge=EARLIEST_VISIT, le=LATEST_VISIT)
+    diagnoses: list[str] = Field(default_factory=list, max_length=20)
+    # What settlement knows of the institution and the person's cover; supervision's own
+    # projections may lag behind, so the claim's facts win when given.
+    scheme: Scheme | None = None
+    institution_level: int | None = Field(default=None, ge=0, le=3)
+    institution_type: str | None = Field(default=None, max_length=20)
+    region_code: str | None = Field(default=None, max_length=12)
+    lines: list[PrecheckLine] = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        if self.discharged_on < self.admitted_on:
+            raise ValueError("discharged_on is before admitted_on")
+        return self
+
+
+class CheckFinding(BaseModel):
+    rule_id: str
+    rule_version: int
+    line_no: int | None
+    amount_at_stake: Money
+    message: str
+
+
+class CheckOut(BaseModel):
+    refused: bool = Field(description="true when any in-stage rule of refuse severity found something")
+    findings: list[CheckFinding] = Field(description="the refuse-severity findings of the in-stage rules")
+    rules_run: int
+
+
 class PointsEntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
