@@ -167,6 +167,27 @@ class CaseConclusion(RequestModel):
     finding: str = Field(min_length=1, max_length=2000, description="what the investigation found")
     amount_to_recover: Money = Field(ge=0, description="追回/拒付: at most the amount the case's flags put at stake")
     sanction: bool = Field(default=False, description="issue the next 三函两牌 rung to the institution")
+    penalty: Money = Field(default=Decimal("0.00"), ge=0, description="罚款: a penalty beside the recovery")
+
+
+class RecoveryPaymentIn(RequestModel):
+    """追回: a payment received against a concluded case's amount to recover."""
+
+    amount: Money = Field(gt=0)
+    received_on: date = Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))
+    reference: str = Field(
+        min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_.-]+$", description="the receipt; recorded once per case"
+    )
+
+
+class RecoveryPaymentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    amount: Money
+    received_on: date
+    reference: str
+    recorded_by: str
+    recorded_at: datetime
 
 
 class CaseOut(BaseModel):
@@ -182,6 +203,12 @@ class CaseOut(BaseModel):
     amount_to_recover: Money | None
     sanction: str | None
     concluded_on: date | None
+    penalty: Money | None = None
+    recovered: Money = Field(description="追回 so far: the payments received")
+    outstanding: Money | None = Field(description="still to recover; null before the conclusion")
+    recovery_status: str = Field(description="none (not concluded), outstanding, or closed (fully recovered)")
+    recovery_closed_on: date | None = None
+    recovery_payments: list[RecoveryPaymentOut]
     flag_ids: list[UUID]
 
 
@@ -214,6 +241,8 @@ class StatisticsRow(BaseModel):
     flags: int = Field(description="active flags raised this month")
     amount_recovered: Money = Field(description="追回: amounts to recover decided in concluded cases")
     amount_refused: Money = Field(description="拒付: amount at stake of active refuse-severity flags")
+    penalties: Money = Field(description="罚款: penalties decided in cases concluded this month")
+    amount_collected: Money = Field(description="recovery payments received this month")
 
 
 class StatisticsOut(BaseModel):

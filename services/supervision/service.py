@@ -862,7 +862,7 @@ def draft_claim(
 # ---------------------------------------------------------------------------------------------
 
 STATISTIC_COUNTS = ("institutions_inspected", "cases_concluded", "letters", "yellow_cards", "red_cards", "flags")
-STATISTIC_AMOUNTS = ("amount_recovered", "amount_refused")
+STATISTIC_AMOUNTS = ("amount_recovered", "amount_refused", "penalties", "amount_collected")
 
 
 def merge_statistics(*sources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
