@@ -259,7 +259,9 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     return Prepared(coverage, institution, price_lines(inputs), calc, year, before)
 
 
-async def _in_stage_check(request: Request, body: SettlementCreate, institution_code: str, prepared: Prepared) -> bool:
+async def _in_stage_check(
+    request: Request, body: SettlementCreate, institution_code: str, prepared: Prepared, *, route: str
+) -> bool:
     """事中审核: ask supervision before storing; refuse, or tell whether the claim needs post audit.
 
     Runs after settlement's own checks (a claim they refuse costs supervision nothing) and
@@ -286,9 +288,9 @@ async def _in_stage_check(request: Request, body: SettlementCreate, institution_
         )
     )
     decision = decide(outcome, checker.fail_mode)
-    IN_STAGE_CHECKS.labels(decision.action).inc()
+    IN_STAGE_CHECKS.labels(route, decision.action).inc()
     if decision.reason is not None:
-        POST_AUDIT_REQUIRED.labels(decision.reason, checker.fail_mode).inc()
+        POST_AUDIT_REQUIRED.labels(route, decision.reason, checker.fail_mode).inc()
     if decision.action == "refuse":
         raise Unprocessable(
             refusal_detail(decision.findings),
@@ -315,7 +317,7 @@ async def pre_settle(
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
     prepared = await _prepare(session, body, institution, lock=False)
-    post_audit_required = await _in_stage_check(request, body, institution, prepared)
+    post_audit_required = await _in_stage_check(request, body, institution, prepared, route="pre_settlement")
     return PreSettlementOut(
         person_no=body.person_no,
         institution_code=institution,
@@ -350,7 +352,7 @@ async def create_settlement(
         return stored.as_response(replayed=True, headers=_location(settlement_id) if settlement_id else None)
 
     prepared = await _prepare(session, body, institution, lock=True)
-    post_audit_required = await _in_stage_check(request, body, institution, prepared)
+    post_audit_required = await _in_stage_check(request, body, institution, prepared, route="settlement")
     calc, coverage, inst = prepared.calc, prepared.coverage, prepared.institution
     assert body.discharged_on is not None
     row = Settlement(

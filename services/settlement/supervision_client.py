@@ -27,13 +27,15 @@ logger = logging.getLogger("yibao.settlement.in_stage_check")
 
 IN_STAGE_CHECKS = Counter(
     "yibao_in_stage_checks_total",
-    "事中审核: settlements checked by supervision, by decision (settle, settle-for-post-audit, refuse, unavailable)",
-    ["decision"],
+    "事中审核: claims checked by supervision, by route (settlement, pre_settlement) and decision "
+    "(settle, settle-for-post-audit, refuse, unavailable)",
+    ["route", "decision"],
 )
 POST_AUDIT_REQUIRED = Counter(
     "yibao_in_stage_check_unanswered_total",
-    "Settlements stored without supervision's answer (fail-open) or refused for want of it (fail-closed)",
-    ["reason", "fail_mode"],
+    "Checks supervision did not answer: on route settlement, a claim stored for post audit (fail-open) "
+    "or refused for want of an answer (fail-closed)",
+    ["route", "reason", "fail_mode"],
 )
 
 SERVICE_TOKEN_TTL_SECONDS = 3600

@@ -151,7 +151,7 @@ async def test_only_a_service_may_call_the_check(gateway: httpx.AsyncClient) -> 
 
 
 def unanswered_count(metrics: str, reason: str, fail_mode: str) -> float:
-    prefix = f'yibao_in_stage_check_unanswered_total{{fail_mode="{fail_mode}",reason="{reason}"}} '
+    prefix = f'yibao_in_stage_check_unanswered_total{{fail_mode="{fail_mode}",reason="{reason}",route="settlement"}} '
     return sum(float(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
 
 
