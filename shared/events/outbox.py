@@ -170,13 +170,20 @@ class OutboxRelay:
             builder = builders.get(target)
             if builder is None or builder.append(timestamp=None, key=key, value=row.payload, headers=headers) is None:
                 if builder is not None:  # full: it goes now, and the partition's next records follow it
-                    acks.append(await self.producer.send_batch(builder, topic, partition=target[1]))
+                    acks.append(await self._send_batch(builder, target))
                 builder = builders[target] = self.producer.create_batch()
                 if builder.append(timestamp=None, key=key, value=row.payload, headers=headers) is None:
                     raise ValueError(f"outbox row {row.id} does not fit in a record batch")
-        for (topic, partition), builder in builders.items():
-            acks.append(await self.producer.send_batch(builder, topic, partition=partition))
+        for target, builder in builders.items():
+            acks.append(await self._send_batch(builder, target))
         return acks
+
+    async def _send_batch(self, builder: BatchBuilder, target: tuple[str, int]) -> asyncio.Future[Any]:
+        # Closed, the batch is complete: the producer sends it at once instead of lingering
+        # (`linger_ms`) for records that will never come.
+        builder.close()
+        ack: asyncio.Future[Any] = await self.producer.send_batch(builder, target[0], partition=target[1])
+        return ack
 
     async def pending_count(self) -> int:
         async with self.db.transaction() as session:
