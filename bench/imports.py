@@ -51,7 +51,7 @@ def rows_wanted() -> int:
 
 
 def chunk_rows() -> int:
-    return int(os.environ.get("BENCH_IMPORT_CHUNK", 2000))  # as devstack.population's import_file
+    return int(os.environ.get("BENCH_IMPORT_CHUNK", 5000))  # as devstack.population's import_file
 
 
 async def _migrated_database(ctx: BenchContext, name: str) -> str:

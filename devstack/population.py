@@ -110,7 +110,7 @@ def write_csv(rows: Iterator[dict[str, str]], out: TextIO) -> None:
     writer.writerows(rows)
 
 
-def import_file(path: Path, gateway: str, *, chunk: int = 2000) -> dict[str, int]:
+def import_file(path: Path, gateway: str, *, chunk: int = 5000) -> dict[str, int]:
     """Post the file in chunks to the import API, drawing a progress bar; returns the summed report."""
     lines = path.read_text(encoding="utf-8").splitlines()
     header, body = lines[0], lines[1:]
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imp = sub.add_parser("import", help="import a population CSV through the gateway")
     imp.add_argument("file", type=Path)
     imp.add_argument("--gateway", default="http://127.0.0.1:8000")
-    imp.add_argument("--chunk", type=int, default=2000)
+    imp.add_argument("--chunk", type=int, default=5000)
     args = parser.parse_args(argv)
     if args.command == "generate":
         write_csv(generate(args.persons, seed=args.seed), sys.stdout)

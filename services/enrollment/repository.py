@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, func, or_, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 from services.enrollment.lifecycle import LIVE_STATES
@@ -306,3 +308,89 @@ async def search_persons(
     if after is not None:
         query = query.where(Person.person_no > after)
     return list(await session.scalars(query))
+
+
+# --- set-based batch import: a chunk of rows in a handful of statements ---
+
+_PERSONS_BY_HASH = text("SELECT id_hash, person_no FROM persons WHERE id_hash = ANY(CAST(:hashes AS varchar[]))")
+
+_LIVE_ENROLLMENT_KEYS = text(
+    "SELECT person_no, scheme, year FROM enrollments"
+    " WHERE person_no = ANY(CAST(:person_nos AS varchar[])) AND status IN ('pending', 'active', 'suspended')"
+)
+
+# person_no as format_person_no does it; ON CONFLICT: a concurrent import registered the ID first (that row is
+# then applied one by one). Unnamed sequence values are lost, which a sequence allows anyway.
+_INSERT_PERSONS = text(
+    "INSERT INTO persons (person_no, id_hash, id_masked, id_number_encrypted, name, birth_date, sex,"
+    " hukou_region_code, residence_region_code)"
+    " SELECT 'P' || lpad(nextval('person_no_seq')::text, 11, '0'), h, m, e, n, b, s, hk, rs FROM unnest("
+    "CAST(:hashes AS varchar[]), CAST(:masked AS varchar[]), CAST(:encrypted AS bytea[]), CAST(:names AS varchar[]),"
+    " CAST(:births AS date[]), CAST(:sexes AS varchar[]), CAST(:hukou AS varchar[]), CAST(:residence AS varchar[])"
+    ") AS r(h, m, e, n, b, s, hk, rs)"
+    " ON CONFLICT (id_hash) DO NOTHING"
+    " RETURNING id_hash, person_no, registered_at"
+)
+
+_INSERT_ACTIVE_ENROLLMENTS = text(
+    "INSERT INTO enrollments (id, person_no, scheme, year, region_code, status, effective_from, effective_to,"
+    " created_at, employer_code, contribution_base, assistance_category, retiree, coverage_reason, activated_at)"
+    " SELECT i, p, sc, y, rc, 'active', ef, et, CAST(:now AS timestamptz), emp, base, ac, false, why,"
+    " CAST(:now AS timestamptz) FROM unnest("
+    "CAST(:ids AS uuid[]), CAST(:person_nos AS varchar[]), CAST(:schemes AS varchar[]), CAST(:years AS integer[]),"
+    " CAST(:regions AS varchar[]), CAST(:froms AS date[]), CAST(:tos AS date[]), CAST(:employers AS varchar[]),"
+    " CAST(:bases AS numeric[]), CAST(:categories AS varchar[]), CAST(:reasons AS varchar[])"
+    ") AS r(i, p, sc, y, rc, ef, et, emp, base, ac, why)"
+)
+
+_INSERT_CONTRIBUTIONS = text(
+    "INSERT INTO contributions (id, enrollment_id, person_no, year, individual, employer, subsidy,"
+    " personal_account_credit, paid_on, posted_at)"
+    " SELECT i, en, p, y, ind, emp, sub, pac, CAST(:paid_on AS date), CAST(:now AS timestamptz) FROM unnest("
+    "CAST(:ids AS uuid[]), CAST(:enrollment_ids AS uuid[]), CAST(:person_nos AS varchar[]),"
+    " CAST(:years AS integer[]), CAST(:individual AS numeric[]), CAST(:employer AS numeric[]),"
+    " CAST(:subsidy AS numeric[]), CAST(:account AS numeric[])"
+    ") AS r(i, en, p, y, ind, emp, sub, pac)"
+)
+
+
+async def person_nos_by_hash(session: AsyncSession, hashes: list[str]) -> dict[str, str]:
+    """id_hash → person_no of those already registered: one statement for a chunk."""
+    rows = await session.execute(_PERSONS_BY_HASH, {"hashes": hashes})
+    return {str(h): str(p) for h, p in rows.all()}
+
+
+async def live_enrollment_keys(session: AsyncSession, person_nos: list[str]) -> set[tuple[str, str, int]]:
+    """(person_no, scheme, year) of every pending, active or suspended enrollment of those persons."""
+    if not person_nos:
+        return set()
+    rows = await session.execute(_LIVE_ENROLLMENT_KEYS, {"person_nos": person_nos})
+    return {(str(p), str(s), int(y)) for p, s, y in rows.all()}
+
+
+async def insert_persons(session: AsyncSession, columns: dict[str, list[object]]) -> dict[str, tuple[str, datetime]]:
+    """Insert persons from column arrays; id_hash → (person_no, registered_at) of those inserted (not conflicting)."""
+    rows = await session.execute(_INSERT_PERSONS, columns)
+    return {str(h): (str(p), at) for h, p, at in rows.all()}
+
+
+async def insert_active_enrollments(session: AsyncSession, columns: dict[str, object]) -> None:
+    await session.execute(_INSERT_ACTIVE_ENROLLMENTS, columns)
+
+
+async def insert_contributions(session: AsyncSession, columns: dict[str, object]) -> None:
+    await session.execute(_INSERT_CONTRIBUTIONS, columns)
+
+
+class SetWriteRefused(Exception):
+    """The database refused a set statement of an import chunk (a value it will not take): nothing of it stayed."""
+
+
+@asynccontextmanager
+async def all_or_nothing(session: AsyncSession) -> AsyncIterator[None]:
+    """A savepoint around a chunk's set statements: if the database refuses one, all of them roll back."""
+    try:
+        async with session.begin_nested():
+            yield
+    except DBAPIError as exc:
+        raise SetWriteRefused(str(exc.orig)) from exc

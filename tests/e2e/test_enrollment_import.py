@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from datetime import date
 
+import asyncpg
 import httpx
 
 from devstack.demo import resident_id
+from devstack.stack import Stack
+from shared.settings import database_url_for
 from tests.e2e.conftest import OPS
 from tests.e2e.test_enrollment import BASE, YEAR
 
@@ -105,3 +109,146 @@ async def test_a_file_that_cannot_be_read_is_a_problem(gateway: httpx.AsyncClien
     assert not_utf8.status_code == 422
     unknown_kind = await gateway.post(f"{BASE}/imports/rosters", content=b"", headers=OPS)
     assert unknown_kind.status_code == 422
+
+
+async def _events_of(running_stack: Stack, person_no: str) -> list[tuple[str, dict[str, object]]]:
+    conn = await asyncpg.connect(database_url_for("enrollment", running_stack.database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT event_type, convert_from(payload, 'UTF8') AS payload FROM outbox WHERE subject = $1 ORDER BY id",
+            person_no,
+        )
+    finally:
+        await conn.close()
+    return [(r["event_type"], json.loads(r["payload"])) for r in rows]
+
+
+# Values that differ between two persons by nature (numbers, ids, instants, what the ID itself says).
+_OWN = {"person_no", "id_number_masked", "birth_date", "sex", "enrollment_id", "contribution_id", "registered_at",
+        "posted_at"}  # fmt: skip
+
+
+async def test_set_based_rows_write_what_the_single_routes_write(
+    gateway: httpx.AsyncClient, running_stack: Stack
+) -> None:
+    """A new person imported set-based: the same stored enrollment and contribution, and the same events with the
+    same payloads, as the same person registered and enrolled through the single-record routes."""
+    single, imported = ids(2)
+    registered = await gateway.post(
+        f"{BASE}/persons",
+        json={"id_number": single, "name": "单笔", "hukou_region_code": "350582103201001",
+              "residence_region_code": "350582103201"},
+        headers=OPS,
+    )  # fmt: skip
+    assert registered.status_code == 201, registered.text
+    single_no = registered.json()["person_no"]
+    enrolled = await gateway.post(
+        f"{BASE}/persons/{single_no}/enrollments",
+        json={"scheme": "employee", "year": YEAR, "region_code": "350582", "employer_code": "91350582SAME00001",
+              "contribution_base": "7300.00", "contribution": {}},
+        headers=OPS,
+    )  # fmt: skip
+    assert enrolled.status_code == 201, enrolled.text
+    csv_text = (
+        "id_number,name,hukou_region_code,residence_region_code,scheme,year,employer_code,contribution_base\n"
+        f"{imported},批量,350582103201001,350582103201,employee,{YEAR},91350582SAME00001,7300.00\n"
+    )
+    report = await gateway.post(
+        f"{BASE}/imports/persons", content=csv_text.encode(), headers={**OPS, "Content-Type": "text/csv"}
+    )
+    assert report.status_code == 200, report.text
+    assert report.json()["applied"] == 1, report.text
+    found = await gateway.post(f"{BASE}/persons/search", json={"id_number": imported}, headers=OPS)
+    (person,) = found.json()["items"]
+    imported_no = person["person_no"]
+    assert person["id_number_masked"] == imported[:6] + "********" + imported[-4:]
+    assert person["hukou_region_code"] == "350582103201001"
+
+    def same(record: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in record.items() if k not in _OWN | {"id", "created_at", "activated_at", "paid_on"}}
+
+    ours = (await gateway.get(f"{BASE}/persons/{imported_no}/enrollments", headers=OPS)).json()
+    theirs = (await gateway.get(f"{BASE}/persons/{single_no}/enrollments", headers=OPS)).json()
+    assert [same(e) for e in ours] == [same(e) for e in theirs]
+    assert ours[0]["status"] == "active"
+    paid = (await gateway.get(f"{BASE}/persons/{imported_no}/contributions", headers=OPS)).json()
+    paid_single = (await gateway.get(f"{BASE}/persons/{single_no}/contributions", headers=OPS)).json()
+    assert [same(c) for c in paid] == [same(c) for c in paid_single]
+
+    events, single_events = await _events_of(running_stack, imported_no), await _events_of(running_stack, single_no)
+    assert [t for t, _ in events] == ["person.registered", "contribution.posted", "enrollment.activated"]
+    assert [(t, same(p)) for t, p in events] == [(t, same(p)) for t, p in single_events]
+    assert all(imported not in json.dumps(p) for _, p in events)
+    assert events[0][1]["hukou_region_code"] == "350582103201"  # events stop at the village (12 digits)
+    assert (events[0][1]["birth_date"], events[0][1]["sex"]) == (person["birth_date"], person["sex"])
+
+
+async def test_duplicates_existing_persons_and_new_years_in_one_file(gateway: httpx.AsyncClient) -> None:
+    """One file mixing new persons, a repeated ID, a person already enrolled and one enrolling for another year."""
+    new, twice, known = ids(3)
+    first = await gateway.post(
+        f"{BASE}/imports/persons",
+        content=(f"id_number,name,hukou_region_code,residence_region_code,scheme,year\n"
+                 f"{known},旧,350582,350582,resident,{YEAR}\n").encode(),
+        headers={**OPS, "Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert first.json()["applied"] == 1, first.text
+    lines = [
+        "id_number,name,hukou_region_code,residence_region_code,scheme,year",
+        f"{new},新,350582,350582,resident,{YEAR}",  # 2: new
+        f"{twice},重,350582,350582,,",  # 3: new
+        f"{twice.lower()},重,350582,350582,resident,{YEAR}",  # 4: the same ID again (x or X alike)
+        f"{known},旧,350582,350582,resident,{YEAR}",  # 5: enrolled by the first file
+        f"{known},旧,350582,350582,resident,{YEAR + 1}",  # 6: the same person again in one file
+    ]
+    answer = await gateway.post(
+        f"{BASE}/imports/persons", content="\n".join(lines).encode(), headers={**OPS, "Content-Type": "text/csv"}
+    )
+    report = answer.json()
+    assert (report["rows"], report["applied"], report["unchanged"]) == (5, 2, 1), report
+    assert [(r["line"], r["reason"]) for r in report["rejected"]] == [
+        (4, "the same resident ID as line 3: one row per person a file"),
+        (6, "the same resident ID as line 5: one row per person a file"),
+    ]
+    next_year = await gateway.post(
+        f"{BASE}/imports/persons",
+        content=(f"id_number,name,hukou_region_code,residence_region_code,scheme,year\n"
+                 f"{known},旧,350582,350582,resident,{YEAR + 1}\n").encode(),
+        headers={**OPS, "Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert (next_year.json()["applied"], next_year.json()["rejected"]) == (1, []), next_year.text
+    found = await gateway.post(f"{BASE}/persons/search", json={"id_number": known}, headers=OPS)
+    known_no = found.json()["items"][0]["person_no"]
+    years = (await gateway.get(f"{BASE}/persons/{known_no}/enrollments", headers=OPS)).json()
+    assert sorted((e["year"], e["status"]) for e in years) == [(YEAR, "active"), (YEAR + 1, "active")]
+
+
+async def test_two_concurrent_imports_of_one_file_register_each_person_once(
+    gateway: httpx.AsyncClient, running_stack: Stack
+) -> None:
+    numbers = ids(300)
+    body = "\n".join(
+        ["id_number,name,hukou_region_code,residence_region_code,scheme,year"]
+        + [f"{n},并发,350582105201,350582105201,resident,{YEAR}" for n in numbers]
+    ).encode()
+    headers = {**OPS, "Content-Type": "text/csv"}
+    a, b = await asyncio.gather(
+        gateway.post(f"{BASE}/imports/persons", content=body, headers=headers),
+        gateway.post(f"{BASE}/imports/persons", content=body, headers=headers),
+    )
+    assert (a.status_code, b.status_code) == (200, 200), (a.text, b.text)
+    assert a.json()["applied"] + b.json()["applied"] == 300
+    assert a.json()["unchanged"] + b.json()["unchanged"] == 300
+    assert a.json()["rejected"] == b.json()["rejected"] == []
+    conn = await asyncpg.connect(database_url_for("enrollment", running_stack.database_url))
+    try:
+        counts = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM persons WHERE name = '并发'),"
+            " (SELECT count(*) FROM enrollments e JOIN persons p USING (person_no) WHERE p.name = '并发'),"
+            " (SELECT count(*) FROM outbox o JOIN persons p ON o.subject = p.person_no"
+            "  WHERE p.name = '并发' AND o.event_type = 'person.registered')"
+        )
+    finally:
+        await conn.close()
+    assert counts is not None
+    assert tuple(counts) == (300, 300, 300)
