@@ -34,8 +34,10 @@ from services.enrollment.imports import (
     Rejection,
     Row,
     parse_person_row,
+    prepare_baselines,
     prepare_persons,
     read_rows,
+    roster_as_person_row,
     validation_reason,
 )
 from services.enrollment.lifecycle import (
@@ -960,8 +962,8 @@ def _region(request: Request, code: str) -> Region:
     return region
 
 
-def _coverage_line(line: CoverageLine) -> CoverageLineOut:
-    baseline = line.region.hukou_baseline
+def _coverage_line(line: CoverageLine, imported: dict[str, int]) -> CoverageLineOut:
+    baseline = line.region.baseline(imported)
     return CoverageLineOut(
         code=line.region.code,
         name=line.region.name,
@@ -994,7 +996,12 @@ async def coverage(
     on = as_of or date.today()
     counts = await repository.insured_counts(session, node.prefix, child_length, on)
     line, children = roll_up(node, counts)
-    return CoverageOut(as_of=on, region=_coverage_line(line), children=[_coverage_line(c) for c in children])
+    imported = await repository.imported_baselines(session, node.prefix)
+    return CoverageOut(
+        as_of=on,
+        region=_coverage_line(line, imported),
+        children=[_coverage_line(c, imported) for c in children],
+    )
 
 
 @router.get("/stats/uninsured", response_model=list[UninsuredOut])
@@ -1033,7 +1040,9 @@ class _RowRejected(Exception):
         self.reason = reason
 
 
-async def _import_person_row(session: AsyncSession, request: Request, fields: dict[str, str]) -> bool:
+async def _import_person_row(
+    session: AsyncSession, request: Request, fields: dict[str, str], *, match_employer: bool = False
+) -> bool:
     """Register (and, with `scheme`, enroll and pay for) one person by the single-record rules; False when the row
     was already applied. The slow path: rows whose person exists and would change, and a chunk the database refused."""
     try:
@@ -1048,7 +1057,12 @@ async def _import_person_row(session: AsyncSession, request: Request, fields: di
     if enrollment is not None:
         starts, ends = coverage_year_bounds(enrollment.year)
         holder = await repository.overlapping_live_enrollment(session, person.person_no, starts, ends)
-        if holder is not None and holder.scheme == enrollment.scheme and holder.year == enrollment.year:
+        if (
+            holder is not None
+            and holder.scheme == enrollment.scheme
+            and holder.year == enrollment.year
+            and (not match_employer or holder.employer_code == enrollment.employer_code)
+        ):
             return changed  # enrolled by an earlier run
         await _enroll(session, request, person.person_no, enrollment)
         changed = True
@@ -1172,8 +1186,12 @@ async def _write_new_persons(
     return late
 
 
-async def _import_persons(session: AsyncSession, request: Request, rows: list[Row]) -> tuple[int, int, list[Rejection]]:
-    """(applied, unchanged, rejected) for person rows: new persons set-based a chunk at a time, the rest one by one."""
+async def _import_persons(
+    session: AsyncSession, request: Request, rows: list[Row], *, match_employer: bool = False
+) -> tuple[int, int, list[Rejection]]:
+    """(applied, unchanged, rejected) for person rows: new persons set-based a chunk at a time, the rest one by one.
+
+    match_employer (rosters): an enrollment of the year counts as the row's only with the row's employer."""
     now, today = datetime.now(UTC), date.today()
     prepared, rejected = prepare_persons(
         rows, _sealer(request), today=today, enrolled_on=now.date(), policy=_policy(request)
@@ -1186,6 +1204,7 @@ async def _import_persons(session: AsyncSession, request: Request, rows: list[Ro
         live = await repository.live_enrollment_keys(
             session, sorted({known[p.id_hash] for p in chunk if p.id_hash in known and p.enrollment is not None})
         )
+        live_any = {(person_no, scheme, year) for person_no, scheme, year, _ in live}
         new: list[PreparedPerson] = []
         for p in chunk:
             person_no = known.get(p.id_hash)
@@ -1194,7 +1213,11 @@ async def _import_persons(session: AsyncSession, request: Request, rows: list[Ro
                     rejected.append(Rejection(p.line, p.enrollment.refusal))  # not registered either: whole or nothing
                 else:
                     new.append(p)
-            elif p.enrollment is None or (person_no, p.enrollment.scheme, p.enrollment.year) in live:
+            elif p.enrollment is None or (
+                (person_no, p.enrollment.scheme, p.enrollment.year, p.enrollment.employer_code) in live
+                if match_employer
+                else (person_no, p.enrollment.scheme, p.enrollment.year) in live_any
+            ):
                 unchanged += 1  # applied by an earlier run
             else:
                 one_by_one.append(p)  # an existing person's new enrollment: the single-record rules decide
@@ -1208,7 +1231,7 @@ async def _import_persons(session: AsyncSession, request: Request, rows: list[Ro
     for p in sorted(one_by_one, key=lambda p: p.line):
         try:
             async with repository.savepoint(session):
-                changed = await _import_person_row(session, request, p.fields)
+                changed = await _import_person_row(session, request, p.fields, match_employer=match_employer)
         except _RowRejected as no:
             rejected.append(Rejection(p.line, no.reason))
             continue
@@ -1244,10 +1267,11 @@ async def batch_import(
     principal: CurrentPrincipal,
     format: Literal["csv", "jsonl"] = Query(default="csv", description="CSV with a header row, or JSON lines"),
 ) -> ImportReport:
-    """Import persons (births, rosters: register, optionally enroll and pay) or deaths, from CSV or JSON lines.
+    """Import persons (births, registrations: register, optionally enroll and pay), deaths, employer rosters
+    (单位参保花名册) or hukou population baselines (户籍人口基数), from CSV or JSON lines.
 
-    Every row is applied whole or rejected with its reason (each in its own savepoint); rows already applied
-    by an earlier run count as unchanged, so re-running a file is harmless.
+    Every row is applied whole or rejected with its reason; rows already applied by an earlier run count as
+    unchanged, so re-running a file is harmless. The request is one transaction.
     """
     require_role(principal, Role.OPS, Role.ADMIN)
     try:
@@ -1260,6 +1284,22 @@ async def batch_import(
     unreadable = len(rejected)
     if kind is ImportKind.PERSONS:
         created, unchanged, more = await _import_persons(session, request, rows)
+        rejected.extend(more)
+    elif kind is ImportKind.ROSTERS:
+        as_persons: list[Row] = []
+        for row in rows:
+            converted = roster_as_person_row(row)
+            if isinstance(converted, Rejection):
+                rejected.append(converted)
+            else:
+                as_persons.append(converted)
+        created, unchanged, more = await _import_persons(session, request, as_persons, match_employer=True)
+        rejected.extend(more)
+    elif kind is ImportKind.BASELINES:
+        tree: RegionTree = request.app.state.regions
+        baselines, more = prepare_baselines(rows, tree.by_code)
+        stored = await repository.upsert_baselines(session, baselines)
+        created, unchanged = len(stored), len(baselines) - len(stored)
         rejected.extend(more)
     else:  # deaths stay one by one: each locks and terminates the person's live enrollments
         created = unchanged = 0

@@ -14,6 +14,7 @@ import functools
 import io
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -37,15 +38,29 @@ from shared.events.contracts import Scheme
 class ImportKind(StrEnum):
     PERSONS = "persons"  # births, registrations and employer rosters: a person, optionally enrolled and paid
     DEATHS = "deaths"  # 死亡: terminates the enrollments and publishes person.deceased
+    ROSTERS = "rosters"  # 单位参保花名册: an employer's employees, each registered if new and enrolled as an employee
+    BASELINES = "baselines"  # 户籍人口基数: the hukou population of a region, the coverage rate's denominator
 
 
 REQUIRED: dict[ImportKind, tuple[str, ...]] = {
     ImportKind.PERSONS: ("id_number", "name", "hukou_region_code", "residence_region_code"),
     ImportKind.DEATHS: ("id_number", "died_on"),
+    ImportKind.ROSTERS: (
+        "employer_code",
+        "id_number",
+        "name",
+        "hukou_region_code",
+        "residence_region_code",
+        "contribution_base",
+        "starts_on",
+    ),
+    ImportKind.BASELINES: ("region_code", "hukou_population"),
 }
 OPTIONAL: dict[ImportKind, tuple[str, ...]] = {
     ImportKind.PERSONS: ("scheme", "year", "region_code", "employer_code", "contribution_base", "assistance_category"),
     ImportKind.DEATHS: (),
+    ImportKind.ROSTERS: ("region_code",),
+    ImportKind.BASELINES: (),
 }
 MAX_ROWS = 50_000  # one request; larger files go in several
 
@@ -179,6 +194,7 @@ def parse_person_row(fields: dict[str, str], *, today: date) -> tuple[PersonCrea
             "employer_code": fields.get("employer_code"),
             "contribution_base": fields.get("contribution_base"),
             "assistance_category": fields.get("assistance_category"),
+            "starts_on": fields.get("starts_on"),
             "contribution": {},
         }
     )
@@ -195,6 +211,7 @@ class _Wanted:
     employer_code: str | None
     contribution_base: Decimal | None
     assistance_category: str | None
+    starts_on: date | None = None  # a roster's start date; 1 January otherwise
 
 
 _PERSON_REGION = re.compile(r"[0-9]{6,15}")
@@ -224,6 +241,8 @@ def _plainly_valid(fields: dict[str, str], today: date) -> tuple[str, str, str, 
     scheme = fields.get("scheme")
     if scheme is None:
         return id_number, name, hukou, residence, None
+    if "starts_on" in fields:
+        return None  # rosters: the models read the date
     year_text, region = fields.get("year"), fields.get("region_code") or hukou[:6]
     employer, base, category = (
         fields.get("employer_code"),
@@ -266,6 +285,7 @@ def _modelled(fields: dict[str, str], today: date) -> tuple[str, str, str, str, 
             employer_code=enrollment.employer_code,
             contribution_base=enrollment.contribution_base,
             assistance_category=enrollment.assistance_category.value if enrollment.assistance_category else None,
+            starts_on=enrollment.starts_on,
         )
     )
     return body.id_number, body.name, body.hukou_region_code, body.residence_region_code, wanted
@@ -301,11 +321,16 @@ def _new_person_enrollment(
             enrolled_on=enrolled_on,
             continuous=False,
             policy=policy,
+            starts_on=wanted.starts_on,
         )
+        if wanted.starts_on is not None and wanted.starts_on.year != wanted.year:
+            refusal = f"starts_on must lie within {wanted.year}."
     except EnrollmentTermsRefused as bad:
         refusal = str(bad)
     except NoCoverLeft as late:
         refusal = f"No cover is left in {wanted.year}: {late}. Enroll for {wanted.year + 1}."
+    if refusal is not None:
+        due = cover = None
     return PreparedEnrollment(
         scheme=wanted.scheme,
         year=wanted.year,
@@ -368,3 +393,48 @@ def prepare_persons(
             )
         )
     return prepared, rejected
+
+
+def roster_as_person_row(row: Row) -> Row | Rejection:
+    """A roster row (单位参保花名册) as a person row: registered if new, enrolled as the employer's employee for the
+    year of its start date, from that date, on its monthly contribution base, and paid."""
+    fields = row.fields
+    try:
+        starts_on = date.fromisoformat(fields["starts_on"])
+    except ValueError:
+        return Rejection(row.line, f"starts_on {fields['starts_on']!r} is not a date (YYYY-MM-DD)")
+    person = {k: fields[k] for k in PERSON_FIELDS}
+    enrollment = {
+        "scheme": "employee",
+        "year": str(starts_on.year),
+        "employer_code": fields["employer_code"],
+        "contribution_base": fields["contribution_base"],
+        "starts_on": starts_on.isoformat(),
+    }
+    if "region_code" in fields:
+        enrollment["region_code"] = fields["region_code"]
+    return Row(row.line, person | enrollment)
+
+
+# --- hukou population baselines (户籍人口基数) ---
+
+MAX_POPULATION = 2_000_000_000  # the column is an integer; no region comes near
+
+
+def prepare_baselines(rows: list[Row], known_regions: Collection[str]) -> tuple[dict[str, int], list[Rejection]]:
+    """region code → hukou population, for the regions of the tree; one row per region a file."""
+    baselines: dict[str, int] = {}
+    first_line: dict[str, int] = {}
+    rejected: list[Rejection] = []
+    for row in rows:
+        code, figure = row.fields["region_code"], row.fields["hukou_population"]
+        if code not in known_regions:
+            rejected.append(Rejection(row.line, f"region {code} is not in the region tree"))
+        elif not (figure.isascii() and figure.isdigit() and int(figure) <= MAX_POPULATION):
+            rejected.append(Rejection(row.line, f"hukou_population {figure!r} is not a whole number of persons"))
+        elif code in first_line:
+            rejected.append(Rejection(row.line, f"region {code} is already on line {first_line[code]}"))
+        else:
+            first_line[code] = row.line
+            baselines[code] = int(figure)
+    return baselines, rejected

@@ -13,7 +13,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 from services.enrollment.lifecycle import LIVE_STATES
-from services.enrollment.models import Base, Contribution, Enrollment, FamilyBinding, Filing, Person, person_no_seq
+from services.enrollment.models import (
+    Base,
+    Contribution,
+    Enrollment,
+    FamilyBinding,
+    Filing,
+    HukouBaseline,
+    Person,
+    person_no_seq,
+)
 from services.enrollment.service import format_person_no
 
 
@@ -315,7 +324,7 @@ async def search_persons(
 _PERSONS_BY_HASH = text("SELECT id_hash, person_no FROM persons WHERE id_hash = ANY(CAST(:hashes AS varchar[]))")
 
 _LIVE_ENROLLMENT_KEYS = text(
-    "SELECT person_no, scheme, year FROM enrollments"
+    "SELECT person_no, scheme, year, employer_code FROM enrollments"
     " WHERE person_no = ANY(CAST(:person_nos AS varchar[])) AND status IN ('pending', 'active', 'suspended')"
 )
 
@@ -360,12 +369,12 @@ async def person_nos_by_hash(session: AsyncSession, hashes: list[str]) -> dict[s
     return {str(h): str(p) for h, p in rows.all()}
 
 
-async def live_enrollment_keys(session: AsyncSession, person_nos: list[str]) -> set[tuple[str, str, int]]:
-    """(person_no, scheme, year) of every pending, active or suspended enrollment of those persons."""
+async def live_enrollment_keys(session: AsyncSession, person_nos: list[str]) -> set[tuple[str, str, int, str | None]]:
+    """(person_no, scheme, year, employer_code) of every pending, active or suspended enrollment of those persons."""
     if not person_nos:
         return set()
     rows = await session.execute(_LIVE_ENROLLMENT_KEYS, {"person_nos": person_nos})
-    return {(str(p), str(s), int(y)) for p, s, y in rows.all()}
+    return {(str(p), str(s), int(y), e) for p, s, y, e in rows.all()}
 
 
 async def insert_persons(session: AsyncSession, columns: dict[str, list[object]]) -> dict[str, tuple[str, datetime]]:
@@ -394,3 +403,34 @@ async def all_or_nothing(session: AsyncSession) -> AsyncIterator[None]:
             yield
     except DBAPIError as exc:
         raise SetWriteRefused(str(exc.orig)) from exc
+
+
+# --- hukou population baselines (户籍人口基数) ---
+
+# Only a changed figure is written (and returned): re-importing a file reports its rows as unchanged.
+_UPSERT_BASELINES = text(
+    "INSERT INTO hukou_baselines (region_code, hukou_population)"
+    " SELECT c, n FROM unnest(CAST(:codes AS varchar[]), CAST(:populations AS integer[])) AS r(c, n)"
+    " ON CONFLICT (region_code) DO UPDATE SET hukou_population = EXCLUDED.hukou_population, imported_at = now()"
+    " WHERE hukou_baselines.hukou_population IS DISTINCT FROM EXCLUDED.hukou_population"
+    " RETURNING region_code"
+)
+
+
+async def upsert_baselines(session: AsyncSession, baselines: dict[str, int]) -> set[str]:
+    """Store the figures; the region codes whose figure was new or changed."""
+    if not baselines:
+        return set()
+    codes = sorted(baselines)  # one lock order for concurrent imports
+    rows = await session.execute(_UPSERT_BASELINES, {"codes": codes, "populations": [baselines[c] for c in codes]})
+    return {str(code) for (code,) in rows.all()}
+
+
+async def imported_baselines(session: AsyncSession, prefix: str) -> dict[str, int]:
+    """region code → imported hukou population, for the regions under `prefix` (the node itself included)."""
+    rows = await session.execute(
+        select(HukouBaseline.region_code, HukouBaseline.hukou_population).where(
+            HukouBaseline.region_code.like(_prefix_pattern(prefix))
+        )
+    )
+    return {str(code): int(n) for code, n in rows.all()}

@@ -107,7 +107,7 @@ async def test_a_file_that_cannot_be_read_is_a_problem(gateway: httpx.AsyncClien
     assert no_header.json()["type"].endswith("/import-file-invalid")
     not_utf8 = await gateway.post(f"{BASE}/imports/persons", content="姓名".encode("gbk"), headers=OPS)
     assert not_utf8.status_code == 422
-    unknown_kind = await gateway.post(f"{BASE}/imports/rosters", content=b"", headers=OPS)
+    unknown_kind = await gateway.post(f"{BASE}/imports/marriages", content=b"", headers=OPS)
     assert unknown_kind.status_code == 422
 
 
@@ -252,3 +252,113 @@ async def test_two_concurrent_imports_of_one_file_register_each_person_once(
         await conn.close()
     assert counts is not None
     assert tuple(counts) == (300, 300, 300)
+
+
+ROSTER_HEADER = "employer_code,id_number,name,hukou_region_code,residence_region_code,contribution_base,starts_on"
+
+
+async def _search(gateway: httpx.AsyncClient, number: str) -> str:
+    found = await gateway.post(f"{BASE}/persons/search", json={"id_number": number}, headers=OPS)
+    person_no: str = found.json()["items"][0]["person_no"]
+    return person_no
+
+
+async def test_employer_roster_registers_and_enrolls_employees_idempotently(gateway: httpx.AsyncClient) -> None:
+    """单位参保花名册: a new employee is registered and enrolled from the start date; a registered person without
+    cover is enrolled; one already holding a live enrollment of the year is refused with the reason."""
+    new, unenrolled, resident = ids(3)
+    setup = await gateway.post(
+        f"{BASE}/imports/persons",
+        content=("id_number,name,hukou_region_code,residence_region_code,scheme,year\n"
+                 f"{unenrolled},未参保,350582,350582,,\n"
+                 f"{resident},居民,350582,350582,resident,{YEAR}\n").encode(),
+        headers={**OPS, "Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert setup.json()["applied"] == 2, setup.text
+    roster = "\n".join(
+        [
+            ROSTER_HEADER,
+            f"91350582ROSTER01,{new},新员工,350582103201,350582103201,6000.00,{YEAR}-03-01",  # 2: new person
+            f"91350582ROSTER01,{unenrolled},未参保,350582,350582,8000,{YEAR}-01-01",  # 3: registered, no cover
+            f"91350582ROSTER01,{resident},居民,350582,350582,6000.00,{YEAR}-01-01",  # 4: holds a resident enrollment
+            f"91350582ROSTER01,{ids(1)[0]},日期,350582,350582,6000.00,{YEAR}-02-30",  # 5: no such day
+            f"91350582ROSTER01,{ids(1)[0]},基数,350582,350582,100.00,{YEAR}-01-01",  # 6: base under the floor
+        ]
+    ).encode()
+    url = f"{BASE}/imports/rosters"
+    first = await gateway.post(url, content=roster, headers={**OPS, "Content-Type": "text/csv"})
+    assert first.status_code == 200, first.text
+    report = first.json()
+    assert (report["rows"], report["applied"], report["unchanged"]) == (5, 2, 0), report
+    reasons = {r["line"]: r["reason"] for r in report["rejected"]}
+    assert sorted(reasons) == [4, 5, 6]
+    assert "already holds a live basic enrollment" in reasons[4]
+    assert "is not a date" in reasons[5]
+    assert "between" in reasons[6]
+
+    again = await gateway.post(url, content=roster, headers={**OPS, "Content-Type": "text/csv"})
+    assert (again.json()["applied"], again.json()["unchanged"]) == (0, 2), again.text
+    assert again.json()["rejected"] == report["rejected"]
+
+    enrollments = (await gateway.get(f"{BASE}/persons/{await _search(gateway, new)}/enrollments", headers=OPS)).json()
+    assert [(e["scheme"], e["status"], e["employer_code"], e["contribution_base"], e["effective_from"])
+            for e in enrollments] == [("employee", "active", "91350582ROSTER01", "6000.00", f"{YEAR}-03-01")]  # fmt: skip
+    paid = (await gateway.get(f"{BASE}/persons/{await _search(gateway, unenrolled)}/enrollments", headers=OPS)).json()
+    assert [(e["scheme"], e["status"], e["contribution_base"]) for e in paid] == [("employee", "active", "8000.00")]
+
+    # Another employer's roster naming the same employee for the same year is not "unchanged": it is refused.
+    moved = await gateway.post(
+        url,
+        content=f"{ROSTER_HEADER}\n91350582ROSTER02,{new},新员工,350582,350582,6000.00,{YEAR}-06-01\n".encode(),
+        headers={**OPS, "Content-Type": "text/csv"},
+    )
+    assert moved.json()["applied"] == 0, moved.text
+    assert "already holds a live basic enrollment" in moved.json()["rejected"][0]["reason"]
+
+
+async def test_hukou_baselines_import_feeds_the_coverage_denominator(gateway: httpx.AsyncClient) -> None:
+    """户籍人口基数 by region: an imported figure replaces the region file's for that node and the sums above it."""
+    village, grid, other_grid = "350582109201", "350582109201001", "350582109201002"  # 龙湖镇 衙口村
+
+    async def baselines() -> dict[str, int]:
+        answer = await gateway.get(f"{BASE}/stats/coverage", params={"region": village}, headers=OPS)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return {line["code"]: line["hukou_baseline"] for line in [body["region"], *body["children"]]}
+
+    original = await baselines()
+    assert original == {village: 2833, grid: 1558, other_grid: 1275}  # services/enrollment/data/regions.csv
+    url = f"{BASE}/imports/baselines"
+    headers = {**OPS, "Content-Type": "text/csv"}
+    text = "\n".join(
+        [
+            "region_code,hukou_population",
+            f"{grid},1600",
+            f"{village},3000",
+            "350582999999,100",  # 4: not in the tree
+            f"{other_grid},-5",  # 5
+            f"{other_grid},12.5",  # 6
+            f"{grid},1700",  # 7: the same region twice
+        ]
+    ).encode()
+    try:
+        first = await gateway.post(url, content=text, headers=headers)
+        assert first.status_code == 200, first.text
+        report = first.json()
+        assert (report["rows"], report["applied"], report["unchanged"]) == (6, 2, 0), report
+        assert [r["line"] for r in report["rejected"]] == [4, 5, 6, 7]
+        assert "not in the region tree" in report["rejected"][0]["reason"]
+        assert await baselines() == {village: 3000, grid: 1600, other_grid: 1275}
+
+        again = await gateway.post(url, content=text, headers=headers)
+        assert (again.json()["applied"], again.json()["unchanged"]) == (0, 2)
+
+        # A new figure for the village alone, as JSON lines.
+        jsonl = json.dumps({"region_code": village, "hukou_population": 2900}).encode()
+        changed = await gateway.post(url, params={"format": "jsonl"}, content=jsonl, headers=OPS)
+        assert (changed.json()["applied"], changed.json()["unchanged"]) == (1, 0), changed.text
+        assert (await baselines())[village] == 2900
+    finally:  # other tests read this village's figures: put the file's back
+        restore = f"region_code,hukou_population\n{village},2833\n{grid},1558\n".encode()
+        assert (await gateway.post(url, content=restore, headers=headers)).status_code == 200
+    assert await baselines() == original

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 import services.enrollment.imports as imports_module
+from devstack.population import IMPORT_KINDS
 from services.enrollment.contributions import contribution_due
 from services.enrollment.imports import (
     MAX_ROWS,
@@ -16,8 +17,10 @@ from services.enrollment.imports import (
     PreparedPerson,
     Rejection,
     Row,
+    prepare_baselines,
     prepare_persons,
     read_rows,
+    roster_as_person_row,
 )
 from services.enrollment.lifecycle import WaitingPolicy
 from services.enrollment.service import IdSealer, check_character, decrypt_id_number, id_encryption_key, id_hash
@@ -209,3 +212,45 @@ def test_the_fast_check_reads_valid_rows_as_the_request_models_do(fields: dict[s
 )
 def test_the_fast_check_leaves_every_doubtful_row_to_the_request_models(fields: dict[str, str]) -> None:
     assert imports_module._plainly_valid(_row(2, **fields).fields, TODAY) is None
+
+
+def test_a_roster_row_is_an_employee_enrollment_from_its_start_date() -> None:
+    row = Row(3, {"employer_code": "91350582A", "id_number": "350582199003070024", "name": "甲",
+                  "hukou_region_code": "350582", "residence_region_code": "350582", "contribution_base": "6000.00",
+                  "starts_on": "2026-03-01"})  # fmt: skip
+    converted = roster_as_person_row(row)
+    assert isinstance(converted, Row)
+    (person,), rejected = _prepare(converted)
+    assert rejected == []
+    wanted = person.enrollment
+    assert wanted is not None
+    assert (wanted.scheme, wanted.year, wanted.employer_code, wanted.contribution_base) == (
+        "employee", 2026, "91350582A", Decimal("6000.00"),
+    )  # fmt: skip
+    assert wanted.cover is not None
+    assert wanted.cover.effective_from == date(2026, 3, 1)
+    bad = roster_as_person_row(Row(4, row.fields | {"starts_on": "2026-02-30"}))
+    assert bad == Rejection(4, "starts_on '2026-02-30' is not a date (YYYY-MM-DD)")
+
+
+def test_baselines_need_a_known_region_a_whole_number_and_one_row_per_region() -> None:
+    rows = [
+        Row(2, {"region_code": "350582103201", "hukou_population": "3000"}),
+        Row(3, {"region_code": "350582999999", "hukou_population": "10"}),
+        Row(4, {"region_code": "350582103202", "hukou_population": "-1"}),
+        Row(5, {"region_code": "350582103202", "hukou_population": "1.5"}),
+        Row(6, {"region_code": "350582103201", "hukou_population": "3100"}),
+        Row(7, {"region_code": "350582103202", "hukou_population": "0"}),
+    ]
+    baselines, rejected = prepare_baselines(rows, {"350582103201", "350582103202"})
+    assert baselines == {"350582103201": 3000, "350582103202": 0}
+    assert [(r.line, r.reason) for r in rejected] == [
+        (3, "region 350582999999 is not in the region tree"),
+        (4, "hukou_population '-1' is not a whole number of persons"),
+        (5, "hukou_population '1.5' is not a whole number of persons"),
+        (6, "region 350582103201 is already on line 2"),
+    ]
+
+
+def test_the_cli_offers_every_import_kind() -> None:
+    assert set(IMPORT_KINDS) == {kind.value for kind in ImportKind}
