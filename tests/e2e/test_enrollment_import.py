@@ -6,11 +6,14 @@ import asyncio
 import json
 import random
 from datetime import date
+from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from devstack.demo import resident_id
+from devstack.population import import_file
 from devstack.stack import Stack
 from shared.settings import database_url_for
 from tests.e2e.conftest import OPS
@@ -362,3 +365,32 @@ async def test_hukou_baselines_import_feeds_the_coverage_denominator(gateway: ht
         restore = f"region_code,hukou_population\n{village},2833\n{grid},1558\n".encode()
         assert (await gateway.post(url, content=restore, headers=headers)).status_code == 200
     assert await baselines() == original
+
+
+async def test_the_cli_posts_chunks_in_parallel_and_reports_file_lines(
+    running_stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """python -m devstack.population import --kind rosters: chunks of 2 rows, two in flight; a rejected row is
+    reported with its line in the file, not in its chunk."""
+    a, b, c, d = ids(4)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "\n".join(
+            [
+                ROSTER_HEADER,
+                f"91350582CLI00001,{a},甲,350582,350582,6000.00,{YEAR}-01-01",
+                f"91350582CLI00001,{b},乙,350582,350582,6000.00,{YEAR}-01-01",
+                f"91350582CLI00001,{c},丙,350582,350582,99.00,{YEAR}-01-01",  # line 4: base under the floor
+                f"91350582CLI00001,{d},丁,350582,350582,6000.00,{YEAR}-01-01",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    totals = await asyncio.to_thread(
+        import_file, roster, running_stack.gateway_url, chunk=2, kind="rosters", parallel=2
+    )
+    assert totals == {"rows": 4, "applied": 3, "unchanged": 0, "rejected": 1}
+    assert "line 4: the contribution base must lie between" in capsys.readouterr().err
+    again = await asyncio.to_thread(import_file, roster, running_stack.gateway_url, chunk=2, kind="rosters")
+    assert again == {"rows": 4, "applied": 0, "unchanged": 3, "rejected": 1}
