@@ -283,7 +283,7 @@ async def insured_counts(
 
     Each person is counted once per scheme through a semi-join (EXISTS) of persons × schemes against the covering
     enrollments: a hash of the enrollments and a few hundred groups, where count(DISTINCT person_no) sorted every
-    covered person (a sort that spilt to disk at 100,000 persons; decision 0005)."""
+    covered person (a sort that spilt to disk at 100,000 persons; decision 0006)."""
     child_prefix = func.left(Person.hukou_region_code, child_prefix_length).label("child_prefix")
     covered = (
         select(Enrollment.person_no)
