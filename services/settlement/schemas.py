@@ -58,6 +58,10 @@ class PreSettlementOut(BaseModel):
     lines: list[ClaimLine]
     breakdown: SettlementBreakdown
     explanation: list[ExplanationStep]
+    post_audit_required: bool = Field(
+        default=False,
+        description="supervision's in-stage check (事中审核) did not answer in time; post audit reviews it",
+    )
 
 
 class SettlementOut(BaseModel):
@@ -77,6 +81,10 @@ class SettlementOut(BaseModel):
     status: Literal["settled", "reversed"]
     settled_at: datetime
     reversed_at: datetime | None = None
+    post_audit_required: bool = Field(
+        default=False,
+        description="stored without supervision's in-stage check (事中审核) answering in time (fail-open)",
+    )
 
 
 class AccumulatorsOut(BaseModel):
