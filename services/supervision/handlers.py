@@ -29,7 +29,7 @@ from shared.events.contracts import (
     PractitionerSuspended,
 )
 from shared.events.envelope import Event
-from shared.events.outbox import publish, publish_many
+from shared.events.outbox import publish_many
 
 SOURCE = "/yibao/supervision"
 
@@ -109,63 +109,62 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
     await repository.finish_audits(session, outcomes)
     await repository.record_claims(session, batch.recorded)
     await publish_many(session, flagged_events, source=SOURCE)
-    # Points go on the tallies in claim order: a doctor's suspension lands on the claim that crossed 12.
-    table = await repository.points_table(session) if to_score else {}
-    for claim, flagged in to_score:
-        await score_practitioner(session, claim, flagged, rules, table)
+    if to_score:
+        await score_practitioners(session, to_score, rules)
 
 
-async def score_practitioner(
+async def score_practitioners(
     session: AsyncSession,
-    claim: ClaimSettled,
-    flagged: list[tuple[Flag, Finding]],
+    to_score: list[tuple[ClaimSettled, list[tuple[Flag, Finding]]]],
     rules: list[RuleVersion],
-    table: dict[tuple[str, str], int],
 ) -> None:
-    """医保医师记分: the findings' points (`table`: by family and severity) go on the doctor's tally;
-    12 in a year suspends, once."""
+    """医保医师记分: each flagged claim's points go on its doctor's tally, claim by claim in order
+    (a suspension lands on the claim that crossed 12, once); every doctor's row is locked once."""
+    table = await repository.points_table(session)
     families = rule_families(rules)
-    on = business_date(claim.settled_at)
-    row = await repository.lock_practitioner(
-        session, claim.practitioner_code, institution_code=claim.institution_code, year=on.year
-    )
-    # A claim settled late in an earlier year scores in the current tally's year: points are applied in order.
-    on = max(on, date(row.year, 1, 1))
-    tally = PointsTally(row.practitioner_code, row.year, row.points, frozenset(row.reached))  # type: ignore[arg-type]
-    result = apply_points(tally, [finding for _, finding in flagged], on, families, table)
-    entries = [
-        PointsEntry(
-            id=uuid7(),
-            practitioner_code=claim.practitioner_code,
-            year=result.tally.year,
-            settlement_id=claim.settlement_id,
-            flag_id=flag.id,
-            rule_id=finding.rule_id,
-            points=points,
-        )
-        for flag, finding in flagged
-        if (points := points_for(finding, families, table)) > 0
-    ]
-    await repository.add_points_entries(session, entries)
-    row.year = result.tally.year
-    row.points = result.tally.points
-    row.reached = sorted(result.tally.reached)
-    row.institution_code = claim.institution_code
-    if "suspension" in result.crossed:
-        row.status = "suspended"
-        row.suspended_from = on
-        await publish(
-            session,
-            PractitionerSuspended(
+    first_claims: dict[str, tuple[str, int]] = {}
+    for claim, _ in to_score:
+        first_claims.setdefault(claim.practitioner_code, (claim.institution_code, business_date(claim.settled_at).year))
+    rows = await repository.lock_practitioners(session, first_claims)
+    entries: list[PointsEntry] = []
+    suspensions: list[PractitionerSuspended] = []
+    for claim, flagged in to_score:
+        row = rows[claim.practitioner_code]
+        # A claim settled late in an earlier year scores in the current tally's year: points are applied in order.
+        on = max(business_date(claim.settled_at), date(row.year, 1, 1))
+        tally = PointsTally(row.practitioner_code, row.year, row.points, frozenset(row.reached))  # type: ignore[arg-type]
+        result = apply_points(tally, [finding for _, finding in flagged], on, families, table)
+        entries.extend(
+            PointsEntry(
+                id=uuid7(),
                 practitioner_code=claim.practitioner_code,
-                institution_code=claim.institution_code,
-                points=result.tally.points,
-                suspended_from=on,
-                reason=f"医保医师记分: {result.tally.points} points in {result.tally.year}",
-            ),
-            source=SOURCE,
+                year=result.tally.year,
+                settlement_id=claim.settlement_id,
+                flag_id=flag.id,
+                rule_id=finding.rule_id,
+                points=points,
+            )
+            for flag, finding in flagged
+            if (points := points_for(finding, families, table)) > 0
         )
-    await session.flush()
+        row.year = result.tally.year
+        row.points = result.tally.points
+        row.reached = sorted(result.tally.reached)
+        row.institution_code = claim.institution_code
+        if "suspension" in result.crossed:
+            row.status = "suspended"
+            row.suspended_from = on
+            suspensions.append(
+                PractitionerSuspended(
+                    practitioner_code=claim.practitioner_code,
+                    institution_code=claim.institution_code,
+                    points=result.tally.points,
+                    suspended_from=on,
+                    reason=f"医保医师记分: {result.tally.points} points in {result.tally.year}",
+                )
+            )
+    await repository.add_points_entries(session, entries)  # flushes the tallies too
+    await publish_many(session, suspensions, source=SOURCE)
 
 
 async def on_claim_reversed(session: AsyncSession, event: Event) -> None:

@@ -471,6 +471,38 @@ async def lock_practitioner(session: AsyncSession, code: str, *, institution_cod
     return row
 
 
+async def lock_practitioners(
+    session: AsyncSession, first_claims: dict[str, tuple[str, int]]
+) -> dict[str, Practitioner]:
+    """Several practitioners' rows (code -> (institution, year) to create a missing one with), created
+    on first use and locked for this transaction in code order (so two batches never deadlock)."""
+    codes = sorted(first_claims)
+    await session.execute(
+        insert(Practitioner)
+        .values(
+            [
+                {
+                    "practitioner_code": code,
+                    "institution_code": first_claims[code][0],
+                    "year": first_claims[code][1],
+                    "points": 0,
+                    "reached": [],
+                }
+                for code in codes
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+    rows = await session.scalars(
+        select(Practitioner)
+        .where(Practitioner.practitioner_code.in_(codes))
+        .order_by(Practitioner.practitioner_code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {row.practitioner_code: row for row in rows}
+
+
 async def add_points_entries(session: AsyncSession, entries: list[PointsEntry]) -> None:
     session.add_all(entries)
     await session.flush()
