@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, cast
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -17,8 +17,8 @@ from uuid6 import uuid7
 
 from services.settlement import repository
 from services.settlement.catalogue import CatalogueError, catalogue_on, load_catalogue
-from services.settlement.clearing import month_bounds, net_by_pair, owed_to_institution
-from services.settlement.ledger import journal
+from services.settlement.clearing import clearing_journal, month_bounds, net_by_pair, owed_to_institution
+from services.settlement.ledger import CLEARING_KIND, journal
 from services.settlement.models import ClearingRun, ClearingRunLine, Institution, Settlement
 from services.settlement.policies import COLUMNS as POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
@@ -60,6 +60,7 @@ from services.settlement.service import (
     calculate,
     cross_region,
     eligibility_refusal,
+    family_payer_refusal,
     institution_refusal,
     parse_burden_thresholds,
     pooling_region,
@@ -127,6 +128,7 @@ def settlement_out(row: Settlement) -> SettlementOut:
         status=cast(Any, row.status),
         settled_at=row.settled_at,
         reversed_at=row.reversed_at,
+        family_account_payer_person_no=row.account_payer_person_no,
     )
 
 
@@ -144,6 +146,7 @@ class Prepared:
     calc: Calculation
     year: int
     before: Accumulators
+    account_holder: str  # whose personal account pays acct_pay: the patient, or a 家庭共济 payer
 
 
 async def _prepare(session: DbSession, body: SettlementCreate, institution_code: str, *, lock: bool) -> Prepared:
@@ -231,12 +234,21 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     year = service_date.year
     read = repository.lock_accumulators if lock else repository.read_accumulators
     before = await read(session, body.person_no, year)
+    payer = body.family_account_payer_person_no
+    if payer == body.person_no:
+        payer = None  # one's own account is the default anyway
+    if payer is not None:
+        bindings = await repository.family_bindings(session, payer, body.person_no)
+        if refusal := family_payer_refusal(body.person_no, payer, bindings, today):
+            raise _refuse(refusal)
+    account_holder = payer or body.person_no
     balance = Decimal("0.00")
-    if coverage.scheme == "employee":  # 个人账户: employees only; locked after the accumulators, always
-        balance = await (repository.lock_account if lock else repository.read_account)(session, body.person_no)
+    if coverage.scheme == "employee" or payer is not None:  # 个人账户: locked after the accumulators, always
+        balance = await (repository.lock_account if lock else repository.read_account)(session, account_holder)
     claim = ClaimInput(
         lines=restricted.lines,
         visit_type=body.visit_type,
+        assistance_eligible=coverage.assistance_category is not None,
         cross_region=cross_region(
             institution.region_code,
             coverage.region_code,
@@ -244,9 +256,10 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
             body.admitted_on,
         ),
         account_balance=balance,
+        family_account_payer=payer,
     )
     calc = calculate(claim, policy, catalogue, before)
-    return Prepared(coverage, institution, price_lines(inputs), calc, year, before)
+    return Prepared(coverage, institution, price_lines(inputs), calc, year, before, account_holder)
 
 
 @router.post("/settlements/pre", response_model=PreSettlementOut)
@@ -311,12 +324,13 @@ async def create_settlement(
         insured_region_code=coverage.region_code,
         explanation=[step.model_dump(mode="json") for step in _steps(calc)],
         accumulator_delta={k: str(v) for k, v in accumulator_delta(prepared.before, calc.accumulators).items()},
+        account_payer_person_no=None if prepared.account_holder == body.person_no else prepared.account_holder,
         **calc.breakdown.model_dump(),
     )
     await repository.add_settlement(session, row)
     await repository.save_accumulators(session, body.person_no, prepared.year, calc.accumulators, settlements_change=1)
     if calc.breakdown.acct_pay > 0:
-        await repository.change_account(session, body.person_no, -calc.breakdown.acct_pay)
+        await repository.change_account(session, prepared.account_holder, -calc.breakdown.acct_pay)
     await repository.post_journal(
         session,
         settlement_id=row.id,
@@ -427,8 +441,8 @@ async def reverse_settlement(
         current = await repository.lock_accumulators(session, row.person_no, row.year)
         restored = without(current, delta)
         await repository.save_accumulators(session, row.person_no, row.year, restored, settlements_change=-1)
-    if row.acct_pay > 0:  # what the account paid goes back to it
-        await repository.change_account(session, row.person_no, row.acct_pay)
+    if row.acct_pay > 0:  # what the account paid goes back to it (the 家庭共济 payer's, if it paid)
+        await repository.change_account(session, row.account_payer_person_no or row.person_no, row.acct_pay)
     row.status = "reversed"
     row.reversed_at = datetime.now(UTC)
     await repository.flush(session)
@@ -556,6 +570,11 @@ async def get_reconciliation(
     )
 
 
+def clearing_journal_id(month: str) -> UUID:
+    """The journal id of a month's clearing entries (ledger_entries.settlement_id): stable per month."""
+    return uuid5(NAMESPACE_URL, f"https://yibao.dev/settlement/clearing/{month}")
+
+
 def _clearing_out(run: ClearingRun, lines: list[ClearingRunLine]) -> ClearingRunOut:
     return ClearingRunOut(
         month=run.month,
@@ -596,6 +615,15 @@ async def run_clearing(
     ):
         lines = net_by_pair(await repository.month_advances(session, start, end))
         await repository.add_clearing_lines(session, body.month, lines)
+        # Journalled in the run's transaction: the month is claimed once, so it is posted once.
+        await repository.post_journal(
+            session,
+            settlement_id=clearing_journal_id(body.month),
+            kind=CLEARING_KIND,
+            institution_code="",
+            lines=clearing_journal(lines),
+            business_date=business_today(),
+        )
         stored = await repository.clearing_run(session, body.month)
         assert stored is not None
         return _clearing_out(*stored)

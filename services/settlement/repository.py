@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.settlement.clearing import Advance, ClearingLine, SettlementTotals
-from services.settlement.ledger import PAYABLE, RECEIVABLE, JournalLine
+from services.settlement.ledger import CLEARING_KIND, PAYABLE, RECEIVABLE, JournalLine
 from services.settlement.models import (
     AccountCredit,
     AccumulatorRow,
@@ -22,6 +22,8 @@ from services.settlement.models import (
     ClearingRunLine,
     EligibilityCoverage,
     EligibilityDeath,
+    EligibilityFamilyBinding,
+    EligibilityFamilyUnbinding,
     EligibilityFiling,
     EligibilityFilingRevocation,
     EligibilityPerson,
@@ -40,6 +42,7 @@ from services.settlement.service import (
     Accumulators,
     CatalogueItem,
     Coverage,
+    FamilyBinding,
     Filing,
     InstitutionInfo,
     PractitionerInfo,
@@ -107,6 +110,7 @@ async def active_coverages(session: AsyncSession, person_no: str) -> list[Covera
             effective_to=c.effective_to,
             region_code=c.region_code,
             retiree=c.retiree,
+            assistance_category=c.assistance_category,
             suspended_from=stop.suspended_from if stop else None,
             terminated_on=stop.terminated_on if stop else None,
         )
@@ -129,6 +133,31 @@ async def filings(session: AsyncSession, person_no: str) -> list[Filing]:
         .where(EligibilityFiling.person_no == person_no)
     )
     return [Filing(f.destination_region_code, f.valid_from, f.valid_to, revoked_on) for f, revoked_on in rows.tuples()]
+
+
+async def upsert_family_binding(session: AsyncSession, **values: object) -> None:
+    await upsert(session, EligibilityFamilyBinding, "binding_id", values)
+
+
+async def record_family_unbinding(session: AsyncSession, binding_id: UUID, unbound_on: date) -> None:
+    await upsert(
+        session, EligibilityFamilyUnbinding, "binding_id", {"binding_id": binding_id, "unbound_on": unbound_on}
+    )
+
+
+async def family_bindings(session: AsyncSession, holder_person_no: str, relative_person_no: str) -> list[FamilyBinding]:
+    """Every binding (current or ended) of `relative_person_no` to `holder_person_no`'s account."""
+    rows = await session.execute(
+        select(EligibilityFamilyBinding.bound_on, EligibilityFamilyUnbinding.unbound_on)
+        .outerjoin(
+            EligibilityFamilyUnbinding, EligibilityFamilyUnbinding.binding_id == EligibilityFamilyBinding.binding_id
+        )
+        .where(
+            EligibilityFamilyBinding.person_no == holder_person_no,
+            EligibilityFamilyBinding.relative_person_no == relative_person_no,
+        )
+    )
+    return [FamilyBinding(bound_on, unbound_on) for bound_on, unbound_on in rows.tuples()]
 
 
 # --- institutions, sanctions, practitioners ---------------------------------------------------------
@@ -537,14 +566,19 @@ async def settlement_totals(
 
 
 async def month_advances(session: AsyncSession, start: date, end: date) -> list[Advance]:
-    """应收异地清算款 booked in [start, end), per (advancing region, home region), net of reversals."""
+    """应收异地清算款 advanced in [start, end), per (advancing region, home region), net of reversals."""
     rows = await session.execute(
         select(
             LedgerEntry.region_code,
             LedgerEntry.counterparty_region,
             func.sum(LedgerEntry.debit - LedgerEntry.credit),
         )
-        .where(LedgerEntry.account == RECEIVABLE, LedgerEntry.business_date >= start, LedgerEntry.business_date < end)
+        .where(
+            LedgerEntry.account == RECEIVABLE,
+            LedgerEntry.kind != CLEARING_KIND,  # a run's own entries settle receivables, they are no advance
+            LedgerEntry.business_date >= start,
+            LedgerEntry.business_date < end,
+        )
         .group_by(LedgerEntry.region_code, LedgerEntry.counterparty_region)
     )
     return [Advance(creditor, debtor, Decimal(amount)) for creditor, debtor, amount in rows.tuples()]
