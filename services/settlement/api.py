@@ -157,20 +157,20 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     assert body.discharged_on is not None  # set by the model validator
     service_date = body.discharged_on
     today = business_today()
-    institution = await repository.get_institution(session, institution_code)
-    sanctions = await repository.sanctions(session, institution_code)
+    institution, sanctions = await repository.institution_with_sanctions(session, institution_code)
     if refusal := institution_refusal(institution_code, institution, sanctions, today):
         raise _refuse(refusal)
     assert institution is not None
     status = await repository.practitioner(session, body.practitioner_code)
     if refusal := practitioner_refusal(body.practitioner_code, status, today):
         raise _refuse(refusal)
-    person = await repository.get_person(session, body.person_no)
+    found = await repository.claimant(session, body.person_no)
+    person = found.person
     outcome = eligibility_refusal(
         body.person_no,
         known=person is not None,
-        died_on=await repository.died_on(session, body.person_no),
-        coverages=await repository.active_coverages(session, body.person_no),
+        died_on=found.died_on,
+        coverages=found.coverages,
         admitted_on=body.admitted_on,
         discharged_on=service_date,
     )
@@ -245,16 +245,15 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     balance = Decimal("0.00")
     if coverage.scheme == "employee" or payer is not None:  # 个人账户: locked after the accumulators, always
         balance = await (repository.lock_account if lock else repository.read_account)(session, account_holder)
+    where = cross_region(institution.region_code, coverage.region_code)
+    if where != "local":  # filings matter only for care outside the home pooling region
+        filings = await repository.filings(session, body.person_no)
+        where = cross_region(institution.region_code, coverage.region_code, filings, body.admitted_on)
     claim = ClaimInput(
         lines=restricted.lines,
         visit_type=body.visit_type,
         assistance_eligible=coverage.assistance_category is not None,
-        cross_region=cross_region(
-            institution.region_code,
-            coverage.region_code,
-            await repository.filings(session, body.person_no),
-            body.admitted_on,
-        ),
+        cross_region=where,
         account_balance=balance,
         family_account_payer=payer,
     )
@@ -316,6 +315,7 @@ async def create_settlement(
         diagnoses=body.diagnoses,
         lines=[line.model_dump(mode="json") for line in prepared.lines],
         status="settled",
+        settled_at=datetime.now(UTC),  # set here, not by the server default: no read back after the insert
         year=prepared.year,
         policy_version=calc.explanation[0].policy_version,
         institution_level=inst.level,
@@ -358,7 +358,6 @@ async def create_settlement(
             ),
             source=SOURCE,
         )
-    await session.refresh(row)
     await publish(
         session,
         ClaimSettled(

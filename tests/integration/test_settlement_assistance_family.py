@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from devstack.stack import Stack
 from devstack.tokens import development_token
@@ -351,3 +351,25 @@ async def test_the_monthly_clearing_run_is_journalled_once_and_closes_the_month_
     assert lines == 6  # both regions: payable, receivable and deposits each
     trial = await harness.client.get(f"{API}/ledger/trial-balance", headers=OPS)
     assert trial.json()["balanced"] is True
+
+
+async def test_a_local_settlement_takes_a_dozen_statements(harness: Harness) -> None:
+    """The settle path's round trips are its cost (bench settlement): a local stay of a known person
+    reads and writes in at most 12 statements (idempotency 2, checks and reference data 6, the
+    person-year lock 1, settlement, accumulators, journal, outbox 4, minus what was merged)."""
+    person_no = await harness.insured()
+    warm = await harness.settle(stay(person_no, [(AMBROXOL, 1, "100.00")]))  # the policy cache is filled
+    assert warm.status_code == 201, warm.text
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.split(None, 3)[:3].__str__())
+
+    engine = harness.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = await harness.settle(stay(person_no, [(AMBROXOL, 2, "1000.00")]))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert answer.status_code == 201, answer.text
+    assert 0 < len(statements) <= 12, statements
