@@ -231,17 +231,17 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
         )
     except PolicyNotFound as exc:
         raise Unprocessable(f"No benefit policy applies: {exc}.", kind="policy-not-found") from exc
-    year = service_date.year
-    read = repository.lock_accumulators if lock else repository.read_accumulators
-    before = await read(session, body.person_no, year)
     payer = body.family_account_payer_person_no
     if payer == body.person_no:
         payer = None  # one's own account is the default anyway
-    if payer is not None:
+    if payer is not None:  # checked before any row is locked
         bindings = await repository.family_bindings(session, payer, body.person_no)
         if refusal := family_payer_refusal(body.person_no, payer, bindings, today):
             raise _refuse(refusal)
     account_holder = payer or body.person_no
+    year = service_date.year
+    read = repository.lock_accumulators if lock else repository.read_accumulators
+    before = await read(session, body.person_no, year)
     balance = Decimal("0.00")
     if coverage.scheme == "employee" or payer is not None:  # 个人账户: locked after the accumulators, always
         balance = await (repository.lock_account if lock else repository.read_account)(session, account_holder)

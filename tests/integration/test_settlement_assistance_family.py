@@ -264,39 +264,45 @@ async def test_a_bound_employee_account_pays_for_the_relative_and_gets_it_back_o
     assert await balance(holder) == "300.00"
 
 
-FZ_HOSPITAL = "HITFZ0000002"
-FZ = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-fz', institution=FZ_HOSPITAL)}"}
-# Fuzhou's own resident policy, so Fuzhou's insured can be treated in Quanzhou (the demo has Quanzhou's only).
-FUZHOU_POLICY = (
+# Two regions of this test's own (厦门 350200, 莆田 350300), so the e2e cross-region test's
+# Quanzhou/Fuzhou books, which share this database in one test session, see none of its postings.
+XM_HOSPITAL, PT_HOSPITAL = "HITXM0000001", "HITPT0000001"
+PT = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-pt', institution=PT_HOSPITAL)}"}
+XM = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-xm', institution=XM_HOSPITAL)}"}
+POLICY_HEADER = (
     "region,scheme,year,visit_type,institution_level,retiree,version,effective_from,effective_to,deductible,ratio,cap,"
     "critical_threshold,critical_tiers,critical_cap,assistance_share,assistance_cap,unfiled_reduction\n"
-    "350100,resident,2026,inpatient,3,false,1,2026-01-01,,600,0.70,150000,15000,50000:0.60;:0.70,400000,0.70,30000,0.15\n"
+)
+POLICY_VALUES = (
+    ",resident,2026,inpatient,3,false,1,2026-01-01,,600,0.70,150000,15000,50000:0.60;:0.70,400000,0.70,30000,0.15\n"
 )
 
 
 async def test_the_monthly_clearing_run_is_journalled_once_and_closes_the_month_between_two_regions(
     harness: Harness,
 ) -> None:
+    policies = POLICY_HEADER + "350200" + POLICY_VALUES + "350300" + POLICY_VALUES
     loaded = await harness.client.post(
-        f"{API}/policies", content=FUZHOU_POLICY.encode(), headers={**OPS, "Content-Type": "text/csv"}
+        f"{API}/policies", content=policies.encode(), headers={**OPS, "Content-Type": "text/csv"}
     )
     assert loaded.status_code == 200, loaded.text
-    fuzhou = {"name": "福州集成测试医院", "level": 3, "region_code": "350102", "institution_type": "hospital"}
-    assert (await harness.client.put(f"{API}/institutions/{FZ_HOSPITAL}", json=fuzhou, headers=OPS)).status_code == 200
-    from_quanzhou = await harness.insured()  # treated in Fuzhou: Fuzhou advances for Quanzhou
-    from_fuzhou = await harness.insured(region="350102")  # treated in Quanzhou: Quanzhou advances for Fuzhou
+    for code, region in ((XM_HOSPITAL, "350203"), (PT_HOSPITAL, "350302")):
+        hospital = {"name": f"清算测试医院 {region}", "level": 3, "region_code": region, "institution_type": "hospital"}
+        assert (await harness.client.put(f"{API}/institutions/{code}", json=hospital, headers=OPS)).status_code == 200
+    from_xiamen = await harness.insured(region="350203")  # treated in Putian: Putian advances for Xiamen
+    from_putian = await harness.insured(region="350302")  # treated in Xiamen: Xiamen advances for Putian
     body = [(AMBROXOL, 2, "1000.00")]
-    in_fuzhou = [await harness.settle(stay(from_quanzhou, body), FZ) for _ in range(2)]
-    in_quanzhou = await harness.settle(stay(from_fuzhou, body))
-    for answer in (*in_fuzhou, in_quanzhou):
+    in_putian = [await harness.settle(stay(from_xiamen, body), PT) for _ in range(2)]
+    in_xiamen = await harness.settle(stay(from_putian, body), XM)
+    for answer in (*in_putian, in_xiamen):
         assert answer.status_code == 201, answer.text
-    fz_advanced = sum((Decimal(a.json()["breakdown"]["fund_pay_sumamt"]) for a in in_fuzhou), Decimal(0))
-    qz_advanced = Decimal(in_quanzhou.json()["breakdown"]["fund_pay_sumamt"])
-    assert fz_advanced > qz_advanced > 0
+    pt_advanced = sum((Decimal(a.json()["breakdown"]["fund_pay_sumamt"]) for a in in_putian), Decimal(0))
+    xm_advanced = Decimal(in_xiamen.json()["breakdown"]["fund_pay_sumamt"])
+    assert pt_advanced > xm_advanced > 0
 
     # Book this test's postings in a past month of its own, as if made then, and clear that month.
     month = date(random.randrange(1950, 1990), random.randrange(1, 13), 15)
-    ids = [uuid.UUID(a.json()["settlement_id"]) for a in (*in_fuzhou, in_quanzhou)]
+    ids = [uuid.UUID(a.json()["settlement_id"]) for a in (*in_putian, in_xiamen)]
     async with harness.db.transaction() as session:
         await session.execute(
             text("UPDATE ledger_entries SET business_date = :d WHERE settlement_id = ANY(:ids)"),
@@ -304,14 +310,14 @@ async def test_the_monthly_clearing_run_is_journalled_once_and_closes_the_month_
         )
     run = await harness.client.post(f"{API}/clearing/runs", json={"month": f"{month:%Y-%m}"}, headers=OPS)
     assert run.status_code == 201, run.text
-    net = fz_advanced - qz_advanced
+    net = pt_advanced - xm_advanced
     assert run.json()["lines"] == [
         {
-            "payer_region": "350500",
-            "payee_region": "350100",
+            "payer_region": "350200",
+            "payee_region": "350300",
             "net_amount": str(net),
-            "payee_advanced": str(fz_advanced),
-            "payer_advanced": str(qz_advanced),
+            "payee_advanced": str(pt_advanced),
+            "payer_advanced": str(xm_advanced),
         }
     ]
 
@@ -330,13 +336,13 @@ async def test_the_monthly_clearing_run_is_journalled_once_and_closes_the_month_
             return {(region, account): Decimal(amount) for region, account, amount in rows.tuples()}
 
     cleared = await books()
-    for region in ("350500", "350100"):
+    for region in ("350200", "350300"):
         assert sum((v for (r, _), v in cleared.items() if r == region), Decimal(0)) == 0, f"{region} balances"
         # Nothing of the month is receivable or owed between the two regions any more.
         assert cleared[(region, "interregion_receivable")] == 0
         assert cleared[(region, "interregion_payable")] == 0
-    assert cleared[("350100", "fund_bank_deposits")] == net  # Fuzhou received the net transfer
-    assert cleared[("350500", "fund_bank_deposits")] == -net  # Quanzhou paid it
+    assert cleared[("350300", "fund_bank_deposits")] == net  # Putian received the net transfer
+    assert cleared[("350200", "fund_bank_deposits")] == -net  # Xiamen paid it
 
     # Asked again, the run answers as stored and posts nothing more.
     again = await harness.client.post(f"{API}/clearing/runs", json={"month": f"{month:%Y-%m}"}, headers=OPS)
