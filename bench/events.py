@@ -562,6 +562,10 @@ async def events_bench(ctx: BenchContext) -> BenchResult:
         "ours_applied_after_last_write_s": _r(median([m["applied_s"] - m["write_s"] for m in ours]), 2),
         "ours_relay_mean_batch_events": _r(median([m["relay_mean_batch"] for m in ours])),
         "ours_consumer_mean_batch_events": _r(median([m["consumer_mean_batch"] for m in ours])),
+        # Share of the run each loop spent inside a batch (its wall clock, waits included): the
+        # loop near 1.0 is the one the others wait for.
+        "ours_relay_busy_share": round(median([m["relay_busy_s"] / m["elapsed_s"] for m in ours]), 2),
+        "ours_consumer_busy_share": round(median([m["consumer_busy_s"] / m["elapsed_s"] for m in ours]), 2),
         "ours_cpu_s": ours[0]["cpu_s"],
         "plain_produce_acked_events_per_s": _r(median([m["produce_events_per_s"] for m in plain])),
         "plain_cpu_s": plain[0]["cpu_s"],

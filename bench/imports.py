@@ -1,10 +1,10 @@
 """`import`: persons imported through enrollment's real batch-import route, against a plain COPY.
 
 **ours**: N generated persons (devstack.population, the same generator as `make population`) posted as CSV
-in chunks of `BENCH_IMPORT_CHUNK` rows to `POST /api/v1/enrollment/imports/persons` of the enrollment app
+in chunks of `BENCH_IMPORT_CHUNK` rows, `BENCH_IMPORT_CONCURRENCY` at a time (as the CLI does), to `POST /api/v1/enrollment/imports/persons` of the enrollment app
 built in-process exactly as services/enrollment/main.py builds it (FastAPI lifespan, DbSession per request,
 OPS token), on a fresh database migrated by enrollment's own Alembic migrations. Every row goes through the
-same validation, keyed hash, encryption, savepoint, idempotency check and outbox events as in production.
+same validation, keyed hash, encryption, idempotency check, set-based writes and outbox events as in production.
 
 **plain**: the same rows, as text columns, through asyncpg `copy_records_to_table` into a plain table.
 
@@ -51,7 +51,12 @@ def rows_wanted() -> int:
 
 
 def chunk_rows() -> int:
-    return int(os.environ.get("BENCH_IMPORT_CHUNK", 2000))  # as devstack.population's import_file
+    return int(os.environ.get("BENCH_IMPORT_CHUNK", 5000))  # as devstack.population's import_file
+
+
+def concurrency() -> int:
+    """Chunks in flight at once, as the CLI posts them (devstack.population import --parallel)."""
+    return int(os.environ.get("BENCH_IMPORT_CONCURRENCY", 2))
 
 
 async def _migrated_database(ctx: BenchContext, name: str) -> str:
@@ -116,15 +121,20 @@ async def measure_ours(ctx: BenchContext, rows: list[dict[str, str]]) -> dict[st
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://enrollment", timeout=600) as client:
-            started = time.perf_counter()
-            for body in chunks:
-                answer = await client.post("/api/v1/enrollment/imports/persons", content=body, headers=headers)
+            in_flight = asyncio.Semaphore(concurrency())
+
+            async def post(body: bytes) -> None:
+                async with in_flight:
+                    answer = await client.post("/api/v1/enrollment/imports/persons", content=body, headers=headers)
                 if answer.status_code != 200:
                     raise RuntimeError(f"import answered {answer.status_code}: {answer.text[:500]}")
                 report = answer.json()
                 totals["applied"] += report["applied"]
                 totals["unchanged"] += report["unchanged"]
                 totals["rejected"] += len(report["rejected"])
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post(body) for body in chunks))
             elapsed = time.perf_counter() - started
     conn = await asyncpg.connect(plain_url(url))
     try:
@@ -242,6 +252,7 @@ async def import_bench(ctx: BenchContext) -> BenchResult:
     figures: dict[str, Any] = {
         "rows": n,
         "chunk_rows": chunk_rows(),
+        "chunks_in_flight": concurrency(),
         "ours_rows_per_s": ours_rate,
         "plain_rows_per_s": plain_rate,
         "ours_rounds": ours,

@@ -27,6 +27,9 @@ class Role(StrEnum):
     OPS = "ops"  # bureau operations staff
     AUDITOR = "auditor"  # fund supervision staff
     ADMIN = "admin"
+    # Another Yibao service calling inside the cluster (e.g. settlement asking supervision's
+    # 事中审核 check). Only a service holding the signing key mints it; no API client gets it.
+    SERVICE = "service"
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,40 @@ def create_platform_tables_v1() -> None:
     )
 
 
+def outbox_pending_index_by_id_v2() -> None:
+    """The pending-rows index ordered by id alone, as the relay claims (`ORDER BY id LIMIT n`).
+
+    The first index led with the shard, so a claim read, locked-tested and sorted every pending
+    row before keeping n: its cost grew with the backlog, just when the relay fell behind.
+    Built concurrently, so a live outbox keeps taking writes while it builds.
+    """
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_outbox_pending_id",
+            "outbox",
+            ["id"],
+            postgresql_where=sa.text("published_at IS NULL"),
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
+        op.drop_index("ix_outbox_pending", table_name="outbox", postgresql_concurrently=True, if_exists=True)
+
+
+def revert_outbox_pending_index_by_id_v2() -> None:
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_outbox_pending",
+            "outbox",
+            ["shard", "id"],
+            postgresql_where=sa.text("published_at IS NULL"),
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
+        op.drop_index("ix_outbox_pending_id", table_name="outbox", postgresql_concurrently=True, if_exists=True)
+
+
 def drop_platform_tables_v1() -> None:
     op.drop_table("idempotency_keys")
     op.drop_table("inbox")
-    op.drop_index("ix_outbox_pending", table_name="outbox")
+    op.drop_index("ix_outbox_pending", table_name="outbox", if_exists=True)
     op.drop_table("outbox")

@@ -45,7 +45,8 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Published rows are kept (published_at set) so they can be replayed.
     Column("published_at", DateTime(timezone=True), nullable=True),
-    Index("ix_outbox_pending", "shard", "id", postgresql_where=text("published_at IS NULL")),
+    # The relay claims pending rows in id order (shared.events.outbox._CLAIM_BATCH).
+    Index("ix_outbox_pending_id", "id", postgresql_where=text("published_at IS NULL")),
 )
 
 # Inbox: one row per (consumer, event) in the same transaction as the effects.

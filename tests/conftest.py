@@ -7,6 +7,7 @@ PostgreSQL cannot be had, the session fails loudly.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,11 @@ def infra() -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def running_stack(infra: Stack) -> Iterator[Stack]:
     """Every service and worker, as `make run` starts them, ready behind the gateway."""
+    # 事中审核's 150 ms deadline is a production figure; on this shared 2-core machine a cold or
+    # busy supervision misses it now and then, and the claim would settle unchecked (fail-open).
+    # The tests assert what the check decides, so they give it time; tests/e2e/test_in_stage_check.py
+    # runs the 150 ms deadline itself against a supervision that stalls, and bench/precheck.py times it.
+    os.environ.setdefault("SETTLEMENT_IN_STAGE_DEADLINE_MS", "5000")
     infra.start_services()
     try:
         infra.wait_ready(timeout=120)

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment import repository
 from services.enrollment.contributions import (
-    ContributionRuleError,
     ContributionSplit,
+    EnrollmentTermsRefused,
+    check_enrollment_terms,
     contribution_due,
     is_paid_in_full,
 )
@@ -26,7 +27,19 @@ from services.enrollment.filings import (
     decide_filing,
     effective_status,
 )
-from services.enrollment.imports import ImportFileError, ImportKind, Rejection, read_rows
+from services.enrollment.imports import (
+    ImportFileError,
+    ImportKind,
+    PreparedPerson,
+    Rejection,
+    Row,
+    parse_person_row,
+    prepare_baselines,
+    prepare_persons,
+    read_rows,
+    roster_as_person_row,
+    validation_reason,
+)
 from services.enrollment.lifecycle import (
     Action,
     IllegalTransition,
@@ -76,6 +89,7 @@ from services.enrollment.schemas import (
     UninsuredOut,
 )
 from services.enrollment.service import (
+    IdSealer,
     InvalidIdNumber,
     ResidentId,
     coverage_year_bounds,
@@ -93,6 +107,7 @@ from shared.events.contracts import (
     EnrollmentActivated,
     EnrollmentSuspended,
     EnrollmentTerminated,
+    EventPayload,
     FamilyBound,
     FamilyUnbound,
     FilingApproved,
@@ -101,7 +116,7 @@ from shared.events.contracts import (
     PersonRegistered,
     PersonUpdated,
 )
-from shared.events.outbox import publish
+from shared.events.outbox import publish, publish_many
 from shared.schemas import PersonNoPath
 
 router = APIRouter(tags=["enrollment"])
@@ -405,26 +420,21 @@ async def enroll(
 
 async def _enroll(session: AsyncSession, request: Request, person_no: str, body: EnrollmentCreate) -> Enrollment:
     person = await _living_person(session, person_no)
-    if body.scheme == "employee" and not body.employer_code:
-        raise Unprocessable(
-            "An employee enrollment names its employer.",
-            kind="employer-required",
-            errors=[FieldError(field="employer_code", message="required for the employee scheme")],
-        )
-    if body.scheme == "resident" and (body.employer_code or body.contribution_base is not None or body.retiree):
-        raise Unprocessable(
-            "A resident enrollment has no employer, contribution base or retiree status.",
-            kind="resident-has-no-employer",
-        )
     try:
-        contribution_due(
+        check_enrollment_terms(
             scheme=body.scheme,
+            employer_code=body.employer_code,
             contribution_base=body.contribution_base,
-            assistance_category=body.assistance_category,
             retiree=body.retiree,
+            assistance_category=body.assistance_category,
         )
-    except ContributionRuleError as bad:
-        raise Unprocessable(f"{bad}.", kind="contribution-rule") from bad
+    except EnrollmentTermsRefused as bad:
+        errors = (
+            [FieldError(field="employer_code", message="required for the employee scheme")]
+            if bad.kind == "employer-required"
+            else None
+        )
+        raise Unprocessable(str(bad), kind=bad.kind, errors=errors) from bad
     starts, ends = coverage_year_bounds(body.year)
     if body.starts_on is not None:
         if not starts <= body.starts_on <= ends:
@@ -954,8 +964,8 @@ def _region(request: Request, code: str) -> Region:
     return region
 
 
-def _coverage_line(line: CoverageLine) -> CoverageLineOut:
-    baseline = line.region.hukou_baseline
+def _coverage_line(line: CoverageLine, imported: dict[str, int]) -> CoverageLineOut:
+    baseline = line.region.baseline(imported)
     return CoverageLineOut(
         code=line.region.code,
         name=line.region.name,
@@ -988,7 +998,12 @@ async def coverage(
     on = as_of or date.today()
     counts = await repository.insured_counts(session, node.prefix, child_length, on)
     line, children = roll_up(node, counts)
-    return CoverageOut(as_of=on, region=_coverage_line(line), children=[_coverage_line(c) for c in children])
+    imported = await repository.imported_baselines(session, node.prefix)
+    return CoverageOut(
+        as_of=on,
+        region=_coverage_line(line, imported),
+        children=[_coverage_line(c, imported) for c in children],
+    )
 
 
 @router.get("/stats/uninsured", response_model=list[UninsuredOut])
@@ -1018,8 +1033,7 @@ async def uninsured(
 
 # --- batch import (批量导入) ---
 
-
-PERSON_FIELDS = ("id_number", "name", "hukou_region_code", "residence_region_code")
+IMPORT_CHUNK = 5_000  # rows per set statement; a request is one transaction whatever its size
 
 
 class _RowRejected(Exception):
@@ -1028,27 +1042,15 @@ class _RowRejected(Exception):
         self.reason = reason
 
 
-async def _import_person_row(session: AsyncSession, request: Request, fields: dict[str, str]) -> bool:
-    """Register (and, with `scheme`, enroll and pay for) one person; False when the row was already applied."""
+async def _import_person_row(
+    session: AsyncSession, request: Request, fields: dict[str, str], *, match_employer: bool = False
+) -> bool:
+    """Register (and, with `scheme`, enroll and pay for) one person by the single-record rules; False when the row
+    was already applied. The slow path: rows whose person exists and would change, and a chunk the database refused."""
     try:
-        body = PersonCreate.model_validate({k: fields[k] for k in PERSON_FIELDS if k in fields})
-        enrollment = (
-            EnrollmentCreate.model_validate(
-                {
-                    "scheme": fields["scheme"],
-                    "year": int(fields.get("year") or date.today().year),
-                    "region_code": fields.get("region_code") or body.hukou_region_code[:6],
-                    "employer_code": fields.get("employer_code"),
-                    "contribution_base": fields.get("contribution_base"),
-                    "assistance_category": fields.get("assistance_category"),
-                    "contribution": {},
-                }
-            )
-            if "scheme" in fields
-            else None
-        )
+        body, enrollment = parse_person_row(fields, today=date.today())
     except (ValidationError, ValueError) as bad:
-        raise _RowRejected(_validation_reason(bad)) from bad
+        raise _RowRejected(validation_reason(bad)) from bad
     changed = False
     person = await _find_registered(session, request, body.id_number)
     if person is None:
@@ -1057,11 +1059,192 @@ async def _import_person_row(session: AsyncSession, request: Request, fields: di
     if enrollment is not None:
         starts, ends = coverage_year_bounds(enrollment.year)
         holder = await repository.overlapping_live_enrollment(session, person.person_no, starts, ends)
-        if holder is not None and holder.scheme == enrollment.scheme and holder.year == enrollment.year:
+        if (
+            holder is not None
+            and holder.scheme == enrollment.scheme
+            and holder.year == enrollment.year
+            and (not match_employer or holder.employer_code == enrollment.employer_code)
+        ):
             return changed  # enrolled by an earlier run
         await _enroll(session, request, person.person_no, enrollment)
         changed = True
     return changed
+
+
+def _sealer(request: Request) -> IdSealer:
+    """One per app: the keys' derived state is built once, not per row."""
+    state = request.app.state
+    sealer: IdSealer | None = getattr(state, "id_sealer", None)
+    if sealer is None:
+        sealer = state.id_sealer = IdSealer(state.settings.id_hash_key, state.settings.id_encryption_key)
+    return sealer
+
+
+async def _write_new_persons(
+    session: AsyncSession, new: list[PreparedPerson], now: datetime, today: date
+) -> list[PreparedPerson]:
+    """Register, enroll, pay and activate a chunk of new persons in a few statements, with their events as the
+    single-record routes publish them (person.registered, contribution.posted, enrollment.activated per person).
+    Returns the rows a concurrent import registered first (to be applied one by one)."""
+    if not new:
+        return []
+    # Insert in id_hash order: concurrent imports then take the unique-key locks in one order and never deadlock.
+    by_hash = sorted(new, key=lambda p: p.id_hash)
+    inserted = await repository.insert_persons(
+        session,
+        {
+            "hashes": [p.id_hash for p in by_hash],
+            "masked": [p.id_masked for p in by_hash],
+            "encrypted": [p.id_encrypted for p in by_hash],
+            "names": [p.name for p in by_hash],
+            "births": [p.birth_date for p in by_hash],
+            "sexes": [p.sex for p in by_hash],
+            "hukou": [p.hukou_region_code for p in by_hash],
+            "residence": [p.residence_region_code for p in by_hash],
+        },
+    )
+    late = [p for p in new if p.id_hash not in inserted]
+    zero = Decimal("0.00")
+    enrollment_columns: dict[str, list[object]] = {
+        k: [] for k in ("ids", "person_nos", "schemes", "years", "regions", "froms", "tos", "employers", "bases",
+                        "categories", "reasons")
+    }  # fmt: skip
+    contribution_columns: dict[str, list[object]] = {
+        k: [] for k in ("ids", "enrollment_ids", "person_nos", "years", "individual", "employer", "subsidy", "account")
+    }
+    # model_construct: every value is already validated (the row) or made by us and the database (numbers, ids,
+    # instants); re-validating three payloads a row would cost more than the rest of the row together.
+    events: list[EventPayload] = []
+    for p in new:
+        if p.id_hash not in inserted:
+            continue
+        person_no, registered_at = inserted[p.id_hash]
+        events.append(
+            PersonRegistered.model_construct(
+                person_no=person_no,
+                id_number_masked=p.id_masked,
+                birth_date=p.birth_date,
+                sex=p.sex,
+                hukou_region_code=event_region_code(p.hukou_region_code),
+                residence_region_code=event_region_code(p.residence_region_code),
+                registered_at=registered_at,
+            )
+        )
+        wanted = p.enrollment
+        if wanted is None:
+            continue
+        assert wanted.due is not None  # refused rows never reach here
+        assert wanted.cover is not None
+        due, cover = wanted.due, wanted.cover
+        enrollment_id, contribution_id = uuid.uuid4(), uuid.uuid4()
+        for column, value in zip(
+            enrollment_columns,
+            (enrollment_id, person_no, wanted.scheme, wanted.year, wanted.region_code, cover.effective_from,
+             cover.effective_to, wanted.employer_code, wanted.contribution_base, wanted.assistance_category,
+             cover.reason),
+            strict=True,
+        ):  # fmt: skip
+            enrollment_columns[column].append(value)
+        # Paid in full at once: what is due from each payer, the account credit capped by the individual part.
+        account_credit = min(due.individual, max(zero, due.personal_account_credit))
+        for contribution_column, contribution_value in zip(
+            contribution_columns,
+            (contribution_id, enrollment_id, person_no, wanted.year, due.individual, due.employer, due.subsidy,
+             account_credit),
+            strict=True,
+        ):  # fmt: skip
+            contribution_columns[contribution_column].append(contribution_value)
+        events.append(
+            ContributionPosted.model_construct(
+                contribution_id=contribution_id,
+                enrollment_id=enrollment_id,
+                person_no=person_no,
+                scheme=wanted.scheme,
+                year=wanted.year,
+                individual=due.individual,
+                employer=due.employer,
+                subsidy=due.subsidy,
+                personal_account_credit=account_credit,
+                posted_at=now,
+            )
+        )
+        events.append(
+            EnrollmentActivated.model_construct(
+                enrollment_id=enrollment_id,
+                person_no=person_no,
+                scheme=wanted.scheme,
+                year=wanted.year,
+                region_code=wanted.region_code,
+                effective_from=cover.effective_from,
+                effective_to=cover.effective_to,
+                employer_code=wanted.employer_code,
+                retiree=False,
+            )
+        )
+    if enrollment_columns["ids"]:
+        await repository.insert_active_enrollments(session, {**enrollment_columns, "now": now})
+        await repository.insert_contributions(session, {**contribution_columns, "now": now, "paid_on": today})
+    await publish_many(session, events, source=SOURCE)
+    return late
+
+
+async def _import_persons(
+    session: AsyncSession, request: Request, rows: list[Row], *, match_employer: bool = False
+) -> tuple[int, int, list[Rejection]]:
+    """(applied, unchanged, rejected) for person rows: new persons set-based a chunk at a time, the rest one by one.
+
+    match_employer (rosters): an enrollment of the year counts as the row's only with the row's employer."""
+    now, today = datetime.now(UTC), date.today()
+    prepared, rejected = prepare_persons(
+        rows, _sealer(request), today=today, enrolled_on=now.date(), policy=_policy(request)
+    )
+    applied = unchanged = 0
+    one_by_one: list[PreparedPerson] = []
+    for start in range(0, len(prepared), IMPORT_CHUNK):
+        chunk = prepared[start : start + IMPORT_CHUNK]
+        known = await repository.person_nos_by_hash(session, [p.id_hash for p in chunk])
+        live = await repository.live_enrollment_keys(
+            session, sorted({known[p.id_hash] for p in chunk if p.id_hash in known and p.enrollment is not None})
+        )
+        live_any = {(person_no, scheme, year) for person_no, scheme, year, _ in live}
+        new: list[PreparedPerson] = []
+        for p in chunk:
+            person_no = known.get(p.id_hash)
+            if person_no is None:
+                if p.enrollment is not None and p.enrollment.refusal is not None:
+                    rejected.append(Rejection(p.line, p.enrollment.refusal))  # not registered either: whole or nothing
+                else:
+                    new.append(p)
+            elif p.enrollment is None or (
+                (person_no, p.enrollment.scheme, p.enrollment.year, p.enrollment.employer_code) in live
+                if match_employer
+                else (person_no, p.enrollment.scheme, p.enrollment.year) in live_any
+            ):
+                unchanged += 1  # applied by an earlier run
+            else:
+                one_by_one.append(p)  # an existing person's new enrollment: the single-record rules decide
+        try:
+            async with repository.all_or_nothing(session):
+                late = await _write_new_persons(session, new, now, today)
+        except repository.SetWriteRefused:
+            late = new  # nothing of the chunk stayed; each row again alone, so only the bad ones are rejected
+        applied += len(new) - len(late)
+        one_by_one.extend(late)
+    for p in sorted(one_by_one, key=lambda p: p.line):
+        try:
+            async with repository.savepoint(session):
+                changed = await _import_person_row(session, request, p.fields, match_employer=match_employer)
+        except _RowRejected as no:
+            rejected.append(Rejection(p.line, no.reason))
+            continue
+        except ProblemError as problem:
+            rejected.append(Rejection(p.line, problem.detail))
+            continue
+        if changed:
+            applied += 1
+        else:
+            unchanged += 1
+    return applied, unchanged, rejected
 
 
 async def _import_death_row(session: AsyncSession, request: Request, fields: dict[str, str]) -> bool:
@@ -1078,12 +1261,6 @@ async def _import_death_row(session: AsyncSession, request: Request, fields: dic
     return True
 
 
-def _validation_reason(bad: Exception) -> str:
-    if isinstance(bad, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in bad.errors())
-    return str(bad)
-
-
 @router.post("/imports/{kind}", response_model=ImportReport)
 async def batch_import(
     kind: ImportKind,
@@ -1092,10 +1269,11 @@ async def batch_import(
     principal: CurrentPrincipal,
     format: Literal["csv", "jsonl"] = Query(default="csv", description="CSV with a header row, or JSON lines"),
 ) -> ImportReport:
-    """Import persons (births, rosters: register, optionally enroll and pay) or deaths, from CSV or JSON lines.
+    """Import persons (births, registrations: register, optionally enroll and pay), deaths, employer rosters
+    (单位参保花名册) or hukou population baselines (户籍人口基数), from CSV or JSON lines.
 
-    Every row is applied whole or rejected with its reason (each in its own savepoint); rows already applied
-    by an earlier run count as unchanged, so re-running a file is harmless.
+    Every row is applied whole or rejected with its reason; rows already applied by an earlier run count as
+    unchanged, so re-running a file is harmless. The request is one transaction.
     """
     require_role(principal, Role.OPS, Role.ADMIN)
     try:
@@ -1105,23 +1283,42 @@ async def batch_import(
         raise Unprocessable("The file is not UTF-8 text.", kind="import-file-invalid") from bad
     except ImportFileError as bad:
         raise Unprocessable(f"The file cannot be imported: {bad}.", kind="import-file-invalid") from bad
-    apply = _import_person_row if kind is ImportKind.PERSONS else _import_death_row
     unreadable = len(rejected)
-    created = unchanged = 0
-    for row in rows:
-        try:
-            async with repository.savepoint(session):
-                changed = await apply(session, request, row.fields)
-        except _RowRejected as no:
-            rejected.append(Rejection(row.line, no.reason))
-            continue
-        except ProblemError as problem:
-            rejected.append(Rejection(row.line, problem.detail))
-            continue
-        if changed:
-            created += 1
-        else:
-            unchanged += 1
+    if kind is ImportKind.PERSONS:
+        created, unchanged, more = await _import_persons(session, request, rows)
+        rejected.extend(more)
+    elif kind is ImportKind.ROSTERS:
+        as_persons: list[Row] = []
+        for row in rows:
+            converted = roster_as_person_row(row)
+            if isinstance(converted, Rejection):
+                rejected.append(converted)
+            else:
+                as_persons.append(converted)
+        created, unchanged, more = await _import_persons(session, request, as_persons, match_employer=True)
+        rejected.extend(more)
+    elif kind is ImportKind.BASELINES:
+        tree: RegionTree = request.app.state.regions
+        baselines, more = prepare_baselines(rows, tree.by_code)
+        stored = await repository.upsert_baselines(session, baselines)
+        created, unchanged = len(stored), len(baselines) - len(stored)
+        rejected.extend(more)
+    else:  # deaths stay one by one: each locks and terminates the person's live enrollments
+        created = unchanged = 0
+        for row in rows:
+            try:
+                async with repository.savepoint(session):
+                    changed = await _import_death_row(session, request, row.fields)
+            except _RowRejected as no:
+                rejected.append(Rejection(row.line, no.reason))
+                continue
+            except ProblemError as problem:
+                rejected.append(Rejection(row.line, problem.detail))
+                continue
+            if changed:
+                created += 1
+            else:
+                unchanged += 1
     rejected.sort(key=lambda r: r.line)
     return ImportReport(
         kind=kind.value,

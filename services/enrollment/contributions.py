@@ -110,3 +110,37 @@ def contribution_due(
 def is_paid_in_full(due: ContributionSplit, *, individual_paid: Decimal, employer_paid: Decimal) -> bool:
     """Paid when the person's and the employer's parts are covered (the subsidy is the fund's own)."""
     return individual_paid >= due.individual and employer_paid >= due.employer
+
+
+class EnrollmentTermsRefused(ValueError):
+    """The scheme's terms refuse this enrollment; `kind` is the problem type the API answers with."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def check_enrollment_terms(
+    *,
+    scheme: str,
+    employer_code: str | None,
+    contribution_base: Decimal | None,
+    retiree: bool,
+    assistance_category: AssistanceCategory | str | None,
+) -> ContributionSplit:
+    """What the year costs, or EnrollmentTermsRefused: employees name an employer, residents have none."""
+    if scheme == "employee" and not employer_code:
+        raise EnrollmentTermsRefused("employer-required", "An employee enrollment names its employer.")
+    if scheme == "resident" and (employer_code or contribution_base is not None or retiree):
+        raise EnrollmentTermsRefused(
+            "resident-has-no-employer", "A resident enrollment has no employer, contribution base or retiree status."
+        )
+    try:
+        return contribution_due(
+            scheme=scheme,
+            contribution_base=contribution_base,
+            assistance_category=assistance_category,
+            retiree=retiree,
+        )
+    except ContributionRuleError as bad:
+        raise EnrollmentTermsRefused("contribution-rule", f"{bad}.") from bad

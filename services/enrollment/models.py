@@ -111,3 +111,13 @@ class FamilyBinding(Base):
     relation: Mapped[str] = mapped_column(String(10))
     bound_on: Mapped[date] = mapped_column(Date)
     unbound_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class HukouBaseline(Base):
+    """户籍人口基数 imported for a region; it overrides the region file's figure (regions.Region.baseline)."""
+
+    __tablename__ = "hukou_baselines"
+
+    region_code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    hukou_population: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -52,9 +52,16 @@ class Region:
 
     @property
     def hukou_baseline(self) -> int:
+        return self.baseline({})
+
+    def baseline(self, imported: Mapping[str, int]) -> int:
+        """户籍人口基数: an imported figure (batch import of baselines) first, then the region file's, else the sum
+        of the children's (each by the same rule), so a village's new figure also moves its town and county."""
+        if self.code in imported:
+            return imported[self.code]
         if self.own_baseline is not None:
             return self.own_baseline
-        return sum(child.hukou_baseline for child in self.children)
+        return sum(child.baseline(imported) for child in self.children)
 
 
 @dataclass(frozen=True)

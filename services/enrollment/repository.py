@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, String, and_, column, func, or_, select, text, true, values
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 from services.enrollment.lifecycle import LIVE_STATES
-from services.enrollment.models import Base, Contribution, Enrollment, FamilyBinding, Filing, Person, person_no_seq
+from services.enrollment.models import (
+    Base,
+    Contribution,
+    Enrollment,
+    FamilyBinding,
+    Filing,
+    HukouBaseline,
+    Person,
+    person_no_seq,
+)
 from services.enrollment.service import format_person_no
 
 
@@ -260,21 +271,31 @@ def _prefix_pattern(prefix: str) -> str:
     return prefix + "%"  # region prefixes are digits only: no LIKE wildcards to escape
 
 
+# Every basic scheme (shared.events.contracts.Scheme): coverage counts a person once per scheme they are covered in.
+_SCHEMES = values(column("scheme", String), name="schemes").data([("employee",), ("resident",)])
+
+
 async def insured_counts(
     session: AsyncSession, prefix: str, child_prefix_length: int, on: date
 ) -> dict[tuple[str, str], int]:
     """Persons alive on `on` whose hukou lies under `prefix` and who are covered on `on`,
-    counted by (first child_prefix_length digits of the hukou code, scheme)."""
+    counted by (first child_prefix_length digits of the hukou code, scheme).
+
+    Each person is counted once per scheme through a semi-join (EXISTS) of persons × schemes against the covering
+    enrollments: a hash of the enrollments and a few hundred groups, where count(DISTINCT person_no) sorted every
+    covered person (a sort that spilt to disk at 100,000 persons; decision 0006)."""
     child_prefix = func.left(Person.hukou_region_code, child_prefix_length).label("child_prefix")
+    covered = (
+        select(Enrollment.person_no)
+        .where(Enrollment.person_no == Person.person_no, Enrollment.scheme == _SCHEMES.c.scheme, _covered_on(on))
+        .exists()
+    )
     rows = await session.execute(
-        select(child_prefix, Enrollment.scheme, func.count(func.distinct(Person.person_no)))
-        .join(Enrollment, Enrollment.person_no == Person.person_no)
-        .where(
-            Person.hukou_region_code.like(_prefix_pattern(prefix)),
-            _alive_on(on),
-            _covered_on(on),
-        )
-        .group_by(child_prefix, Enrollment.scheme)
+        select(child_prefix, _SCHEMES.c.scheme, func.count())
+        .select_from(Person)
+        .join(_SCHEMES, true())
+        .where(Person.hukou_region_code.like(_prefix_pattern(prefix)), _alive_on(on), covered)
+        .group_by(child_prefix, _SCHEMES.c.scheme)
     )
     return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
 
@@ -306,3 +327,120 @@ async def search_persons(
     if after is not None:
         query = query.where(Person.person_no > after)
     return list(await session.scalars(query))
+
+
+# --- set-based batch import: a chunk of rows in a handful of statements ---
+
+_PERSONS_BY_HASH = text("SELECT id_hash, person_no FROM persons WHERE id_hash = ANY(CAST(:hashes AS varchar[]))")
+
+_LIVE_ENROLLMENT_KEYS = text(
+    "SELECT person_no, scheme, year, employer_code FROM enrollments"
+    " WHERE person_no = ANY(CAST(:person_nos AS varchar[])) AND status IN ('pending', 'active', 'suspended')"
+)
+
+# person_no as format_person_no does it; ON CONFLICT: a concurrent import registered the ID first (that row is
+# then applied one by one). Unnamed sequence values are lost, which a sequence allows anyway.
+_INSERT_PERSONS = text(
+    "INSERT INTO persons (person_no, id_hash, id_masked, id_number_encrypted, name, birth_date, sex,"
+    " hukou_region_code, residence_region_code)"
+    " SELECT 'P' || lpad(nextval('person_no_seq')::text, 11, '0'), h, m, e, n, b, s, hk, rs FROM unnest("
+    "CAST(:hashes AS varchar[]), CAST(:masked AS varchar[]), CAST(:encrypted AS bytea[]), CAST(:names AS varchar[]),"
+    " CAST(:births AS date[]), CAST(:sexes AS varchar[]), CAST(:hukou AS varchar[]), CAST(:residence AS varchar[])"
+    ") AS r(h, m, e, n, b, s, hk, rs)"
+    " ON CONFLICT (id_hash) DO NOTHING"
+    " RETURNING id_hash, person_no, registered_at"
+)
+
+_INSERT_ACTIVE_ENROLLMENTS = text(
+    "INSERT INTO enrollments (id, person_no, scheme, year, region_code, status, effective_from, effective_to,"
+    " created_at, employer_code, contribution_base, assistance_category, retiree, coverage_reason, activated_at)"
+    " SELECT i, p, sc, y, rc, 'active', ef, et, CAST(:now AS timestamptz), emp, base, ac, false, why,"
+    " CAST(:now AS timestamptz) FROM unnest("
+    "CAST(:ids AS uuid[]), CAST(:person_nos AS varchar[]), CAST(:schemes AS varchar[]), CAST(:years AS integer[]),"
+    " CAST(:regions AS varchar[]), CAST(:froms AS date[]), CAST(:tos AS date[]), CAST(:employers AS varchar[]),"
+    " CAST(:bases AS numeric[]), CAST(:categories AS varchar[]), CAST(:reasons AS varchar[])"
+    ") AS r(i, p, sc, y, rc, ef, et, emp, base, ac, why)"
+)
+
+_INSERT_CONTRIBUTIONS = text(
+    "INSERT INTO contributions (id, enrollment_id, person_no, year, individual, employer, subsidy,"
+    " personal_account_credit, paid_on, posted_at)"
+    " SELECT i, en, p, y, ind, emp, sub, pac, CAST(:paid_on AS date), CAST(:now AS timestamptz) FROM unnest("
+    "CAST(:ids AS uuid[]), CAST(:enrollment_ids AS uuid[]), CAST(:person_nos AS varchar[]),"
+    " CAST(:years AS integer[]), CAST(:individual AS numeric[]), CAST(:employer AS numeric[]),"
+    " CAST(:subsidy AS numeric[]), CAST(:account AS numeric[])"
+    ") AS r(i, en, p, y, ind, emp, sub, pac)"
+)
+
+
+async def person_nos_by_hash(session: AsyncSession, hashes: list[str]) -> dict[str, str]:
+    """id_hash → person_no of those already registered: one statement for a chunk."""
+    rows = await session.execute(_PERSONS_BY_HASH, {"hashes": hashes})
+    return {str(h): str(p) for h, p in rows.all()}
+
+
+async def live_enrollment_keys(session: AsyncSession, person_nos: list[str]) -> set[tuple[str, str, int, str | None]]:
+    """(person_no, scheme, year, employer_code) of every pending, active or suspended enrollment of those persons."""
+    if not person_nos:
+        return set()
+    rows = await session.execute(_LIVE_ENROLLMENT_KEYS, {"person_nos": person_nos})
+    return {(str(p), str(s), int(y), e) for p, s, y, e in rows.all()}
+
+
+async def insert_persons(session: AsyncSession, columns: dict[str, list[object]]) -> dict[str, tuple[str, datetime]]:
+    """Insert persons from column arrays; id_hash → (person_no, registered_at) of those inserted (not conflicting)."""
+    rows = await session.execute(_INSERT_PERSONS, columns)
+    return {str(h): (str(p), at) for h, p, at in rows.all()}
+
+
+async def insert_active_enrollments(session: AsyncSession, columns: dict[str, object]) -> None:
+    await session.execute(_INSERT_ACTIVE_ENROLLMENTS, columns)
+
+
+async def insert_contributions(session: AsyncSession, columns: dict[str, object]) -> None:
+    await session.execute(_INSERT_CONTRIBUTIONS, columns)
+
+
+class SetWriteRefused(Exception):
+    """The database refused a set statement of an import chunk (a value it will not take): nothing of it stayed."""
+
+
+@asynccontextmanager
+async def all_or_nothing(session: AsyncSession) -> AsyncIterator[None]:
+    """A savepoint around a chunk's set statements: if the database refuses one, all of them roll back."""
+    try:
+        async with session.begin_nested():
+            yield
+    except DBAPIError as exc:
+        raise SetWriteRefused(str(exc.orig)) from exc
+
+
+# --- hukou population baselines (户籍人口基数) ---
+
+# Only a changed figure is written (and returned): re-importing a file reports its rows as unchanged.
+_UPSERT_BASELINES = text(
+    "INSERT INTO hukou_baselines (region_code, hukou_population)"
+    " SELECT c, n FROM unnest(CAST(:codes AS varchar[]), CAST(:populations AS integer[])) AS r(c, n)"
+    " ON CONFLICT (region_code) DO UPDATE SET hukou_population = EXCLUDED.hukou_population, imported_at = now()"
+    " WHERE hukou_baselines.hukou_population IS DISTINCT FROM EXCLUDED.hukou_population"
+    " RETURNING region_code"
+)
+
+
+async def upsert_baselines(session: AsyncSession, baselines: dict[str, int]) -> set[str]:
+    """Store the figures; the region codes whose figure was new or changed."""
+    if not baselines:
+        return set()
+    codes = sorted(baselines)  # one lock order for concurrent imports
+    rows = await session.execute(_UPSERT_BASELINES, {"codes": codes, "populations": [baselines[c] for c in codes]})
+    return {str(code) for (code,) in rows.all()}
+
+
+async def imported_baselines(session: AsyncSession, prefix: str) -> dict[str, int]:
+    """region code → imported hukou population, for the regions under `prefix` (the node itself included)."""
+    rows = await session.execute(
+        select(HukouBaseline.region_code, HukouBaseline.hukou_population).where(
+            HukouBaseline.region_code.like(_prefix_pattern(prefix))
+        )
+    )
+    return {str(code): int(n) for code, n in rows.all()}

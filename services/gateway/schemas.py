@@ -15,6 +15,8 @@ class ClientCreate(RequestModel):
 
     @model_validator(mode="after")
     def _hospital_has_institution(self) -> Self:
+        if self.role is Role.SERVICE:
+            raise ValueError("the service role is for Yibao's own services, never an API client")
         if self.role is Role.HOSPITAL and not self.institution_code:
             raise ValueError("a hospital client needs institution_code")
         return self

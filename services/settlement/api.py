@@ -18,6 +18,14 @@ from uuid6 import uuid7
 from services.settlement import repository
 from services.settlement.catalogue import CatalogueError, catalogue_on, load_catalogue
 from services.settlement.clearing import clearing_journal, month_bounds, net_by_pair, owed_to_institution
+from services.settlement.in_stage_check import (
+    CheckLine,
+    check_request,
+    decide,
+    refusal_detail,
+    refusal_errors,
+    refused_rules,
+)
 from services.settlement.ledger import CLEARING_KIND, journal
 from services.settlement.models import ClearingRun, ClearingRunLine, Institution, Settlement
 from services.settlement.policies import COLUMNS as POLICY_COLUMNS
@@ -69,10 +77,11 @@ from services.settlement.service import (
     stay_days,
     without,
 )
+from services.settlement.supervision_client import IN_STAGE_CHECKS, POST_AUDIT_REQUIRED, SupervisionChecker
 from shared import idempotency
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
-from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from shared.events.contracts import (
     PERSON_NO_PATTERN,
     BurdenAlerted,
@@ -129,6 +138,7 @@ def settlement_out(row: Settlement) -> SettlementOut:
         settled_at=row.settled_at,
         reversed_at=row.reversed_at,
         family_account_payer_person_no=row.account_payer_person_no,
+        post_audit_required=row.post_audit_required,
     )
 
 
@@ -261,12 +271,65 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     return Prepared(coverage, institution, price_lines(inputs), calc, year, before, account_holder)
 
 
+async def _in_stage_check(
+    request: Request, body: SettlementCreate, institution_code: str, prepared: Prepared, *, route: str
+) -> bool:
+    """事中审核: ask supervision before storing; refuse, or tell whether the claim needs post audit.
+
+    Runs after settlement's own checks (a claim they refuse costs supervision nothing) and
+    within the request's transaction: a refusal or a 503 raises, so nothing is stored.
+    """
+    assert body.discharged_on is not None
+    checker: SupervisionChecker = request.app.state.supervision_checker
+    outcome = await checker.ask(
+        check_request(
+            person_no=body.person_no,
+            practitioner_code=body.practitioner_code,
+            institution_code=institution_code,
+            visit_type=body.visit_type,
+            admitted_on=body.admitted_on,
+            discharged_on=body.discharged_on,
+            diagnoses=body.diagnoses,
+            lines=[
+                CheckLine(li.item_code, li.quantity, li.unit_price, tuple(li.traceability_codes)) for li in body.lines
+            ],
+            scheme=prepared.coverage.scheme,
+            institution_level=prepared.institution.level,
+            institution_type=prepared.institution.institution_type,
+            region_code=prepared.institution.region_code,
+        )
+    )
+    decision = decide(outcome, checker.fail_mode)
+    IN_STAGE_CHECKS.labels(route, decision.action).inc()
+    if decision.reason is not None:
+        POST_AUDIT_REQUIRED.labels(route, decision.reason, checker.fail_mode).inc()
+    if decision.action == "refuse":
+        raise Unprocessable(
+            refusal_detail(decision.findings),
+            kind="refused-by-supervision",
+            title="Refused by supervision",
+            errors=[FieldError(field=field, message=message) for field, message in refusal_errors(decision.findings)],
+            extra={"rules": refused_rules(decision.findings)},
+        )
+    if decision.action == "unavailable":
+        raise ServiceUnavailable(
+            "Supervision's in-stage check (事中审核) did not answer in time and this deployment settles only "
+            "checked claims (fail-closed); nothing was stored. Retry with the same Idempotency-Key.",
+            kind="supervision-unavailable",
+        )
+    return decision.post_audit_required
+
+
 @router.post("/settlements/pre", response_model=PreSettlementOut)
-async def pre_settle(body: SettlementCreate, session: DbSession, principal: CurrentPrincipal) -> PreSettlementOut:
-    """预结算: the same checks and calculation as a settlement; nothing is stored or reserved."""
+async def pre_settle(
+    body: SettlementCreate, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> PreSettlementOut:
+    """预结算: the same checks (supervision's in-stage check too) and calculation as a settlement;
+    nothing is stored or reserved."""
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
     prepared = await _prepare(session, body, institution, lock=False)
+    post_audit_required = await _in_stage_check(request, body, institution, prepared, route="pre_settlement")
     return PreSettlementOut(
         person_no=body.person_no,
         institution_code=institution,
@@ -276,6 +339,7 @@ async def pre_settle(body: SettlementCreate, session: DbSession, principal: Curr
         lines=prepared.lines,
         breakdown=prepared.calc.breakdown,
         explanation=_steps(prepared.calc),
+        post_audit_required=post_audit_required,
     )
 
 
@@ -300,6 +364,7 @@ async def create_settlement(
         return stored.as_response(replayed=True, headers=_location(settlement_id) if settlement_id else None)
 
     prepared = await _prepare(session, body, institution, lock=True)
+    post_audit_required = await _in_stage_check(request, body, institution, prepared, route="settlement")
     calc, coverage, inst = prepared.calc, prepared.coverage, prepared.institution
     assert body.discharged_on is not None
     row = Settlement(
@@ -325,6 +390,7 @@ async def create_settlement(
         explanation=[step.model_dump(mode="json") for step in _steps(calc)],
         accumulator_delta={k: str(v) for k, v in accumulator_delta(prepared.before, calc.accumulators).items()},
         account_payer_person_no=None if prepared.account_holder == body.person_no else prepared.account_holder,
+        post_audit_required=post_audit_required,
         **calc.breakdown.model_dump(),
     )
     await repository.add_settlement(session, row)

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, Numeric, String, UniqueConstraint, func
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, Numeric, String, UniqueConstraint, false, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -112,6 +112,8 @@ class Settlement(Base):
     reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # 家庭共济: the bound employee whose personal account paid acct_pay; None: the patient's own account.
     account_payer_person_no: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    # 事中审核 unanswered in time (fail-open): stored unchecked, for post audit to review first.
+    post_audit_required: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class CatalogueItemRow(Base):

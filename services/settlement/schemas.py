@@ -63,6 +63,10 @@ class PreSettlementOut(BaseModel):
     lines: list[ClaimLine]
     breakdown: SettlementBreakdown
     explanation: list[ExplanationStep]
+    post_audit_required: bool = Field(
+        default=False,
+        description="supervision's in-stage check (事中审核) did not answer in time; post audit reviews it",
+    )
 
 
 class SettlementOut(BaseModel):
@@ -84,6 +88,10 @@ class SettlementOut(BaseModel):
     reversed_at: datetime | None = None
     family_account_payer_person_no: str | None = Field(
         default=None, description="家庭共济: whose personal account paid acct_pay, when not the patient's"
+    )
+    post_audit_required: bool = Field(
+        default=False,
+        description="stored without supervision's in-stage check (事中审核) answering in time (fail-open)",
     )
 
 

@@ -13,8 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
 from services.supervision import repository
-from services.supervision.cases import SANCTION_EVENT_NAMES, InvalidTransition, conclude, next_status
-from services.supervision.models import Case, RuleVersionRow, SanctionRow
+from services.supervision.cases import (
+    SANCTION_EVENT_NAMES,
+    InvalidTransition,
+    conclude,
+    next_status,
+    record_recovery,
+)
+from services.supervision.models import Case, RecoveryPayment, RuleVersionRow, SanctionRow
 from services.supervision.rule_cache import ActiveRulesMemo
 from services.supervision.sanctions import ROLLING_DAYS, Recovery, Sanction, credit_grade
 from services.supervision.schemas import (
@@ -25,6 +31,9 @@ from services.supervision.schemas import (
     CaseConclusion,
     CaseCreate,
     CaseOut,
+    CheckFinding,
+    CheckIn,
+    CheckOut,
     CreditOut,
     FlagOut,
     FlagPage,
@@ -34,6 +43,8 @@ from services.supervision.schemas import (
     PrecheckIn,
     PrecheckOut,
     PrecheckWarning,
+    RecoveryPaymentIn,
+    RecoveryPaymentOut,
     RuleVersionCreate,
     RuleVersionOut,
     SanctionOut,
@@ -48,6 +59,7 @@ from services.supervision.service import (
     check_rule_version,
     draft_claim,
     evaluate,
+    in_stage_check,
     merge_statistics,
     run_as_if_in_force,
     tally_backtest,
@@ -146,7 +158,10 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
         scheme=body.scheme,
         now=datetime.now(UTC),
     )
-    rules = await precheck_rules.get(lambda: repository.active_rules(session))
+    # Only the pre-stage rules' windows are loaded (90 days, not the post rules' year).
+    rules = [
+        rule for rule in await precheck_rules.get(lambda: repository.active_rules(session)) if "pre" in rule.stages
+    ]
     history = await repository.load_history(session, claim, rules)
     findings = evaluate(claim, history, rules, "pre", body.visit_date)
     return PrecheckOut(
@@ -163,6 +178,55 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
         ],
         rules_run=sum(1 for rule in rules if rule.applies(claim, "pre", body.visit_date)),
         refused=any(f.severity == "refuse" for f in findings),
+    )
+
+
+@router.post("/checks", response_model=CheckOut)
+async def check(body: CheckIn, session: DbSession, principal: CurrentPrincipal) -> CheckOut:
+    """事中审核: settlement asks, just before storing a claim, whether a refuse-severity in-stage rule
+    stops it. Only Yibao's own services call it (role service): a hospital or ops token cannot
+    stand in for settlement's check, nor learn the refusals ahead of settling."""
+    require_role(principal, Role.SERVICE)
+    profile = None
+    if body.institution_level is None or body.institution_type is None or body.region_code is None:
+        profile = await repository.institution_profile(session, body.institution_code)
+    claim = draft_claim(
+        person_no=body.person_no,
+        practitioner_code=body.practitioner_code,
+        institution_code=body.institution_code,
+        visit_type=body.visit_type,
+        admitted_on=body.admitted_on,
+        discharged_on=body.discharged_on,
+        diagnoses=body.diagnoses,
+        lines=[
+            DraftLine(line.item_code, line.quantity, line.unit_price, tuple(line.traceability_codes))
+            for line in body.lines
+        ],
+        institution_level=body.institution_level
+        if body.institution_level is not None
+        else (None if profile is None else profile.institution_level),
+        institution_type=body.institution_type or (None if profile is None else profile.institution_type),
+        region_code=body.region_code or (None if profile is None else profile.region_code),
+        scheme=body.scheme,
+        now=datetime.now(UTC),
+    )
+    # Only the in-stage rules' windows are loaded: post-only rules (peers, LTC) need not slow a settlement.
+    rules = [rule for rule in await precheck_rules.get(lambda: repository.active_rules(session)) if "in" in rule.stages]
+    history = await repository.load_history(session, claim, rules)
+    findings, rules_run = in_stage_check(claim, history, rules)
+    return CheckOut(
+        refused=bool(findings),
+        findings=[
+            CheckFinding(
+                rule_id=f.rule_id,
+                rule_version=f.rule_version,
+                line_no=f.line_no,
+                amount_at_stake=f.amount_at_stake,
+                message=f.message,
+            )
+            for f in findings
+        ],
+        rules_run=rules_run,
     )
 
 
@@ -220,6 +284,14 @@ async def case_out(session: AsyncSession, case: Case) -> CaseOut:
         amount_to_recover=case.amount_to_recover,
         sanction=case.sanction,
         concluded_on=case.concluded_on,
+        penalty=case.penalty,
+        recovered=case.recovered,
+        outstanding=None if case.amount_to_recover is None else case.amount_to_recover - case.recovered,
+        recovery_status=case.recovery_status,
+        recovery_closed_on=case.recovery_closed_on,
+        recovery_payments=[
+            RecoveryPaymentOut.model_validate(p) for p in await repository.recovery_payments(session, case.id)
+        ],
         flag_ids=await repository.case_flag_ids(session, case.id),
     )
 
@@ -318,6 +390,7 @@ async def conclude_case(
             sanction=body.sanction,
             prior_sanctions=[Sanction(row.kind, row.issued_on) for row in prior],  # type: ignore[arg-type]
             concluded_on=today,
+            penalty=body.penalty,
         )
     except InvalidTransition as exc:
         raise Conflict(f"{exc}.", kind="case-state") from exc
@@ -327,6 +400,9 @@ async def conclude_case(
     case.finding = body.finding
     case.amount_to_recover = decided.amount_to_recover
     case.concluded_on = today
+    case.penalty = decided.penalty
+    case.recovery_status = decided.recovery_status
+    case.recovery_closed_on = today if decided.recovery_status == "closed" else None
     if decided.sanction is not None:
         case.sanction = decided.sanction.kind
         await repository.add_sanction(
@@ -351,6 +427,53 @@ async def conclude_case(
             ),
             source=SOURCE,
         )
+    await session.flush()
+    return await case_out(session, case)
+
+
+@router.post("/cases/{case_id}/recoveries", status_code=201, response_model=CaseOut)
+async def record_recovery_payment(
+    case_id: UUID, body: RecoveryPaymentIn, session: DbSession, principal: CurrentPrincipal
+) -> CaseOut:
+    """追回: record a payment received against a concluded case; the one that completes the amount
+    to recover closes the recovery. A receipt (`reference`) is recorded once per case."""
+    require_role(principal, *STAFF)
+    case = await _locked_case(session, case_id)  # one payment at a time per case
+    try:
+        state = record_recovery(
+            case_status=case.status,  # type: ignore[arg-type]
+            recovery_status=case.recovery_status,  # type: ignore[arg-type]
+            amount_to_recover=case.amount_to_recover,
+            recovered=case.recovered,
+            payment=body.amount,
+        )
+    except InvalidTransition as exc:
+        raise Conflict(f"{exc}.", kind="case-state") from exc
+    except ValueError as exc:
+        raise Unprocessable(
+            f"{exc}.", kind="over-recovery", errors=[FieldError(field="amount", message=str(exc))]
+        ) from exc
+    try:
+        await repository.add_recovery_payment(
+            session,
+            RecoveryPayment(
+                id=uuid7(),
+                case_id=case.id,
+                amount=body.amount,
+                received_on=body.received_on,
+                reference=body.reference,
+                recorded_by=principal.subject[:100],
+            ),
+        )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A payment with reference {body.reference} is already recorded for this case.",
+            kind="recovery-payment-exists",
+        ) from exc
+    case.recovered = state.recovered
+    case.recovery_status = state.status
+    if state.status == "closed":
+        case.recovery_closed_on = business_date(datetime.now(UTC))
     await session.flush()
     return await case_out(session, case)
 
@@ -397,7 +520,8 @@ async def statistics(
     from_month: Annotated[str, Query(pattern=MONTH, description="first month, YYYY-MM")],
     to_month: Annotated[str, Query(pattern=MONTH, description="last month, YYYY-MM, inclusive")],
 ) -> StatisticsOut:
-    """Bureau-style statistics by region and month: inspections, letters and cards, recovered and refused."""
+    """Bureau-style statistics by region and month: inspections, letters and cards, recovered and
+    refused, penalties and the recovery payments collected."""
     require_role(principal, *STAFF)
     start = date(int(from_month[:4]), int(from_month[5:]), 1)
     last = date(int(to_month[:4]), int(to_month[5:]), 1)
@@ -411,6 +535,7 @@ async def statistics(
     rows = merge_statistics(
         await repository.case_statistics(session, start=start, end=end),
         await repository.flag_statistics(session, start=start, end=end),
+        await repository.collection_statistics(session, start=start, end=end),
     )
     return StatisticsOut(
         from_month=from_month, to_month=to_month, items=[StatisticsRow.model_validate(row) for row in rows]

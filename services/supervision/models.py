@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text, func
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -231,6 +231,25 @@ class Case(Base):
     amount_to_recover: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
     sanction: Mapped[str | None] = mapped_column(String(10), nullable=True)
     concluded_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    penalty: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)  # 罚款
+    recovered: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default="0", default=Decimal("0.00"))
+    recovery_status: Mapped[str] = mapped_column(String(12), server_default="none", default="none")
+    recovery_closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class RecoveryPayment(Base):
+    """追回: one payment received against a concluded case's amount to recover."""
+
+    __tablename__ = "recovery_payments"
+    __table_args__ = (UniqueConstraint("case_id", "reference", name="uq_recovery_payments_reference"),)
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    case_id: Mapped[UUID] = mapped_column(ForeignKey("cases.id"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    received_on: Mapped[date] = mapped_column(Date, index=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class CaseFlag(Base):

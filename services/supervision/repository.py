@@ -27,6 +27,7 @@ from services.supervision.models import (
     PointsEntry,
     PointsParameter,
     Practitioner,
+    RecoveryPayment,
     RuleVersionRow,
     SanctionRow,
     TraceabilityCode,
@@ -110,9 +111,19 @@ async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequen
     """Everything the rules may read about this claim's person, codes, institution and window."""
     lookback = timedelta(days=lookback_days(rules))
     earliest = claim.admitted_on - lookback if claim.admitted_on > date.min + lookback else date.min
+    # The columns the rules read, not the whole row: its `claim` JSONB (kept for backtests) is
+    # the bulk of it, and decoding a year of a person's claims was most of a precheck's time.
     prior_rows = (
-        await session.scalars(
-            select(ClaimHistory).where(
+        await session.execute(
+            select(
+                ClaimHistory.settlement_id,
+                ClaimHistory.institution_code,
+                ClaimHistory.visit_type,
+                ClaimHistory.admitted_on,
+                ClaimHistory.discharged_on,
+                ClaimHistory.diagnoses,
+                ClaimHistory.item_codes,
+            ).where(
                 ClaimHistory.person_no == claim.person_no,
                 ClaimHistory.discharged_on >= earliest,
                 ClaimHistory.admitted_on <= claim.discharged_on,
@@ -124,7 +135,7 @@ async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequen
         PriorClaim(
             settlement_id=row.settlement_id,
             institution_code=row.institution_code,
-            visit_type=row.visit_type,  # type: ignore[arg-type]  # stored from a VisitType
+            visit_type=row.visit_type,  # stored from a VisitType
             admitted_on=row.admitted_on,
             discharged_on=row.discharged_on,
             diagnoses=tuple(row.diagnoses),
@@ -166,8 +177,10 @@ async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequen
         sold_rows = await session.scalars(select(TraceabilityCode).where(TraceabilityCode.code.in_(sorted(set(codes)))))
         sold = tuple(SoldCode(code=row.code, settlement_id=row.settlement_id) for row in sold_rows)
 
+    # Two projections only one rule each reads: not loaded when that rule is not among `rules`.
+    wanted = {rule.rule_id for rule in rules}
     ltc: tuple[LtcService, ...] = ()
-    if claim.visit_type == "inpatient":
+    if claim.visit_type == "inpatient" and "LTC-DURING-STAY" in wanted:
         ltc_rows = await session.scalars(
             select(LtcServiceRow).where(
                 LtcServiceRow.person_no == claim.person_no,
@@ -179,7 +192,7 @@ async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequen
 
     peers: tuple[InstitutionCost, ...] = ()
     group = diagnosis_group(claim)
-    if group is not None and claim.institution_level is not None:
+    if group is not None and claim.institution_level is not None and "PEER-OUTLIER" in wanted:
         peer_rows = await session.scalars(
             select(InstitutionCostRow).where(
                 InstitutionCostRow.institution_level == claim.institution_level,
@@ -552,6 +565,20 @@ async def add_sanction(session: AsyncSession, sanction: SanctionRow) -> None:
     await session.flush()
 
 
+async def recovery_payments(session: AsyncSession, case_id: UUID) -> list[RecoveryPayment]:
+    rows = await session.scalars(
+        select(RecoveryPayment).where(RecoveryPayment.case_id == case_id).order_by(RecoveryPayment.recorded_at)
+    )
+    return list(rows)
+
+
+async def add_recovery_payment(session: AsyncSession, payment: RecoveryPayment) -> None:
+    """Flush the payment; a second payment with the case's reference raises IntegrityError."""
+    async with session.begin_nested():
+        session.add(payment)
+        await session.flush()
+
+
 async def institution_recoveries(session: AsyncSession, institution_code: str, *, since: date) -> list[Case]:
     rows = await session.scalars(
         select(Case).where(
@@ -571,7 +598,7 @@ async def institution_recoveries(session: AsyncSession, institution_code: str, *
 _CASE_STATISTICS = text(
     """
     WITH concluded AS (
-        SELECT c.concluded_on, c.amount_to_recover, c.sanction,
+        SELECT c.concluded_on, c.amount_to_recover, c.sanction, c.penalty,
                CASE WHEN c.subject_kind = 'institution' THEN c.subject_code ELSE p.institution_code END
                    AS institution_code
         FROM cases c
@@ -585,7 +612,8 @@ _CASE_STATISTICS = text(
            count(*) FILTER (WHERE c.sanction IN ('reminder', 'interview', 'warning')) AS letters,
            count(*) FILTER (WHERE c.sanction = 'yellow') AS yellow_cards,
            count(*) FILTER (WHERE c.sanction = 'red') AS red_cards,
-           coalesce(sum(c.amount_to_recover), 0) AS amount_recovered
+           coalesce(sum(c.amount_to_recover), 0) AS amount_recovered,
+           coalesce(sum(c.penalty), 0) AS penalties
     FROM concluded c
     LEFT JOIN institutions i ON i.institution_code = c.institution_code
     GROUP BY 1, 2
@@ -612,6 +640,29 @@ _FLAG_STATISTICS = text(
 async def case_statistics(session: AsyncSession, *, start: date, end: date) -> list[dict[str, Any]]:
     """Concluded cases per region and month in [start, end): inspections, letters, cards, recoveries."""
     rows = await session.execute(_CASE_STATISTICS, {"start": start, "end": end})
+    return [dict(row._mapping) for row in rows]
+
+
+_COLLECTION_STATISTICS = text(
+    """
+    SELECT coalesce(i.region_code, '') AS region_code,
+           to_char(r.received_on, 'YYYY-MM') AS month,
+           sum(r.amount) AS amount_collected
+    FROM recovery_payments r
+    JOIN cases c ON c.id = r.case_id
+    LEFT JOIN practitioners p ON c.subject_kind = 'practitioner' AND p.practitioner_code = c.subject_code
+    LEFT JOIN institutions i
+           ON i.institution_code = CASE WHEN c.subject_kind = 'institution' THEN c.subject_code
+                                        ELSE p.institution_code END
+    WHERE r.received_on >= :start AND r.received_on < :end
+    GROUP BY 1, 2
+    """
+)
+
+
+async def collection_statistics(session: AsyncSession, *, start: date, end: date) -> list[dict[str, Any]]:
+    """Recovery payments received per region and month in [start, end)."""
+    rows = await session.execute(_COLLECTION_STATISTICS, {"start": start, "end": end})
     return [dict(row._mapping) for row in rows]
 
 

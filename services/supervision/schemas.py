@@ -96,6 +96,45 @@ class PrecheckOut(BaseModel):
     refused: bool = Field(description="true when any warning has refuse severity: the order would be refused")
 
 
+class CheckIn(RequestModel):
+    """事中审核: a claim as settlement is about to store it; settlement has already priced and checked it."""
+
+    person_no: PersonNo
+    practitioner_code: str = Field(min_length=1, max_length=30)
+    institution_code: str = Field(min_length=1, max_length=20)
+    visit_type: VisitType
+    admitted_on: date = Field(ge=EARLIEST_VISIT, le=LATEST_VISIT)
+    discharged_on: date = Field(ge=EARLIEST_VISIT, le=LATEST_VISIT)
+    diagnoses: list[str] = Field(default_factory=list, max_length=20)
+    # What settlement knows of the institution and the person's cover; supervision's own
+    # projections may lag behind, so the claim's facts win when given.
+    scheme: Scheme | None = None
+    institution_level: int | None = Field(default=None, ge=0, le=3)
+    institution_type: str | None = Field(default=None, max_length=20)
+    region_code: str | None = Field(default=None, max_length=12)
+    lines: list[PrecheckLine] = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        if self.discharged_on < self.admitted_on:
+            raise ValueError("discharged_on is before admitted_on")
+        return self
+
+
+class CheckFinding(BaseModel):
+    rule_id: str
+    rule_version: int
+    line_no: int | None
+    amount_at_stake: Money
+    message: str
+
+
+class CheckOut(BaseModel):
+    refused: bool = Field(description="true when any in-stage rule of refuse severity found something")
+    findings: list[CheckFinding] = Field(description="the refuse-severity findings of the in-stage rules")
+    rules_run: int
+
+
 class PointsEntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -128,6 +167,27 @@ class CaseConclusion(RequestModel):
     finding: str = Field(min_length=1, max_length=2000, description="what the investigation found")
     amount_to_recover: Money = Field(ge=0, description="追回/拒付: at most the amount the case's flags put at stake")
     sanction: bool = Field(default=False, description="issue the next 三函两牌 rung to the institution")
+    penalty: Money = Field(default=Decimal("0.00"), ge=0, description="罚款: a penalty beside the recovery")
+
+
+class RecoveryPaymentIn(RequestModel):
+    """追回: a payment received against a concluded case's amount to recover."""
+
+    amount: Money = Field(gt=0)
+    received_on: date = Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))
+    reference: str = Field(
+        min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_.-]+$", description="the receipt; recorded once per case"
+    )
+
+
+class RecoveryPaymentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    amount: Money
+    received_on: date
+    reference: str
+    recorded_by: str
+    recorded_at: datetime
 
 
 class CaseOut(BaseModel):
@@ -143,6 +203,12 @@ class CaseOut(BaseModel):
     amount_to_recover: Money | None
     sanction: str | None
     concluded_on: date | None
+    penalty: Money | None = None
+    recovered: Money = Field(description="追回 so far: the payments received")
+    outstanding: Money | None = Field(description="still to recover; null before the conclusion")
+    recovery_status: str = Field(description="none (not concluded), outstanding, or closed (fully recovered)")
+    recovery_closed_on: date | None = None
+    recovery_payments: list[RecoveryPaymentOut]
     flag_ids: list[UUID]
 
 
@@ -175,6 +241,8 @@ class StatisticsRow(BaseModel):
     flags: int = Field(description="active flags raised this month")
     amount_recovered: Money = Field(description="追回: amounts to recover decided in concluded cases")
     amount_refused: Money = Field(description="拒付: amount at stake of active refuse-severity flags")
+    penalties: Money = Field(description="罚款: penalties decided in cases concluded this month")
+    amount_collected: Money = Field(description="recovery payments received this month")
 
 
 class StatisticsOut(BaseModel):

@@ -6,7 +6,7 @@ The rule library (versioned `RuleVersion` records, scopes, stages, effective dat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -701,6 +701,17 @@ def evaluate(
     return findings
 
 
+def in_stage_check(claim: ClaimSettled, history: History, rules: Sequence[RuleVersion]) -> tuple[list[Finding], int]:
+    """事中审核: the refuse-severity findings of the in-stage rules, and how many in-stage rules ran.
+
+    Warnings of the in stage do not stop a settlement (post-event audit flags them); only a
+    refusal does. The rules in force on the day care began judge the claim, as after the fact.
+    """
+    on_date = claim.admitted_on
+    findings = [f for f in evaluate(claim, history, rules, "in", on_date) if f.severity == "refuse"]
+    return findings, sum(1 for rule in rules if rule.applies(claim, "in", on_date))
+
+
 # ---------------------------------------------------------------------------------------------
 # Wiring helpers (pure): rule versions and restrictions from stored rows, the history window a
 # set of rules needs, the draft order of a precheck as a claim, the business date.
@@ -851,7 +862,7 @@ def draft_claim(
 # ---------------------------------------------------------------------------------------------
 
 STATISTIC_COUNTS = ("institutions_inspected", "cases_concluded", "letters", "yellow_cards", "red_cards", "flags")
-STATISTIC_AMOUNTS = ("amount_recovered", "amount_refused")
+STATISTIC_AMOUNTS = ("amount_recovered", "amount_refused", "penalties", "amount_collected")
 
 
 def merge_statistics(*sources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

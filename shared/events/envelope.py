@@ -17,7 +17,7 @@ TRACE_HEADERS = ("traceparent", "tracestate")
 _SPECVERSION_HEADER = ("ce_specversion", SPEC_VERSION.encode())
 _CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
 _REQUIRED_ORDER = ("ce_id", "ce_type", "ce_source", "ce_time")
-_REQUIRED_ATTRIBUTES = frozenset(_REQUIRED_ORDER)
+_SPEC_VERSION_BYTES = SPEC_VERSION.encode()
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,26 @@ class Event:
 def kafka_headers(
     *, event_id: UUID, event_type: str, source: str, time: datetime, subject: str | None, trace: dict[str, str]
 ) -> list[tuple[str, bytes]]:
+    return ce_headers(
+        event_id=str(event_id),
+        event_type=event_type,
+        source=source,
+        time=time.isoformat(),
+        subject=subject,
+        trace=trace,
+    )
+
+
+def ce_headers(
+    *, event_id: str, event_type: str, source: str, time: str, subject: str | None, trace: dict[str, str]
+) -> list[tuple[str, bytes]]:
+    """The headers from attributes already formatted: `event_id` a UUID's text, `time` RFC 3339."""
     headers = [
         _SPECVERSION_HEADER,
-        ("ce_id", str(event_id).encode()),
+        ("ce_id", event_id.encode()),
         ("ce_source", source.encode()),
         ("ce_type", event_type.encode()),
-        ("ce_time", time.isoformat().encode()),
+        ("ce_time", time.encode()),
         _CONTENT_TYPE_HEADER,
     ]
     if subject:
@@ -88,20 +102,25 @@ class MalformedEvent(Exception):
 
 
 def decode(value: bytes | None, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Event:
-    attrs = {k: v.decode("utf-8", "replace") for k, v in headers}
-    if attrs.get("ce_specversion", SPEC_VERSION) != SPEC_VERSION:
-        raise MalformedEvent("invalid-attribute", f"CloudEvents specversion {attrs['ce_specversion']} is not 1.0")
-    if not attrs.keys() >= _REQUIRED_ATTRIBUTES:
-        missing = next(r for r in _REQUIRED_ORDER if r not in attrs)
-        raise MalformedEvent("missing-attribute", f"header {missing} is missing")
+    # Every record of every consumer comes through here: only the attributes used are decoded.
+    attrs = dict(headers)
+    spec = attrs.get("ce_specversion")
+    if spec is not None and spec != _SPEC_VERSION_BYTES:
+        raise MalformedEvent("invalid-attribute", f"CloudEvents specversion {_text(spec)} is not 1.0")
     try:
-        event_id = UUID(attrs["ce_id"])
-        time = datetime.fromisoformat(attrs["ce_time"])
+        raw_id, raw_type, raw_source, raw_time = (attrs[name] for name in _REQUIRED_ORDER)
+    except KeyError:
+        missing = next(r for r in _REQUIRED_ORDER if r not in attrs)
+        raise MalformedEvent("missing-attribute", f"header {missing} is missing") from None
+    try:
+        event_id = UUID(_text(raw_id))
+        time = datetime.fromisoformat(_text(raw_time))
     except ValueError as exc:
         raise MalformedEvent("invalid-attribute", str(exc)) from exc
-    model = payload_class(attrs["ce_type"])
+    event_type = _text(raw_type)
+    model = payload_class(event_type)
     if model is None:
-        raise MalformedEvent("unknown-type", f"no contract for event type {attrs['ce_type']!r}")
+        raise MalformedEvent("unknown-type", f"no contract for event type {event_type!r}")
     if value is None:
         raise MalformedEvent("not-json", "the record has no value")
     try:
@@ -110,12 +129,17 @@ def decode(value: bytes | None, headers: list[tuple[str, bytes]] | tuple[tuple[s
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise MalformedEvent("not-json", exc.errors()[0]["msg"]) from exc
         raise MalformedEvent("invalid-payload", exc.json(include_url=False)[:2000]) from exc
+    subject = attrs.get("ce_subject")
     return Event(
         id=event_id,
-        type=attrs["ce_type"],
-        source=attrs["ce_source"],
+        type=event_type,
+        source=_text(raw_source),
         time=time,
-        subject=attrs.get("ce_subject"),
+        subject=None if subject is None else _text(subject),
         payload=payload,
-        trace_headers={k: attrs[k] for k in TRACE_HEADERS if k in attrs} if "traceparent" in attrs else {},
+        trace_headers={k: _text(attrs[k]) for k in TRACE_HEADERS if k in attrs} if "traceparent" in attrs else {},
     )
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")

@@ -24,6 +24,7 @@ from services.settlement.api import clearing_journal_id, router
 from services.settlement.handlers import HANDLERS
 from services.settlement.models import AccumulatorRow
 from services.settlement.settings import Settings
+from services.settlement.supervision_client import close_supervision_checker, open_supervision_checker
 from shared.app import create_service_app
 from shared.auth import Role
 from shared.db import Database
@@ -37,6 +38,7 @@ from shared.events.contracts import (
 )
 from shared.events.envelope import Event
 from shared.settings import database_url_for
+from tests.integration.test_settlement_money import closed_port
 
 DATA = Path(__file__).resolve().parents[2] / "services" / "settlement" / "data"
 OPS = {"Authorization": f"Bearer {development_token(Role.OPS, 'ops-it')}"}
@@ -125,9 +127,19 @@ def stay(person_no: str, lines: list[tuple[str, int, str]], **extra: Any) -> dic
 
 @pytest.fixture
 async def harness(infra: Stack) -> AsyncIterator[Harness]:
-    settings = Settings(database_url=database_url_for("settlement", infra.database_url))
+    # No supervision runs here: its in-stage check is a closed port, so claims settle fail-open.
+    settings = Settings(
+        database_url=database_url_for("settlement", infra.database_url),
+        supervision_url=f"http://127.0.0.1:{closed_port()}",
+    )
     app = create_service_app(
-        settings, title="settlement under test", description="", routers=[router], migrations_dir=None
+        settings,
+        title="settlement under test",
+        description="",
+        routers=[router],
+        migrations_dir=None,
+        on_startup=open_supervision_checker,
+        on_shutdown=close_supervision_checker,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

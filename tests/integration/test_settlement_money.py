@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from services.settlement.models import AccumulatorRow, PolicyRow, Settlement
 from services.settlement.policies import load_policies, select_policy
 from services.settlement.service import Accumulators, ClaimInput, LineInput, calculate, parse_burden_thresholds
 from services.settlement.settings import Settings
+from services.settlement.supervision_client import close_supervision_checker, open_supervision_checker
 from shared.app import create_service_app
 from shared.auth import Role
 from shared.db import Database
@@ -123,9 +125,20 @@ def stay(person_no: str, lines: list[tuple[str, int, str]], *, practitioner: str
 
 @pytest.fixture
 async def harness(infra: Stack) -> AsyncIterator[Harness]:
-    settings = Settings(database_url=database_url_for("settlement", infra.database_url))
+    # No supervision runs here: its in-stage check is a closed port, so every claim settles
+    # fail-open, marked for post audit (tests/e2e/test_in_stage_check.py covers the check itself).
+    settings = Settings(
+        database_url=database_url_for("settlement", infra.database_url),
+        supervision_url=f"http://127.0.0.1:{closed_port()}",
+    )
     app = create_service_app(
-        settings, title="settlement under test", description="", routers=[router], migrations_dir=None
+        settings,
+        title="settlement under test",
+        description="",
+        routers=[router],
+        migrations_dir=None,
+        on_startup=open_supervision_checker,
+        on_shutdown=close_supervision_checker,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -144,6 +157,14 @@ async def harness(infra: Stack) -> AsyncIterator[Harness]:
             put = await client.put(f"{API}/institutions/{INSTITUTION}", json=hospital, headers=OPS)
             assert put.status_code == 200, put.text
             yield Harness(client, app.state.db)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def _money(answer: dict[str, Any], field: str) -> Decimal:

@@ -82,3 +82,18 @@ def test_rate_is_four_places_half_up_and_none_without_baseline() -> None:
 def test_a_bad_region_file_is_refused_with_its_line(text: str, message: str) -> None:
     with pytest.raises(RegionFileError, match=message):
         parse_regions(text)
+
+
+def test_an_imported_baseline_replaces_the_files_figure_and_moves_the_sums_above_it() -> None:
+    tree = parse_regions(
+        "code,name,level,parent_code,hukou_population\n"
+        "350500000000,泉州市,city,,\n"
+        "350582000000,晋江市,county,350500000000,\n"
+        "350582103000,陈埭镇,town,350582000000,\n"
+        "350582103201,岸兜村,village,350582103000,100\n"
+        "350582103202,江头村,village,350582103000,200\n"
+    )
+    city, town = tree.by_code["350500000000"], tree.by_code["350582103000"]
+    assert (city.baseline({}), city.hukou_baseline) == (300, 300)
+    assert town.baseline({"350582103201": 150}) == 350
+    assert city.baseline({"350582103201": 150, "350582000000": 1000}) == 1000  # the county's own figure wins

@@ -36,3 +36,18 @@ def test_sources_merge_by_region_and_month_with_zeros_where_missing() -> None:
     assert november["amount_recovered"] == Decimal("150.00")
     assert november["amount_refused"] == Decimal("80.50")
     assert merge_statistics([], []) == []
+
+
+def test_penalties_and_collections_merge_beside_the_decided_amounts() -> None:
+    cases = [{"region_code": "350582", "month": "2026-11", "cases_concluded": 1, "penalties": Decimal("500.00")}]
+    collected = [
+        {"region_code": "350582", "month": "2026-11", "amount_collected": Decimal("4.00")},
+        {"region_code": "350582", "month": "2026-12", "amount_collected": Decimal("6.00")},
+    ]
+    november, december = merge_statistics(cases, [], collected)
+    assert (november["penalties"], november["amount_collected"]) == (Decimal("500.00"), Decimal("4.00"))
+    assert (december["penalties"], december["amount_collected"], december["cases_concluded"]) == (
+        Decimal("0.00"),
+        Decimal("6.00"),
+        0,
+    )

@@ -1,0 +1,23 @@
+"""The outbox's pending index ordered by id alone, so a relay claim reads only the rows it takes.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-23
+"""
+
+from collections.abc import Sequence
+
+from shared.migrations import outbox_pending_index_by_id_v2, revert_outbox_pending_index_by_id_v2
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    outbox_pending_index_by_id_v2()
+
+
+def downgrade() -> None:
+    revert_outbox_pending_index_by_id_v2()
