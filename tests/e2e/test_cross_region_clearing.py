@@ -76,10 +76,19 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
 
     await eventually(filed, what="the filing in settlement's projection")
 
+    # The second claim bills other items: the same items again on the same day would be a
+    # duplicate charge, which supervision's in-stage check (事中审核) refuses once it has seen the first.
+    second_body = {
+        **body,
+        "lines": [
+            {"item_code": "XJ01FA0120101", "quantity": 2, "unit_price": "50.00"},  # 克拉霉素片, 甲类
+            {"item_code": "XJ01XD0130402", "quantity": 1, "unit_price": "60.00"},  # 甲硝唑注射液, 甲类
+        ],
+    }
     settled = []
-    for _ in range(2):
+    for claim_body in (body, second_body):
         answer = await gateway.post(
-            f"{API}/settlements", json=body, headers={**fz, "Idempotency-Key": str(uuid.uuid4())}
+            f"{API}/settlements", json=claim_body, headers={**fz, "Idempotency-Key": str(uuid.uuid4())}
         )
         assert answer.status_code == 201, answer.text
         settled.append(answer.json())
