@@ -349,6 +349,7 @@ async def _activate(
             effective_to=row.effective_to,
             employer_code=row.employer_code,
             retiree=row.retiree,
+            assistance_category=row.assistance_category,
         ),
         source=SOURCE,
     )
@@ -644,6 +645,7 @@ async def transfer(
             effective_to=moved.effective_to,
             employer_code=moved.employer_code,
             retiree=moved.retiree,
+            assistance_category=moved.assistance_category,
         ),
         source=SOURCE,
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, cast
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -17,7 +17,7 @@ from uuid6 import uuid7
 
 from services.settlement import repository
 from services.settlement.catalogue import CatalogueError, catalogue_on, load_catalogue
-from services.settlement.clearing import month_bounds, net_by_pair, owed_to_institution
+from services.settlement.clearing import clearing_journal, month_bounds, net_by_pair, owed_to_institution
 from services.settlement.in_stage_check import (
     CheckLine,
     check_request,
@@ -26,7 +26,7 @@ from services.settlement.in_stage_check import (
     refusal_errors,
     refused_rules,
 )
-from services.settlement.ledger import journal
+from services.settlement.ledger import CLEARING_KIND, journal
 from services.settlement.models import ClearingRun, ClearingRunLine, Institution, Settlement
 from services.settlement.policies import COLUMNS as POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
@@ -68,6 +68,7 @@ from services.settlement.service import (
     calculate,
     cross_region,
     eligibility_refusal,
+    family_payer_refusal,
     institution_refusal,
     parse_burden_thresholds,
     pooling_region,
@@ -136,6 +137,7 @@ def settlement_out(row: Settlement) -> SettlementOut:
         status=cast(Any, row.status),
         settled_at=row.settled_at,
         reversed_at=row.reversed_at,
+        family_account_payer_person_no=row.account_payer_person_no,
         post_audit_required=row.post_audit_required,
     )
 
@@ -154,6 +156,7 @@ class Prepared:
     calc: Calculation
     year: int
     before: Accumulators
+    account_holder: str  # whose personal account pays acct_pay: the patient, or a 家庭共济 payer
 
 
 async def _prepare(session: DbSession, body: SettlementCreate, institution_code: str, *, lock: bool) -> Prepared:
@@ -164,20 +167,20 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     assert body.discharged_on is not None  # set by the model validator
     service_date = body.discharged_on
     today = business_today()
-    institution = await repository.get_institution(session, institution_code)
-    sanctions = await repository.sanctions(session, institution_code)
+    institution, sanctions = await repository.institution_with_sanctions(session, institution_code)
     if refusal := institution_refusal(institution_code, institution, sanctions, today):
         raise _refuse(refusal)
     assert institution is not None
     status = await repository.practitioner(session, body.practitioner_code)
     if refusal := practitioner_refusal(body.practitioner_code, status, today):
         raise _refuse(refusal)
-    person = await repository.get_person(session, body.person_no)
+    found = await repository.claimant(session, body.person_no)
+    person = found.person
     outcome = eligibility_refusal(
         body.person_no,
         known=person is not None,
-        died_on=await repository.died_on(session, body.person_no),
-        coverages=await repository.active_coverages(session, body.person_no),
+        died_on=found.died_on,
+        coverages=found.coverages,
         admitted_on=body.admitted_on,
         discharged_on=service_date,
     )
@@ -238,25 +241,34 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
         )
     except PolicyNotFound as exc:
         raise Unprocessable(f"No benefit policy applies: {exc}.", kind="policy-not-found") from exc
+    payer = body.family_account_payer_person_no
+    if payer == body.person_no:
+        payer = None  # one's own account is the default anyway
+    if payer is not None:  # checked before any row is locked
+        bindings = await repository.family_bindings(session, payer, body.person_no)
+        if refusal := family_payer_refusal(body.person_no, payer, bindings, today):
+            raise _refuse(refusal)
+    account_holder = payer or body.person_no
     year = service_date.year
     read = repository.lock_accumulators if lock else repository.read_accumulators
     before = await read(session, body.person_no, year)
     balance = Decimal("0.00")
-    if coverage.scheme == "employee":  # 个人账户: employees only; locked after the accumulators, always
-        balance = await (repository.lock_account if lock else repository.read_account)(session, body.person_no)
+    if coverage.scheme == "employee" or payer is not None:  # 个人账户: locked after the accumulators, always
+        balance = await (repository.lock_account if lock else repository.read_account)(session, account_holder)
+    where = cross_region(institution.region_code, coverage.region_code)
+    if where != "local":  # filings matter only for care outside the home pooling region
+        filings = await repository.filings(session, body.person_no)
+        where = cross_region(institution.region_code, coverage.region_code, filings, body.admitted_on)
     claim = ClaimInput(
         lines=restricted.lines,
         visit_type=body.visit_type,
-        cross_region=cross_region(
-            institution.region_code,
-            coverage.region_code,
-            await repository.filings(session, body.person_no),
-            body.admitted_on,
-        ),
+        assistance_eligible=coverage.assistance_category is not None,
+        cross_region=where,
         account_balance=balance,
+        family_account_payer=payer,
     )
     calc = calculate(claim, policy, catalogue, before)
-    return Prepared(coverage, institution, price_lines(inputs), calc, year, before)
+    return Prepared(coverage, institution, price_lines(inputs), calc, year, before, account_holder)
 
 
 async def _in_stage_check(
@@ -368,6 +380,7 @@ async def create_settlement(
         diagnoses=body.diagnoses,
         lines=[line.model_dump(mode="json") for line in prepared.lines],
         status="settled",
+        settled_at=datetime.now(UTC),  # set here, not by the server default: no read back after the insert
         year=prepared.year,
         policy_version=calc.explanation[0].policy_version,
         institution_level=inst.level,
@@ -376,13 +389,14 @@ async def create_settlement(
         insured_region_code=coverage.region_code,
         explanation=[step.model_dump(mode="json") for step in _steps(calc)],
         accumulator_delta={k: str(v) for k, v in accumulator_delta(prepared.before, calc.accumulators).items()},
+        account_payer_person_no=None if prepared.account_holder == body.person_no else prepared.account_holder,
         post_audit_required=post_audit_required,
         **calc.breakdown.model_dump(),
     )
     await repository.add_settlement(session, row)
     await repository.save_accumulators(session, body.person_no, prepared.year, calc.accumulators, settlements_change=1)
     if calc.breakdown.acct_pay > 0:
-        await repository.change_account(session, body.person_no, -calc.breakdown.acct_pay)
+        await repository.change_account(session, prepared.account_holder, -calc.breakdown.acct_pay)
     await repository.post_journal(
         session,
         settlement_id=row.id,
@@ -410,7 +424,6 @@ async def create_settlement(
             ),
             source=SOURCE,
         )
-    await session.refresh(row)
     await publish(
         session,
         ClaimSettled(
@@ -493,8 +506,8 @@ async def reverse_settlement(
         current = await repository.lock_accumulators(session, row.person_no, row.year)
         restored = without(current, delta)
         await repository.save_accumulators(session, row.person_no, row.year, restored, settlements_change=-1)
-    if row.acct_pay > 0:  # what the account paid goes back to it
-        await repository.change_account(session, row.person_no, row.acct_pay)
+    if row.acct_pay > 0:  # what the account paid goes back to it (the 家庭共济 payer's, if it paid)
+        await repository.change_account(session, row.account_payer_person_no or row.person_no, row.acct_pay)
     row.status = "reversed"
     row.reversed_at = datetime.now(UTC)
     await repository.flush(session)
@@ -622,6 +635,11 @@ async def get_reconciliation(
     )
 
 
+def clearing_journal_id(month: str) -> UUID:
+    """The journal id of a month's clearing entries (ledger_entries.settlement_id): stable per month."""
+    return uuid5(NAMESPACE_URL, f"https://yibao.dev/settlement/clearing/{month}")
+
+
 def _clearing_out(run: ClearingRun, lines: list[ClearingRunLine]) -> ClearingRunOut:
     return ClearingRunOut(
         month=run.month,
@@ -662,6 +680,15 @@ async def run_clearing(
     ):
         lines = net_by_pair(await repository.month_advances(session, start, end))
         await repository.add_clearing_lines(session, body.month, lines)
+        # Journalled in the run's transaction: the month is claimed once, so it is posted once.
+        await repository.post_journal(
+            session,
+            settlement_id=clearing_journal_id(body.month),
+            kind=CLEARING_KIND,
+            institution_code="",
+            lines=clearing_journal(lines),
+            business_date=business_today(),
+        )
         stored = await repository.clearing_run(session, body.month)
         assert stored is not None
         return _clearing_out(*stored)

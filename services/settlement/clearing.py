@@ -3,6 +3,10 @@
 Clearing: each region that advanced for another region's insured holds a receivable on it (see
 ledger.py). Per unordered pair of regions the month's receivables both ways are netted, and only
 the difference is paid: one line per pair, from the region that owes more to the other.
+
+The run is journalled (`clearing_journal`): in each region's books the month's receivable on the
+other region and its payable to it are closed, and the net transfer leaves or reaches the fund's
+bank deposits, so both books still balance and nothing of the month stays receivable.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+
+from services.settlement.ledger import DEPOSITS, OWED, RECEIVABLE, JournalLine
 
 ZERO = Decimal("0.00")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -65,6 +71,35 @@ def net_by_pair(advances: list[Advance]) -> list[ClearingLine]:
         else:
             lines.append(ClearingLine(b, a, a_for_b - b_for_a, a_for_b, b_for_a))
     return lines
+
+
+def _entry(account: str, debit_amount: Decimal, region: str, counterparty: str = "") -> JournalLine:
+    """A line debiting `debit_amount` (a negative amount is a credit: a month whose reversals outweigh)."""
+    if debit_amount >= 0:
+        return JournalLine(account, debit_amount, ZERO, region, counterparty)
+    return JournalLine(account, ZERO, -debit_amount, region, counterparty)
+
+
+def clearing_journal(lines: list[ClearingLine]) -> list[JournalLine]:
+    """The entries settling a month's clearing lines in both regions' books; zero lines left out.
+    Every line names the other region of its pair, deposits too (the transfer's other side).
+
+    Payer P, payee Q: Q advanced `payee_advanced` for P's insured, P advanced `payer_advanced` for Q's.
+    P's books: debit 应付 to Q (payee_advanced), credit 应收 on Q (payer_advanced), credit deposits (net).
+    Q's books: debit 应付 to P (payer_advanced), credit 应收 on P (payee_advanced), debit deposits (net).
+    """
+    entries: list[JournalLine] = []
+    for line in lines:
+        payer, payee = line.payer_region, line.payee_region
+        entries += [
+            _entry(OWED, line.payee_advanced, payer, payee),
+            _entry(RECEIVABLE, -line.payer_advanced, payer, payee),
+            _entry(DEPOSITS, -line.net_amount, payer, payee),
+            _entry(OWED, line.payer_advanced, payee, payer),
+            _entry(RECEIVABLE, -line.payee_advanced, payee, payer),
+            _entry(DEPOSITS, line.net_amount, payee, payer),
+        ]
+    return [entry for entry in entries if entry.debit or entry.credit]
 
 
 @dataclass(frozen=True)

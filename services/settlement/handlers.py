@@ -11,6 +11,8 @@ from shared.events.contracts import (
     EnrollmentActivated,
     EnrollmentSuspended,
     EnrollmentTerminated,
+    FamilyBound,
+    FamilyUnbound,
     FilingApproved,
     FilingRevoked,
     InstitutionSanctioned,
@@ -44,6 +46,7 @@ async def on_enrollment_activated(session: AsyncSession, event: Event) -> None:
         effective_to=p.effective_to,
         status="active",
         retiree=p.retiree,
+        assistance_category=p.assistance_category,
     )
 
 
@@ -136,6 +139,25 @@ async def on_filing_revoked(session: AsyncSession, event: Event) -> None:
     await repository.record_filing_revocation(session, p.filing_id, p.revoked_on)
 
 
+async def on_family_bound(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, FamilyBound)
+    await repository.upsert_family_binding(
+        session,
+        binding_id=p.binding_id,
+        person_no=p.person_no,
+        relative_person_no=p.relative_person_no,
+        relation=p.relation,
+        bound_on=p.bound_on,
+    )
+
+
+async def on_family_unbound(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, FamilyUnbound)
+    await repository.record_family_unbinding(session, p.binding_id, p.unbound_on)
+
+
 HANDLERS: dict[str, Handler] = {
     PersonRegistered.event_type: on_person_registered,
     EnrollmentActivated.event_type: on_enrollment_activated,
@@ -148,4 +170,6 @@ HANDLERS: dict[str, Handler] = {
     ContributionPosted.event_type: on_contribution_posted,
     FilingApproved.event_type: on_filing_approved,
     FilingRevoked.event_type: on_filing_revoked,
+    FamilyBound.event_type: on_family_bound,
+    FamilyUnbound.event_type: on_family_unbound,
 }

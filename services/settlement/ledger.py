@@ -24,6 +24,8 @@ ZERO = Decimal("0.00")
 PAYABLE = "payable_to_institutions"  # 应付定点机构款
 RECEIVABLE = "interregion_receivable"  # 应收异地清算款: advanced for another region's insured
 OWED = "interregion_payable"  # 应付异地清算款: owed to the region that advanced for our insured
+CLEARING_KIND = "clearing"  # journal kind of a monthly clearing run (beside settlement / reversal)
+DEPOSITS = "fund_bank_deposits"  # 基金银行存款: where the monthly clearing transfers leave and arrive
 # breakdown field → ledger account of the payer
 PAYERS: tuple[tuple[str, str], ...] = (
     ("hifp_pay", "basic_fund_expense"),  # 统筹基金支出
@@ -32,7 +34,7 @@ PAYERS: tuple[tuple[str, str], ...] = (
     ("maf_pay", "medical_assistance_expense"),  # 医疗救助支出
     ("acct_pay", "personal_accounts"),  # 个人账户 (the account holders' money)
 )
-ACCOUNTS = (*(account for _, account in PAYERS), PAYABLE, RECEIVABLE, OWED)
+ACCOUNTS = (*(account for _, account in PAYERS), PAYABLE, RECEIVABLE, OWED, DEPOSITS)
 
 
 @dataclass(frozen=True)

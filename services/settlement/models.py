@@ -50,6 +50,8 @@ class EligibilityCoverage(Base):
     effective_to: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))
     retiree: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # 资助参保 group (特困, 低保, ...) from enrollment.activated; None: no 医疗救助.
+    assistance_category: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class EligibilityStop(Base):
@@ -108,6 +110,8 @@ class Settlement(Base):
     # reversal subtracts these, so it restores the accumulators to the fen (and below).
     accumulator_delta: Mapped[dict[str, str] | None] = mapped_column(JSONB, nullable=True)
     reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # 家庭共济: the bound employee whose personal account paid acct_pay; None: the patient's own account.
+    account_payer_person_no: Mapped[str | None] = mapped_column(String(12), nullable=True)
     # 事中审核 unanswered in time (fail-open): stored unchecked, for post audit to review first.
     post_audit_required: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
@@ -294,3 +298,24 @@ class EligibilityFilingRevocation(Base):
 
     filing_id: Mapped[UUID] = mapped_column(primary_key=True)
     revoked_on: Mapped[date] = mapped_column(Date)
+
+
+class EligibilityFamilyBinding(Base):
+    """Projection of family.bound (家庭共济): `person_no`'s personal account may pay for the relative."""
+
+    __tablename__ = "eligibility_family_bindings"
+
+    binding_id: Mapped[UUID] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(String(12))
+    relative_person_no: Mapped[str] = mapped_column(String(12), index=True)
+    relation: Mapped[str] = mapped_column(String(10))
+    bound_on: Mapped[date] = mapped_column(Date)
+
+
+class EligibilityFamilyUnbinding(Base):
+    """Projection of family.unbound."""
+
+    __tablename__ = "eligibility_family_unbindings"
+
+    binding_id: Mapped[UUID] = mapped_column(primary_key=True)
+    unbound_on: Mapped[date] = mapped_column(Date)

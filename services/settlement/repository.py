@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.settlement.clearing import Advance, ClearingLine, SettlementTotals
-from services.settlement.ledger import PAYABLE, RECEIVABLE, JournalLine
+from services.settlement.ledger import CLEARING_KIND, PAYABLE, RECEIVABLE, JournalLine
 from services.settlement.models import (
     AccountCredit,
     AccumulatorRow,
@@ -22,6 +23,8 @@ from services.settlement.models import (
     ClearingRunLine,
     EligibilityCoverage,
     EligibilityDeath,
+    EligibilityFamilyBinding,
+    EligibilityFamilyUnbinding,
     EligibilityFiling,
     EligibilityFilingRevocation,
     EligibilityPerson,
@@ -40,6 +43,7 @@ from services.settlement.service import (
     Accumulators,
     CatalogueItem,
     Coverage,
+    FamilyBinding,
     Filing,
     InstitutionInfo,
     PractitionerInfo,
@@ -80,38 +84,52 @@ async def record_stop(
     await session.execute(statement.on_conflict_do_update(index_elements=["enrollment_id"], set_=changes))
 
 
-async def person_known(session: AsyncSession, person_no: str) -> bool:
-    return await session.get(EligibilityPerson, person_no) is not None
+@dataclass(frozen=True)
+class Claimant:
+    """What settlement knows of a person, read in one statement: registration, death, coverages."""
+
+    person: EligibilityPerson | None
+    died_on: date | None
+    coverages: list[Coverage]
 
 
-async def get_person(session: AsyncSession, person_no: str) -> EligibilityPerson | None:
-    return await session.get(EligibilityPerson, person_no)
-
-
-async def died_on(session: AsyncSession, person_no: str) -> date | None:
-    death = await session.get(EligibilityDeath, person_no)
-    return death.died_on if death is not None else None
-
-
-async def active_coverages(session: AsyncSession, person_no: str) -> list[Coverage]:
-    rows = await session.execute(
-        select(EligibilityCoverage, EligibilityStop)
-        .outerjoin(EligibilityStop, EligibilityStop.enrollment_id == EligibilityCoverage.enrollment_id)
-        .where(EligibilityCoverage.person_no == person_no, EligibilityCoverage.status == "active")
-        .order_by(EligibilityCoverage.effective_from)
+def _coverage(c: EligibilityCoverage, stop: EligibilityStop | None) -> Coverage:
+    return Coverage(
+        scheme=c.scheme,
+        effective_from=c.effective_from,
+        effective_to=c.effective_to,
+        region_code=c.region_code,
+        retiree=c.retiree,
+        assistance_category=c.assistance_category,
+        suspended_from=stop.suspended_from if stop else None,
+        terminated_on=stop.terminated_on if stop else None,
     )
-    return [
-        Coverage(
-            scheme=c.scheme,
-            effective_from=c.effective_from,
-            effective_to=c.effective_to,
-            region_code=c.region_code,
-            retiree=c.retiree,
-            suspended_from=stop.suspended_from if stop else None,
-            terminated_on=stop.terminated_on if stop else None,
+
+
+async def claimant(session: AsyncSession, person_no: str) -> Claimant:
+    """The person with their death and active coverages (one row per coverage, or one without)."""
+    rows = (
+        (
+            await session.execute(
+                select(EligibilityPerson, EligibilityDeath.died_on, EligibilityCoverage, EligibilityStop)
+                .outerjoin(EligibilityDeath, EligibilityDeath.person_no == EligibilityPerson.person_no)
+                .outerjoin(
+                    EligibilityCoverage,
+                    (EligibilityCoverage.person_no == EligibilityPerson.person_no)
+                    & (EligibilityCoverage.status == "active"),
+                )
+                .outerjoin(EligibilityStop, EligibilityStop.enrollment_id == EligibilityCoverage.enrollment_id)
+                .where(EligibilityPerson.person_no == person_no)
+                .order_by(EligibilityCoverage.effective_from)
+            )
         )
-        for c, stop in rows.tuples()
-    ]
+        .tuples()
+        .all()
+    )
+    if not rows:
+        return Claimant(None, None, [])
+    person, died, _, _ = rows[0]
+    return Claimant(person, died, [_coverage(c, stop) for _, _, c, stop in rows if c is not None])
 
 
 async def upsert_filing(session: AsyncSession, **values: object) -> None:
@@ -131,6 +149,31 @@ async def filings(session: AsyncSession, person_no: str) -> list[Filing]:
     return [Filing(f.destination_region_code, f.valid_from, f.valid_to, revoked_on) for f, revoked_on in rows.tuples()]
 
 
+async def upsert_family_binding(session: AsyncSession, **values: object) -> None:
+    await upsert(session, EligibilityFamilyBinding, "binding_id", values)
+
+
+async def record_family_unbinding(session: AsyncSession, binding_id: UUID, unbound_on: date) -> None:
+    await upsert(
+        session, EligibilityFamilyUnbinding, "binding_id", {"binding_id": binding_id, "unbound_on": unbound_on}
+    )
+
+
+async def family_bindings(session: AsyncSession, holder_person_no: str, relative_person_no: str) -> list[FamilyBinding]:
+    """Every binding (current or ended) of `relative_person_no` to `holder_person_no`'s account."""
+    rows = await session.execute(
+        select(EligibilityFamilyBinding.bound_on, EligibilityFamilyUnbinding.unbound_on)
+        .outerjoin(
+            EligibilityFamilyUnbinding, EligibilityFamilyUnbinding.binding_id == EligibilityFamilyBinding.binding_id
+        )
+        .where(
+            EligibilityFamilyBinding.person_no == holder_person_no,
+            EligibilityFamilyBinding.relative_person_no == relative_person_no,
+        )
+    )
+    return [FamilyBinding(bound_on, unbound_on) for bound_on, unbound_on in rows.tuples()]
+
+
 # --- institutions, sanctions, practitioners ---------------------------------------------------------
 
 
@@ -138,10 +181,33 @@ async def upsert_institution(session: AsyncSession, **values: object) -> None:
     await upsert(session, Institution, "code", values)
 
 
+async def institution_with_sanctions(
+    session: AsyncSession, code: str
+) -> tuple[InstitutionInfo | None, list[SanctionInfo]]:
+    """The institution and its sanctions in one statement (the settle path's first check)."""
+    rows = (
+        (
+            await session.execute(
+                select(Institution, InstitutionSanction)
+                .outerjoin(InstitutionSanction, InstitutionSanction.institution_code == Institution.code)
+                .where(Institution.code == code)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    if not rows:
+        return None, []
+    sanctions = [SanctionInfo(r.sanction, r.refuses_settlement, r.effective_from) for _, r in rows if r is not None]
+    return _institution(rows[0][0]), sanctions
+
+
 async def get_institution(session: AsyncSession, code: str) -> InstitutionInfo | None:
     row = await session.get(Institution, code)
-    if row is None:
-        return None
+    return None if row is None else _institution(row)
+
+
+def _institution(row: Institution) -> InstitutionInfo:
     return InstitutionInfo(
         code=row.code,
         name=row.name,
@@ -158,13 +224,6 @@ async def get_institution_row(session: AsyncSession, code: str) -> Institution |
 
 async def add_sanction(session: AsyncSession, **values: object) -> None:
     await session.execute(insert(InstitutionSanction).values(**values).on_conflict_do_nothing())
-
-
-async def sanctions(session: AsyncSession, institution_code: str) -> list[SanctionInfo]:
-    rows = await session.scalars(
-        select(InstitutionSanction).where(InstitutionSanction.institution_code == institution_code)
-    )
-    return [SanctionInfo(r.sanction, r.refuses_settlement, r.effective_from) for r in rows]
 
 
 async def suspend_practitioner(
@@ -355,19 +414,21 @@ def _accumulators(row: AccumulatorRow | None) -> Accumulators:
 
 
 async def lock_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
-    """The person-year row, created if missing, locked FOR UPDATE until the transaction ends.
+    """The person-year row, created if missing, locked until the transaction ends, in one statement.
 
     Every settlement and reversal of the person and year queues here, so two at once never use the
-    same deductible or both pass the cap.
+    same deductible or both pass the cap: ON CONFLICT DO UPDATE locks the existing row as FOR UPDATE
+    would, waits for a holder to commit, and returns the row as that holder left it.
     """
-    await session.execute(insert(AccumulatorRow).values(person_no=person_no, year=year).on_conflict_do_nothing())
-    row = await session.scalar(
-        select(AccumulatorRow)
-        .where(AccumulatorRow.person_no == person_no, AccumulatorRow.year == year)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return _accumulators(row)
+    statement = insert(AccumulatorRow).values(person_no=person_no, year=year)
+    row = (
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["person_no", "year"], set_={"person_no": statement.excluded.person_no}
+            ).returning(*(AccumulatorRow.__table__.c[name] for name in ACCUMULATOR_FIELDS))
+        )
+    ).one()
+    return Accumulators(**row._asdict())
 
 
 async def read_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
@@ -537,14 +598,19 @@ async def settlement_totals(
 
 
 async def month_advances(session: AsyncSession, start: date, end: date) -> list[Advance]:
-    """应收异地清算款 booked in [start, end), per (advancing region, home region), net of reversals."""
+    """应收异地清算款 advanced in [start, end), per (advancing region, home region), net of reversals."""
     rows = await session.execute(
         select(
             LedgerEntry.region_code,
             LedgerEntry.counterparty_region,
             func.sum(LedgerEntry.debit - LedgerEntry.credit),
         )
-        .where(LedgerEntry.account == RECEIVABLE, LedgerEntry.business_date >= start, LedgerEntry.business_date < end)
+        .where(
+            LedgerEntry.account == RECEIVABLE,
+            LedgerEntry.kind != CLEARING_KIND,  # a run's own entries settle receivables, they are no advance
+            LedgerEntry.business_date >= start,
+            LedgerEntry.business_date < end,
+        )
         .group_by(LedgerEntry.region_code, LedgerEntry.counterparty_region)
     )
     return [Advance(creditor, debtor, Decimal(amount)) for creditor, debtor, amount in rows.tuples()]

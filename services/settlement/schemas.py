@@ -26,6 +26,11 @@ class SettlementCreate(RequestModel):
     practitioner_code: str = Field(min_length=1, max_length=30, description="医保医师代码")
     diagnoses: list[str] = Field(min_length=1, max_length=20, description="ICD-10 codes")
     lines: list[LineIn] = Field(min_length=1, max_length=500)
+    family_account_payer_person_no: PersonNo | None = Field(
+        default=None,
+        description="家庭共济: a bound employee whose personal account pays the personal part instead of the "
+        "patient's own account; refused (422 family-account-not-bound) without a binding in force",
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> Self:
@@ -81,6 +86,9 @@ class SettlementOut(BaseModel):
     status: Literal["settled", "reversed"]
     settled_at: datetime
     reversed_at: datetime | None = None
+    family_account_payer_person_no: str | None = Field(
+        default=None, description="家庭共济: whose personal account paid acct_pay, when not the patient's"
+    )
     post_audit_required: bool = Field(
         default=False,
         description="stored without supervision's in-stage check (事中审核) answering in time (fail-open)",

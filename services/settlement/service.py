@@ -38,6 +38,7 @@ class Coverage:
     effective_to: date
     region_code: str = ""  # 参保地
     retiree: bool = False
+    assistance_category: str | None = None  # 资助参保 group (特困, 低保, ...): a 医疗救助对象
     suspended_from: date | None = None  # enrollment.suspended: no benefits from this date
     terminated_on: date | None = None  # enrollment.terminated: covered up to and including this date
 
@@ -145,7 +146,9 @@ class ClaimInput:
     visit_type: str  # "inpatient" 住院 / "outpatient" 门诊
     assistance_eligible: bool = False  # 医疗救助对象
     cross_region: CrossRegion = "local"
-    account_balance: Decimal = ZERO  # 个人账户余额 (employees)
+    account_balance: Decimal = ZERO  # 个人账户余额 (employees), or the family payer's
+    # 家庭共济: a bound employee whose personal account pays instead of the patient's own (any scheme).
+    family_account_payer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -304,10 +307,14 @@ def calculate(
     # 6-7. Personal account (个人账户, employees) then cash (个人现金).
     fund = hifp + critical + maf
     personal = total - fund
-    acct = min(to_fen(_pos(claim.account_balance)), personal) if policy.scheme == "employee" else ZERO
+    has_account = policy.scheme == "employee" or claim.family_account_payer is not None
+    acct = min(to_fen(_pos(claim.account_balance)), personal) if has_account else ZERO
     cash = personal - acct
+    whose = f" of {claim.family_account_payer} (家庭共济)" if claim.family_account_payer else ""
     steps.append(Step("fund_pay_sumamt 基金支付总额", fund, v, "hifp + hifmi/hifob + maf"))
-    steps.append(Step("acct_pay 个人账户", acct, v, f"personal part {personal}, balance {claim.account_balance}"))
+    steps.append(
+        Step("acct_pay 个人账户", acct, v, f"personal part {personal}, balance{whose} {claim.account_balance}")
+    )
     steps.append(Step("psn_cash_pay 个人现金", cash, v, "total − funds − account"))
 
     breakdown = SettlementBreakdown(
@@ -415,6 +422,32 @@ def cross_region(
     if on is not None and any(f.covers(institution_region, on) for f in filings or []):
         return "filed"
     return "unfiled"
+
+
+@dataclass(frozen=True)
+class FamilyBinding:
+    """家庭共济 as projected: from when an employee's account may pay for the relative, and until when."""
+
+    bound_on: date
+    unbound_on: date | None = None
+
+    def active_on(self, on: date) -> bool:
+        return self.bound_on <= on and (self.unbound_on is None or on < self.unbound_on)
+
+
+def family_payer_refusal(
+    person_no: str, payer_person_no: str, bindings: list[FamilyBinding], on: date
+) -> Refusal | None:
+    """A personal account pays for someone else only under a binding of them to it in force on `on`."""
+    if any(binding.active_on(on) for binding in bindings):
+        return None
+    ended = [b.unbound_on for b in bindings if b.unbound_on is not None and b.unbound_on <= on]
+    why = f"the binding ended on {max(ended)}" if ended else "no family binding (家庭共济绑定) exists"
+    return Refusal(
+        "family-account-not-bound",
+        f"{payer_person_no}'s personal account cannot pay for {person_no}: {why}. "
+        "Bind the relative in enrollment first, or leave family_account_payer_person_no out.",
+    )
 
 
 def age_on(birth: date, on: date) -> int:

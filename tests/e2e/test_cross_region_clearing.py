@@ -76,10 +76,19 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
 
     await eventually(filed, what="the filing in settlement's projection")
 
+    # The second claim bills other items: the same items again on the same day would be a
+    # duplicate charge, which supervision's in-stage check (事中审核) refuses once it has seen the first.
+    second_body = {
+        **body,
+        "lines": [
+            {"item_code": "XJ01FA0120101", "quantity": 2, "unit_price": "50.00"},  # 克拉霉素片, 甲类
+            {"item_code": "XJ01XD0130402", "quantity": 1, "unit_price": "60.00"},  # 甲硝唑注射液, 甲类
+        ],
+    }
     settled = []
-    for _ in range(2):
+    for claim_body in (body, second_body):
         answer = await gateway.post(
-            f"{API}/settlements", json=body, headers={**fz, "Idempotency-Key": str(uuid.uuid4())}
+            f"{API}/settlements", json=claim_body, headers={**fz, "Idempotency-Key": str(uuid.uuid4())}
         )
         assert answer.status_code == 201, answer.text
         settled.append(answer.json())
@@ -150,9 +159,26 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
             "payer_advanced": "0.00",
         }
     ]
+
+    # The run is journalled: the claim between the two regions is closed in both books, the net
+    # transfer leaves Quanzhou's deposits for Fuzhou's, and each region's books still balance.
+    async def books(region: str) -> tuple[bool, dict[str, Decimal]]:
+        answer = await gateway.get(f"{API}/ledger/trial-balance", params={"region_code": region}, headers=AUDITOR)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["balanced"], {a["account"]: Decimal(a["balance"]) for a in answer.json()["accounts"]}
+
+    fz_balanced, fz_cleared = await books("350100")
+    qz_balanced, qz_cleared = await books("350500")
+    assert fz_balanced
+    assert qz_balanced
+    assert fz_cleared["interregion_receivable"] == 0
+    assert qz_cleared["interregion_payable"] == 0
+    assert fz_cleared["fund_bank_deposits"] == advanced
+    assert qz_cleared["fund_bank_deposits"] == -advanced
     again = await gateway.post(f"{API}/clearing/runs", json={"month": f"{month:%Y-%m}"}, headers=OPS)
     assert again.status_code == 200
     assert again.json() == run.json()
+    assert await books("350100") == (True, fz_cleared)  # asked again, nothing more is posted
     stored = await gateway.get(f"{API}/clearing/runs/{month:%Y-%m}", headers=AUDITOR)
     assert stored.status_code == 200
     assert stored.json() == run.json()

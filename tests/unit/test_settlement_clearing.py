@@ -12,11 +12,21 @@ from hypothesis import strategies as st
 from services.settlement.clearing import (
     Advance,
     SettlementTotals,
+    clearing_journal,
     month_bounds,
     net_by_pair,
     owed_to_institution,
 )
-from services.settlement.ledger import OWED, PAYABLE, RECEIVABLE, balanced, balanced_per_region, journal
+from services.settlement.ledger import (
+    DEPOSITS,
+    OWED,
+    PAYABLE,
+    RECEIVABLE,
+    JournalLine,
+    balanced,
+    balanced_per_region,
+    journal,
+)
 from services.settlement.service import Accumulators, ClaimInput, calculate
 from tests.unit.test_settlement_checks import CATALOGUE, POLICY, claims
 
@@ -128,3 +138,49 @@ def test_the_institution_is_owed_funds_and_accounts_net_of_reversals() -> None:
     settled = SettlementTotals(3, D("3000.00"), D("1500.00"), D("200.00"), D("1300.00"))
     reversed_ = SettlementTotals(1, D("1000.00"), D("500.00"), D("0.00"), D("500.00"))
     assert owed_to_institution(settled, reversed_) == D("1200.00")
+
+
+regions = st.sampled_from(["350500", "350100", "350200", "440300"])
+amounts = st.decimals(min_value=D("-500.00"), max_value=D("100000.00"), places=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(regions, regions, amounts), max_size=12))
+def test_the_clearing_journal_balances_each_region_and_closes_every_inter_region_claim(
+    postings: list[tuple[str, str, D]],
+) -> None:
+    # What the month booked: per advance, the place of care's receivable and the home region's payable.
+    advances = [Advance(care, home, amount) for care, home, amount in postings if care != home]
+    booked: list[JournalLine] = []
+    for advance in advances:
+        booked += [
+            JournalLine(RECEIVABLE, advance.amount, D("0.00"), advance.creditor, advance.debtor),
+            JournalLine(OWED, D("0.00"), advance.amount, advance.debtor, advance.creditor),
+        ]
+    cleared = net_by_pair(advances)
+    entries = clearing_journal(cleared)
+    assert balanced_per_region(entries)
+    assert all(line.debit >= 0 and line.credit >= 0 and (line.debit == 0 or line.credit == 0) for line in entries)
+    net: dict[tuple[str, str, str], D] = {}
+    for line in booked + entries:
+        key = (line.region, line.account, line.counterparty_region)
+        net[key] = net.get(key, D("0.00")) + line.debit - line.credit
+    assert all(amount == 0 for (_, account, _), amount in net.items() if account in (RECEIVABLE, OWED)), net
+    # What moves between the deposits is exactly the netted amounts, from each payer to its payee.
+    deposits: dict[str, D] = {}
+    for pair in cleared:
+        deposits[pair.payee_region] = deposits.get(pair.payee_region, D("0.00")) + pair.net_amount
+        deposits[pair.payer_region] = deposits.get(pair.payer_region, D("0.00")) - pair.net_amount
+    for region, amount in deposits.items():
+        assert sum((v for (r, account, _), v in net.items() if (r, account) == (region, DEPOSITS)), D(0)) == amount
+
+
+def test_a_clearing_line_posts_six_entries_and_nothing_for_zero_amounts() -> None:
+    line = net_by_pair([Advance(FUZHOU, QUANZHOU, D("300.00")), Advance(QUANZHOU, FUZHOU, D("100.00"))])
+    entries = clearing_journal(line)
+    assert len(entries) == 6
+    assert JournalLine(DEPOSITS, D("0.00"), D("200.00"), QUANZHOU, FUZHOU) in entries  # Quanzhou pays the net
+    assert JournalLine(DEPOSITS, D("200.00"), D("0.00"), FUZHOU, QUANZHOU) in entries
+    one_way = clearing_journal(net_by_pair([Advance(FUZHOU, QUANZHOU, D("300.00"))]))
+    assert len(one_way) == 4  # no receivable of Quanzhou's on Fuzhou to close
+    assert clearing_journal(net_by_pair([Advance(FUZHOU, QUANZHOU, D("0.00"))])) == []

@@ -46,6 +46,12 @@ class EnrollmentActivated(EventPayload):
     effective_to: date
     employer_code: str | None = None
     retiree: bool = Field(default=False, description="退休人员: policies differ for retirees")
+    assistance_category: str | None = Field(
+        default=None,
+        max_length=32,
+        description="资助参保 group (e.g. extreme_poverty 特困, minimum_living 低保, poverty_risk 返贫致贫风险); "
+        "None for everyone else. Settlement pays medical assistance (医疗救助) to these groups.",
+    )
 
 
 @register
