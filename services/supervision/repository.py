@@ -408,14 +408,6 @@ async def claim_audit(session: AsyncSession, **values: object) -> bool:
     return inserted.first() is not None
 
 
-async def finish_audit(session: AsyncSession, settlement_id: UUID, *, outcome: str, rules_run: int) -> None:
-    await session.execute(
-        update(AuditResult)
-        .where(AuditResult.settlement_id == settlement_id)
-        .values(outcome=outcome, rules_run=rules_run)
-    )
-
-
 async def add_flags(session: AsyncSession, flags: list[Flag]) -> None:
     session.add_all(flags)
     await session.flush()
