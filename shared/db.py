@@ -7,21 +7,25 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 from shared.settings import async_url
 
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = True) -> None:
-        """`pre_ping` tests each connection as it leaves the pool (three round trips with asyncpg),
-        so a request never fails on a connection the server dropped. Loops that retry anyway
-        (the relay, the consumers) turn it off and let a failed batch replace the connection."""
+        """`pre_ping` tests each connection as it leaves the pool, so a request never fails on a
+        connection the server dropped. Loops that retry anyway (the relay, the consumers) turn
+        it off and let a failed batch replace the connection."""
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
+            async_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False
         )
+        if pre_ping:
+            event.listen(self.engine.sync_engine.pool, "checkout", _ping_on_checkout)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -36,6 +40,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _ping_on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """One round trip (a simple-protocol `SELECT 1`) instead of SQLAlchemy's asyncpg pre-ping, which wraps it in
+    BEGIN and ROLLBACK (three round trips, for PgBouncer's transaction mode, which we do not use).
+    A connection that cannot answer it (closed, or its backend terminated, which surfaces as
+    the server's FATAL error) raises DisconnectionError: the pool discards it and checks out
+    another (SQLAlchemy's documented pessimistic disconnect handling)."""
+    try:
+        await_only(dbapi_connection.driver_connection.execute("SELECT 1"))
+    except Exception as exc:
+        raise DisconnectionError(str(exc)) from exc
 
 
 async def upsert(session: AsyncSession, model: type[Any], key: str, values: dict[str, Any]) -> None:
