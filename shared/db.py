@@ -43,8 +43,9 @@ class Database:
 
 
 def _ping_on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
-    """One round trip (a simple-protocol `SELECT 1`) instead of SQLAlchemy's asyncpg pre-ping, which wraps it in
-    BEGIN and ROLLBACK (three round trips, for PgBouncer's transaction mode, which we do not use).
+    """One round trip (a simple-protocol `SELECT 1`) instead of SQLAlchemy's asyncpg pre-ping,
+    which wraps it in BEGIN and ROLLBACK (three round trips, for PgBouncer's transaction mode,
+    which we do not use).
     A connection that cannot answer it (closed, or its backend terminated, which surfaces as
     the server's FATAL error) raises DisconnectionError: the pool discards it and checks out
     another (SQLAlchemy's documented pessimistic disconnect handling)."""
