@@ -80,9 +80,9 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = 10
     http_port: int = 8000
     worker_metrics_port: int = 9100
-    relay_batch_size: int = 500
+    relay_batch_size: int = 1000
     relay_poll_interval_ms: int = 50
-    consumer_batch_size: int = 500
+    consumer_batch_size: int = 1000
     consumer_max_retries: int = 3
     consumer_retry_backoff_ms: int = 200
     topic_partitions: int = 3

@@ -104,7 +104,7 @@ class ConsumerRunner:
         db: Database,
         bootstrap_servers: str,
         handlers: Mapping[str, AnyHandler],
-        batch_size: int = 500,
+        batch_size: int = 1000,
         max_retries: int = 3,
         retry_backoff: float = 0.2,
         group_id: str | None = None,

@@ -121,7 +121,7 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         *,
         service: str,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         poll_interval: float = 0.05,
     ) -> None:
         self.db = db
