@@ -50,7 +50,7 @@ WRITERS = 4  # concurrent writing transactions, as an API serves concurrent requ
 RELAY_BATCH = 1000  # OutboxRelay's default
 CONSUMER_BATCH = 1000  # ConsumerRunner's default
 POLL_S = 0.02  # how often the effect table is counted
-WARMUP_EVENTS = 300
+WARMUP_EVENTS = 5000  # enough for the broker's JIT and the database to warm up before round 1
 STAGED_EVENTS = 5000
 DEFAULT_BUDGET_S = 150.0  # rounds after the first are skipped past this (env BENCH_BUDGET_S)
 
