@@ -60,21 +60,7 @@ from shared.events.contracts import ClaimSettled
 async def active_rules(session: AsyncSession) -> list[RuleVersion]:
     """The active version of every rule, in rule id order (findings come out in that order)."""
     rows = await session.scalars(select(RuleVersionRow).where(RuleVersionRow.active).order_by(RuleVersionRow.rule_id))
-    return [
-        rule_version_from_row(
-            rule_id=row.rule_id,
-            version=row.version,
-            family=row.family,
-            stages=row.stages,
-            severity=row.severity,
-            parameters=row.parameters,
-            scope=row.scope,
-            window_days=row.window_days,
-            effective_from=row.effective_from,
-            effective_to=row.effective_to,
-        )
-        for row in rows
-    ]
+    return [as_rule_version(row) for row in rows]
 
 
 async def points_table(session: AsyncSession) -> dict[tuple[str, str], int]:
