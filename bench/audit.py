@@ -18,10 +18,7 @@ Rounds alternate (ours, plain, ...); ratio = median ours events/s / median plain
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -34,16 +31,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.events import PARTITIONS, SqlTimer, cpu_now, cpu_used, topic_ready
 from bench.harness import BenchContext, BenchResult, median, register
-from devstack.infra import REPO_ROOT
 from services.supervision.handlers import HANDLERS
 from shared.db import Database
 from shared.events.consumer import ConsumerRunner, Record
 from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
 from shared.events.envelope import Event, encode
 from shared.events.kafka import ensure_topics
-from shared.settings import database_url_for, plain_url
+from shared.settings import plain_url
 
-SUPERVISION = REPO_ROOT / "services" / "supervision"
 SEED = 2026
 PERSONS = 5000  # at least; more for big runs, so a person has ~20 claims a year as in a city
 CLAIMS_PER_PERSON = 20
@@ -186,35 +181,6 @@ async def produce(bootstrap: str, topic: str, n: int) -> dict[str, int]:
 
 
 # -- ours -------------------------------------------------------------------------------------
-async def migrated_database(ctx: BenchContext, name: str) -> str:
-    """An empty database with supervision's migrations applied: its tables, outbox and seeded rules."""
-    admin = await asyncpg.connect(plain_url(ctx.database_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "yibao_{name}"')
-    finally:
-        await admin.close()
-    ctx.databases.append(name)
-    url = database_url_for(name, ctx.database_url)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "alembic",
-        "-c",
-        str(SUPERVISION / "alembic.ini"),
-        "upgrade",
-        "head",
-        cwd=REPO_ROOT,
-        env=os.environ | {"SUPERVISION_DATABASE_URL": url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"migrating the bench database failed:\n{out.decode(errors='replace')}")
-    return url
-
-
 class FirstFetchRunner(ConsumerRunner):
     """The worker's runner, noting when its first records arrived (the clock starts there)."""
 
@@ -234,7 +200,7 @@ def _limit_s(n: int) -> float:
 
 async def measure_ours(ctx: BenchContext, topic: str, n: int) -> dict[str, Any]:
     run = ctx.unique("audit")
-    url = await migrated_database(ctx, run)
+    url = await ctx.migrated_database("supervision", run)
     db = Database(url, pre_ping=False)
     sql = SqlTimer()
     sql.attach(db)

@@ -72,8 +72,8 @@ class BenchContext:
     def unique(prefix: str) -> str:
         return f"{prefix}_{uuid4().hex[:10]}"
 
-    async def fresh_database(self, name: str, *, extra_ddl: tuple[str, ...] = ()) -> str:
-        """A new, empty database `yibao_<name>` with the platform tables (outbox, inbox, ...)."""
+    async def empty_database(self, name: str) -> str:
+        """A new, empty database `yibao_<name>`, dropped when the bench ends; returns its URL."""
         admin = await asyncpg.connect(plain_url(self.database_url))
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
@@ -81,7 +81,33 @@ class BenchContext:
         finally:
             await admin.close()
         self.databases.append(name)
-        url = database_url_for(name, self.database_url)
+        return database_url_for(name, self.database_url)
+
+    async def migrated_database(self, service: str, name: str) -> str:
+        """A new database with `service`'s Alembic migrations applied (its tables, outbox, seeds),
+        the way devstack migrates the service's own database."""
+        url = await self.empty_database(name)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(REPO_ROOT / "services" / service / "alembic.ini"),
+            "upgrade",
+            "head",
+            cwd=REPO_ROOT,
+            env=os.environ | {f"{service.upper()}_DATABASE_URL": url},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"migrating the bench database for {service} failed:\n{out.decode(errors='replace')}")
+        return url
+
+    async def fresh_database(self, name: str, *, extra_ddl: tuple[str, ...] = ()) -> str:
+        """A new, empty database `yibao_<name>` with the platform tables (outbox, inbox, ...)."""
+        url = await self.empty_database(name)
         engine = create_async_engine(async_url(url))
         try:
             async with engine.begin() as conn:
@@ -200,6 +226,21 @@ def cpu_seconds(pid: int | None, *, children: bool = False) -> float | None:
                 if child is not None and child[1] == str(pid):
                     total += sum(int(v) for v in child[11:13])
     return total / tick
+
+
+def env_int(name: str, default: int) -> int:
+    """A bench knob from the environment (documented in bench/README.md)."""
+    return int(os.environ.get(name, default))
+
+
+def latency_figures(latencies_ms: list[float]) -> dict[str, float]:
+    """p50, p95, p99 and max of a run's latencies, in ms (nearest rank)."""
+    ordered = sorted(latencies_ms)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
+
+    return {"p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": round(ordered[-1], 2)}
 
 
 def median(values: list[float]) -> float:

