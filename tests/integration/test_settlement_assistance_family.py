@@ -7,10 +7,8 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,45 +18,25 @@ from sqlalchemy import event, text
 
 from devstack.stack import Stack
 from devstack.tokens import development_token
-from services.settlement.api import clearing_journal_id, router
-from services.settlement.handlers import HANDLERS
+from services.settlement.api import clearing_journal_id
 from services.settlement.models import AccumulatorRow
-from services.settlement.settings import Settings
-from services.settlement.supervision_client import close_supervision_checker, open_supervision_checker
-from shared.app import create_service_app
 from shared.auth import Role
-from shared.db import Database
 from shared.events.contracts import (
     ContributionPosted,
     EnrollmentActivated,
-    EventPayload,
     FamilyBound,
     FamilyUnbound,
     PersonRegistered,
 )
-from shared.events.envelope import Event
-from shared.settings import database_url_for
-from tests.integration.test_settlement_money import closed_port
+from tests.integration.settlement_app import API, OPS, SettlementApp, settlement_app
 
-DATA = Path(__file__).resolve().parents[2] / "services" / "settlement" / "data"
-OPS = {"Authorization": f"Bearer {development_token(Role.OPS, 'ops-it')}"}
 INSTITUTION = "HIT0000000002"
 HOSPITAL = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-it', institution=INSTITUTION)}"}
-API = "/api/v1/settlement"
 ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient v2: 起付线 800, 0.67, 救助 0.70
 AMBROXOL = "XR05CB0690402"  # 氨溴索注射液, 甲类, limit 1040.00
 
 
-@dataclass
-class Harness:
-    client: httpx.AsyncClient
-    db: Database
-
-    async def deliver(self, payload: EventPayload) -> None:
-        """One event through settlement's own handler, in its own transaction, as the consumer would."""
-        async with self.db.transaction() as session:
-            await HANDLERS[payload.event_type](session, Event.new(payload, source="/tests"))
-
+class Harness(SettlementApp):
     async def insured(
         self, *, scheme: str = "resident", assistance_category: str | None = None, region: str = "350582"
     ) -> str:
@@ -127,32 +105,8 @@ def stay(person_no: str, lines: list[tuple[str, int, str]], **extra: Any) -> dic
 
 @pytest.fixture
 async def harness(infra: Stack) -> AsyncIterator[Harness]:
-    # No supervision runs here: its in-stage check is a closed port, so claims settle fail-open.
-    settings = Settings(
-        database_url=database_url_for("settlement", infra.database_url),
-        supervision_url=f"http://127.0.0.1:{closed_port()}",
-    )
-    app = create_service_app(
-        settings,
-        title="settlement under test",
-        description="",
-        routers=[router],
-        migrations_dir=None,
-        on_startup=open_supervision_checker,
-        on_shutdown=close_supervision_checker,
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://settlement", timeout=60) as client:
-            csv = {**OPS, "Content-Type": "text/csv"}
-            loaded = await client.put(f"{API}/catalogue", content=(DATA / "catalogue.csv").read_bytes(), headers=csv)
-            assert loaded.status_code == 200, loaded.text
-            policies = await client.post(f"{API}/policies", content=(DATA / "policies.csv").read_bytes(), headers=csv)
-            assert policies.status_code == 200, policies.text
-            hospital = {"name": "救助测试医院", "level": 3, "region_code": "350582", "institution_type": "hospital"}
-            put = await client.put(f"{API}/institutions/{INSTITUTION}", json=hospital, headers=OPS)
-            assert put.status_code == 200, put.text
-            yield Harness(client, app.state.db)
+    async with settlement_app(infra, institution=INSTITUTION, hospital_name="救助测试医院") as app:
+        yield Harness(app.client, app.db)
 
 
 def _breakdown(answer: httpx.Response, *names: str) -> tuple[str, ...]:

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,22 +22,16 @@ from sqlalchemy import func, select, text
 
 from devstack.stack import Stack
 from devstack.tokens import development_token
-from services.settlement.api import router
 from services.settlement.catalogue import catalogue_on, load_catalogue
-from services.settlement.handlers import HANDLERS
 from services.settlement.models import AccumulatorRow, PolicyRow, Settlement
 from services.settlement.policies import load_policies, select_policy
 from services.settlement.service import Accumulators, ClaimInput, LineInput, calculate, parse_burden_thresholds
 from services.settlement.settings import Settings
-from services.settlement.supervision_client import close_supervision_checker, open_supervision_checker
-from shared.app import create_service_app
 from shared.auth import Role
-from shared.db import Database
 from shared.events.contracts import (
     ContributionPosted,
     EnrollmentActivated,
     EnrollmentSuspended,
-    EventPayload,
     FilingApproved,
     FilingRevoked,
     InstitutionSanctioned,
@@ -49,30 +40,17 @@ from shared.events.contracts import (
     PractitionerReinstated,
     PractitionerSuspended,
 )
-from shared.events.envelope import Event
-from shared.settings import database_url_for
+from tests.integration.settlement_app import API, DATA, OPS, SettlementApp, settlement_app
 
-DATA = Path(__file__).resolve().parents[2] / "services" / "settlement" / "data"
-OPS = {"Authorization": f"Bearer {development_token(Role.OPS, 'ops-it')}"}
 INSTITUTION = "HIT0000000001"
 HOSPITAL = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-it', institution=INSTITUTION)}"}
-API = "/api/v1/settlement"
 ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient: policy v2 (起付线 800, 0.67)
 STENT = "00331100430000"  # 经皮冠状动脉支架置入术, 甲类, limit 4200.00, level 3 only
 AMBROXOL = "XR05CB0690402"  # 氨溴索注射液, 甲类, limit 1040.00
 RABEPRAZOLE = "XA02BC0220601"  # 雷贝拉唑肠溶片, 乙类 10%, limit 68.00
 
 
-@dataclass
-class Harness:
-    client: httpx.AsyncClient
-    db: Database
-
-    async def deliver(self, payload: EventPayload) -> None:
-        """One event through settlement's own handler, in its own transaction, as the consumer would."""
-        async with self.db.transaction() as session:
-            await HANDLERS[payload.event_type](session, Event.new(payload, source="/tests"))
-
+class Harness(SettlementApp):
     async def insured(self, *, scheme: str = "resident") -> str:
         person_no = f"P{random.randrange(10**10, 10**11)}"
         await self.deliver(
@@ -125,46 +103,8 @@ def stay(person_no: str, lines: list[tuple[str, int, str]], *, practitioner: str
 
 @pytest.fixture
 async def harness(infra: Stack) -> AsyncIterator[Harness]:
-    # No supervision runs here: its in-stage check is a closed port, so every claim settles
-    # fail-open, marked for post audit (tests/e2e/test_in_stage_check.py covers the check itself).
-    settings = Settings(
-        database_url=database_url_for("settlement", infra.database_url),
-        supervision_url=f"http://127.0.0.1:{closed_port()}",
-    )
-    app = create_service_app(
-        settings,
-        title="settlement under test",
-        description="",
-        routers=[router],
-        migrations_dir=None,
-        on_startup=open_supervision_checker,
-        on_shutdown=close_supervision_checker,
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://settlement", timeout=60) as client:
-            csv = {**OPS, "Content-Type": "text/csv"}
-            loaded = await client.put(f"{API}/catalogue", content=(DATA / "catalogue.csv").read_bytes(), headers=csv)
-            assert loaded.status_code == 200, loaded.text
-            policies = await client.post(f"{API}/policies", content=(DATA / "policies.csv").read_bytes(), headers=csv)
-            assert policies.status_code == 200, policies.text
-            hospital = {
-                "name": "集成测试医院",
-                "level": 3,
-                "region_code": "350582",
-                "institution_type": "hospital",
-            }
-            put = await client.put(f"{API}/institutions/{INSTITUTION}", json=hospital, headers=OPS)
-            assert put.status_code == 200, put.text
-            yield Harness(client, app.state.db)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    async with settlement_app(infra, institution=INSTITUTION, hospital_name="集成测试医院") as app:
+        yield Harness(app.client, app.db)
 
 
 def _money(answer: dict[str, Any], field: str) -> Decimal:
