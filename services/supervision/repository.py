@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -12,7 +12,14 @@ from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.supervision.audit_batch import CostKey, LoadedHistory, PersonRow, RecordedClaim, window_start
+from services.supervision.audit_batch import (
+    BatchHistory,
+    CostKey,
+    LoadedHistory,
+    PersonRow,
+    RecordedClaim,
+    window_start,
+)
 from services.supervision.models import (
     AuditResult,
     Case,
@@ -36,12 +43,10 @@ from services.supervision.models import (
 from services.supervision.service import (
     DrugPurchase,
     History,
-    InstitutionCost,
     ItemRestriction,
     LtcService,
     PriorClaim,
     RuleVersion,
-    SoldCode,
     business_date,
     claim_total,
     diagnosis_group,
@@ -95,119 +100,10 @@ async def restrictions_for(session: AsyncSession, item_codes: Iterable[str]) -> 
 
 
 async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequence[RuleVersion]) -> History:
-    """Everything the rules may read about this claim's person, codes, institution and window."""
-    lookback = timedelta(days=lookback_days(rules))
-    earliest = claim.admitted_on - lookback if claim.admitted_on > date.min + lookback else date.min
-    # The columns the rules read, not the whole row: its `claim` JSONB (kept for backtests) is
-    # the bulk of it, and decoding a year of a person's claims was most of a precheck's time.
-    prior_rows = (
-        await session.execute(
-            select(
-                ClaimHistory.settlement_id,
-                ClaimHistory.institution_code,
-                ClaimHistory.visit_type,
-                ClaimHistory.admitted_on,
-                ClaimHistory.discharged_on,
-                ClaimHistory.diagnoses,
-                ClaimHistory.item_codes,
-            ).where(
-                ClaimHistory.person_no == claim.person_no,
-                ClaimHistory.discharged_on >= earliest,
-                ClaimHistory.admitted_on <= claim.discharged_on,
-                ClaimHistory.settlement_id != claim.settlement_id,
-            )
-        )
-    ).all()
-    prior_claims = tuple(
-        PriorClaim(
-            settlement_id=row.settlement_id,
-            institution_code=row.institution_code,
-            visit_type=row.visit_type,  # stored from a VisitType
-            admitted_on=row.admitted_on,
-            discharged_on=row.discharged_on,
-            diagnoses=tuple(row.diagnoses),
-            item_codes=tuple(row.item_codes),
-        )
-        for row in prior_rows
-    )
-    # Packages billed in another claim that day matter to unbundling, so their items are looked up too.
-    catalogue = await restrictions_for(
-        session, [line.item_code for line in claim.lines] + [code for p in prior_claims for code in p.item_codes]
-    )
-    person = await session.get(PersonFacts, claim.person_no)
-
-    purchases: tuple[DrugPurchase, ...] = ()
-    groups = drug_groups(claim, catalogue)
-    if groups:
-        purchase_rows = await session.scalars(
-            select(DrugPurchaseRow).where(
-                DrugPurchaseRow.person_no == claim.person_no,
-                DrugPurchaseRow.drug_group.in_(sorted(groups)),
-                DrugPurchaseRow.purchased_on >= earliest,
-                DrugPurchaseRow.purchased_on <= claim.admitted_on,
-            )
-        )
-        purchases = tuple(
-            DrugPurchase(
-                settlement_id=row.settlement_id,
-                drug_group=row.drug_group,
-                practitioner_code=row.practitioner_code,
-                institution_code=row.institution_code,
-                purchased_on=row.purchased_on,
-            )
-            for row in purchase_rows
-        )
-
-    sold: tuple[SoldCode, ...] = ()
-    codes = traceability_codes(claim)
-    if codes:
-        sold_rows = await session.scalars(select(TraceabilityCode).where(TraceabilityCode.code.in_(sorted(set(codes)))))
-        sold = tuple(SoldCode(code=row.code, settlement_id=row.settlement_id) for row in sold_rows)
-
-    # Two projections only one rule each reads: not loaded when that rule is not among `rules`.
-    wanted = {rule.rule_id for rule in rules}
-    ltc: tuple[LtcService, ...] = ()
-    if claim.visit_type == "inpatient" and "LTC-DURING-STAY" in wanted:
-        ltc_rows = await session.scalars(
-            select(LtcServiceRow).where(
-                LtcServiceRow.person_no == claim.person_no,
-                LtcServiceRow.service_date >= claim.admitted_on,
-                LtcServiceRow.service_date <= claim.discharged_on,
-            )
-        )
-        ltc = tuple(LtcService(service_date=row.service_date, amount=row.amount) for row in ltc_rows)
-
-    peers: tuple[InstitutionCost, ...] = ()
-    group = diagnosis_group(claim)
-    if group is not None and claim.institution_level is not None and "PEER-OUTLIER" in wanted:
-        peer_rows = await session.scalars(
-            select(InstitutionCostRow).where(
-                InstitutionCostRow.institution_level == claim.institution_level,
-                InstitutionCostRow.diagnosis_group == group,
-            )
-        )
-        peers = tuple(
-            InstitutionCost(
-                institution_code=row.institution_code,
-                institution_level=row.institution_level,
-                diagnosis_group=row.diagnosis_group,
-                cases=row.cases,
-                total_cost=row.total_cost,
-            )
-            for row in peer_rows
-        )
-
-    return History(
-        sex=None if person is None else person.sex,  # type: ignore[arg-type]  # M or F from person.registered
-        birth_date=None if person is None else person.birth_date,
-        death_date=None if person is None else person.died_on,
-        catalogue=catalogue,
-        prior_claims=prior_claims,
-        sold_codes=sold,
-        drug_purchases=purchases,
-        ltc_services=ltc,
-        peer_costs=peers,
-    )
+    """Everything the rules may read about this claim's person, codes, institution and window
+    (prechecks, the in-stage check, backtests): the batch loader on a batch of one."""
+    loaded = await load_batch_history(session, [claim], rules)
+    return BatchHistory(loaded, lookback_days(rules)).history_for(claim)
 
 
 async def institution_profile(session: AsyncSession, institution_code: str) -> InstitutionRow | None:
@@ -891,7 +787,10 @@ async def load_batch_history(
         )
         loaded.sold_codes = {sold.code: sold.settlement_id for sold in sold_rows}
 
-    inpatients = [c for c in claims if c.visit_type == "inpatient"]
+    # Two projections only one rule each reads: not loaded when that rule is not among `rules`
+    # (a precheck runs the pre-stage rules only, and need not pay for them).
+    wanted = {rule.rule_id for rule in rules}
+    inpatients = [c for c in claims if c.visit_type == "inpatient"] if "LTC-DURING-STAY" in wanted else []
     if inpatients:
         ltc_rows = await session.execute(
             select(LtcServiceRow.person_no, LtcServiceRow.service_date, LtcServiceRow.amount).where(
@@ -908,7 +807,7 @@ async def load_batch_history(
     peer_keys = {
         (c.institution_level, group)
         for c in claims
-        if (group := diagnosis_group(c)) is not None and c.institution_level is not None
+        if (group := diagnosis_group(c)) is not None and c.institution_level is not None and "PEER-OUTLIER" in wanted
     }
     if peer_keys:
         levels = sorted({level for level, _ in peer_keys})
