@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -1195,8 +1196,10 @@ async def _import_persons(
 
     match_employer (rosters): an enrollment of the year counts as the row's only with the row's employer."""
     now, today = datetime.now(UTC), date.today()
-    prepared, rejected = prepare_persons(
-        rows, _sealer(request), today=today, enrolled_on=now.date(), policy=_policy(request)
+    # Validating, hashing and sealing thousands of IDs is CPU work: off the event loop, so the
+    # service keeps answering other requests while a file is prepared.
+    prepared, rejected = await asyncio.to_thread(
+        prepare_persons, rows, _sealer(request), today=today, enrolled_on=now.date(), policy=_policy(request)
     )
     applied = unchanged = 0
     one_by_one: list[PreparedPerson] = []
