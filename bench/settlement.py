@@ -18,6 +18,7 @@ for a person taken round robin, so 32 clients rarely wait on the same person-yea
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
 import uuid
@@ -169,6 +170,14 @@ async def _open_loop(
     }
 
 
+def _process_cpu(processes: dict[str, subprocess.Popen[bytes]], pg_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of every platform process and of PostgreSQL with its backends."""
+    spent = {label: cpu_seconds(proc.pid) for label, proc in processes.items()}
+    spent["postgres"] = cpu_seconds(pg_pid, children=True)
+    spent["bench_client"] = cpu_seconds(os.getpid())
+    return {label: value for label, value in spent.items() if value is not None}
+
+
 def _pgbench(args: list[str], url: str) -> str:
     conn = plain_url(url)
     out = subprocess.run(
@@ -218,9 +227,16 @@ async def settlement_bench(ctx: BenchContext) -> BenchResult:
         runs: list[dict[str, Any]] = []
         pg_pid = ctx.postgres_pid()
         cpu_pg_before = cpu_seconds(pg_pid, children=True)
+        cpu_by_process: dict[str, float] = {}
+        settled = 0
         for round_no in range(ctx.repeat):
             say(f"round {round_no + 1}: settlements, {CLIENTS} clients, {seconds}s")
+            before = _process_cpu(stack.processes, pg_pid)
             run = await _closed_loop(gateway, persons, seconds, headers)
+            after = _process_cpu(stack.processes, pg_pid)
+            for label, spent in after.items():
+                cpu_by_process[label] = cpu_by_process.get(label, 0.0) + spent - before.get(label, 0.0)
+            settled += run["statuses"].get(201, 0)
             runs.append(run)
             ours.append(run["per_s"])
             say(f"round {round_no + 1}: pgbench TPC-B, {CLIENTS} clients, {seconds}s")
@@ -256,6 +272,12 @@ async def settlement_bench(ctx: BenchContext) -> BenchResult:
         "latency_statuses": latency["statuses"],
         "target_p99_ms": p99_target,
         "p99_passed": latency["p99_ms"] <= p99_target,
+        # Where a settlement's CPU goes, over our rounds only (pgbench's are not counted).
+        "cpu_ms_per_settlement_by_process": {
+            label: round(spent * 1000 / settled, 2) for label, spent in sorted(cpu_by_process.items())
+        }
+        if settled
+        else None,
         "postgres_cpu_s_rounds": None
         if cpu_pg_before is None or cpu_pg_after is None
         else round(cpu_pg_after - cpu_pg_before, 2),
