@@ -466,7 +466,7 @@ async def _enroll(session: AsyncSession, request: Request, person_no: str, body:
     )
     try:
         await repository.add(session, row)
-    except repository.DuplicateRow as exc:  # the exclusion constraint: another live enrollment holds these dates
+    except repository.DuplicateRow as exc:  # the one-live-enrollment key: another live enrollment holds the year
         holder = await repository.overlapping_live_enrollment(session, person_no, starts, ends)
         raise Conflict(
             f"{person_no} already holds a live basic enrollment in {body.year}"

@@ -34,7 +34,7 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
     (Status.SUSPENDED, Action.TERMINATE): Status.TERMINATED,
 }
 
-# States that hold the person's one basic enrollment at a date (the database's exclusion constraint uses these too).
+# States that hold the person's one basic enrollment at a date (the database's one-live-enrollment key uses these too).
 LIVE_STATES = frozenset({Status.PENDING, Status.ACTIVE, Status.SUSPENDED})
 
 

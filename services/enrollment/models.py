@@ -37,8 +37,10 @@ class Person(Base):
 class Enrollment(Base):
     """One scheme enrollment (参保登记) for a year.
 
-    Migration 0003 adds the exclusion constraint ex_enrollments_one_live_per_date: at most one pending, active or
-    suspended enrollment per person at any date (daterange(effective_from, effective_to, '[]') may not overlap).
+    At most one pending, active or suspended enrollment per person at any date: migration 0008 holds it with the
+    unique key ux_enrollments_one_live_per_year on (person_no, year) among live rows, and checks that every row's
+    dates lie within its year and that a live row covers up to 31 December (so live rows overlap exactly when they
+    share a year). It replaced 0003's GiST exclusion constraint over the dates (docs/decisions/0010).
     """
 
     __tablename__ = "enrollments"

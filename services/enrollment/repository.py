@@ -44,8 +44,8 @@ async def get_person(session: AsyncSession, person_no: str) -> Person | None:
 
 
 async def lock_person(session: AsyncSession, person_no: str) -> Person | None:
-    """Lock the person row: one person's enrollment writes then queue instead of deadlocking inside the
-    exclusion constraint (two GiST inserters waiting on each other); the constraint stays the guarantee."""
+    """Lock the person row: one person's enrollment writes then queue instead of racing each other into the
+    one-live-enrollment key (ux_enrollments_one_live_per_year); the key stays the guarantee."""
     result: Person | None = await session.scalar(
         select(Person).where(Person.person_no == person_no).with_for_update().execution_options(populate_existing=True)
     )
@@ -100,7 +100,7 @@ async def live_enrollments_of(session: AsyncSession, person_no: str) -> list[Enr
 async def overlapping_live_enrollment(
     session: AsyncSession, person_no: str, starts: date, ends: date
 ) -> Enrollment | None:
-    """The live enrollment that holds the person between those dates (what the exclusion constraint protects)."""
+    """The live enrollment that holds the person between those dates (what the one-live-enrollment key protects)."""
     result: Enrollment | None = await session.scalar(
         select(Enrollment)
         .where(
