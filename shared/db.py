@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert
@@ -74,3 +75,28 @@ async def _request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
 # Routes take `session: DbSession`; the commit happens when the route returns, before the
 # response is sent (scope="function"), so a client never sees success for a lost write.
 DbSession = Annotated[AsyncSession, Depends(_request_transaction, scope="function")]
+
+
+class CopyRefused(Exception):
+    """The database refused a COPY (a constraint, a value it will not take); the transaction or savepoint it ran in
+    must be rolled back, as after any failed statement."""
+
+
+async def copy_records(
+    session: AsyncSession, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
+) -> None:
+    """COPY records into a table on the session's connection, inside its open transaction.
+
+    For bulk writes (a batch import): the rows travel in PostgreSQL's binary COPY format, each value through its
+    column's codec, with no statement to parse and no parameter arrays to build and unpack on either side. COPY
+    checks constraints and fires the foreign-key triggers as INSERT does. It bypasses SQLAlchemy: the caller must
+    already have run a statement in the transaction (so COPY is never autocommitted by itself).
+    """
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    if raw is None or not raw.is_in_transaction():
+        raise RuntimeError("copy_records needs a transaction already begun on the session's connection")
+    try:
+        await raw.copy_records_to_table(table, records=records, columns=list(columns))
+    except asyncpg.PostgresError as refused:
+        raise CopyRefused(str(refused)) from refused

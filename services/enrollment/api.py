@@ -117,7 +117,7 @@ from shared.events.contracts import (
     PersonRegistered,
     PersonUpdated,
 )
-from shared.events.outbox import publish, publish_many
+from shared.events.outbox import publish, publish_copied
 from shared.schemas import PersonNoPath
 
 router = APIRouter(tags=["enrollment"])
@@ -1106,20 +1106,16 @@ async def _write_new_persons(
     )
     late = [p for p in new if p.id_hash not in inserted]
     zero = Decimal("0.00")
-    enrollment_columns: dict[str, list[object]] = {
-        k: [] for k in ("ids", "person_nos", "schemes", "years", "regions", "froms", "tos", "employers", "bases",
-                        "categories", "reasons")
-    }  # fmt: skip
-    contribution_columns: dict[str, list[object]] = {
-        k: [] for k in ("ids", "enrollment_ids", "person_nos", "years", "individual", "employer", "subsidy", "account")
-    }
+    enrollments: list[repository.NewActiveEnrollment] = []
+    contributions: list[repository.NewContribution] = []
     # model_construct: every value is already validated (the row) or made by us and the database (numbers, ids,
     # instants); re-validating three payloads a row would cost more than the rest of the row together.
     events: list[EventPayload] = []
     for p in new:
-        if p.id_hash not in inserted:
+        got = inserted.get(p.id_hash)
+        if got is None:
             continue
-        person_no, registered_at = inserted[p.id_hash]
+        person_no, registered_at = got
         events.append(
             PersonRegistered.model_construct(
                 person_no=person_no,
@@ -1138,23 +1134,21 @@ async def _write_new_persons(
         assert wanted.cover is not None
         due, cover = wanted.due, wanted.cover
         enrollment_id, contribution_id = uuid.uuid4(), uuid.uuid4()
-        for column, value in zip(
-            enrollment_columns,
-            (enrollment_id, person_no, wanted.scheme, wanted.year, wanted.region_code, cover.effective_from,
-             cover.effective_to, wanted.employer_code, wanted.contribution_base, wanted.assistance_category,
-             cover.reason),
-            strict=True,
-        ):  # fmt: skip
-            enrollment_columns[column].append(value)
+        enrollments.append(
+            repository.NewActiveEnrollment(
+                enrollment_id, person_no, wanted.scheme, wanted.year, wanted.region_code, Status.ACTIVE.value,
+                cover.effective_from, cover.effective_to, now, wanted.employer_code, wanted.contribution_base,
+                wanted.assistance_category, False, cover.reason, now,
+            )
+        )  # fmt: skip
         # Paid in full at once: what is due from each payer, the account credit capped by the individual part.
         account_credit = min(due.individual, max(zero, due.personal_account_credit))
-        for contribution_column, contribution_value in zip(
-            contribution_columns,
-            (contribution_id, enrollment_id, person_no, wanted.year, due.individual, due.employer, due.subsidy,
-             account_credit),
-            strict=True,
-        ):  # fmt: skip
-            contribution_columns[contribution_column].append(contribution_value)
+        contributions.append(
+            repository.NewContribution(
+                contribution_id, enrollment_id, person_no, wanted.year, due.individual, due.employer, due.subsidy,
+                account_credit, today, now,
+            )
+        )  # fmt: skip
         events.append(
             ContributionPosted.model_construct(
                 contribution_id=contribution_id,
@@ -1182,10 +1176,10 @@ async def _write_new_persons(
                 retiree=False,
             )
         )
-    if enrollment_columns["ids"]:
-        await repository.insert_active_enrollments(session, {**enrollment_columns, "now": now})
-        await repository.insert_contributions(session, {**contribution_columns, "now": now, "paid_on": today})
-    await publish_many(session, events, source=SOURCE)
+    if enrollments:
+        await repository.copy_active_enrollments(session, enrollments)
+        await repository.copy_contributions(session, contributions)
+    await publish_copied(session, events, source=SOURCE)
     return late
 
 

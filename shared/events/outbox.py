@@ -8,9 +8,12 @@ import functools
 import json
 import logging
 import operator
+import os
 import zlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -18,7 +21,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, copy_records
 from shared.events.contracts import EventPayload
 from shared.events.envelope import Event, ce_headers
 from shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
@@ -86,6 +89,59 @@ async def publish_many(session: AsyncSession, payloads: Sequence[EventPayload], 
     if events:
         await session.execute(_INSERT_OUTBOX, _insert_params(events))
     return events
+
+
+_COPY_COLUMNS = (
+    "event_id",
+    "event_type",
+    "topic",
+    "key",
+    "shard",
+    "source",
+    "subject",
+    "occurred_at",
+    "payload",
+    "headers",
+)
+_UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0b10 << 62)
+_RAND_B = (1 << 62) - 1
+
+
+def batch_event_ids(count: int, at: datetime) -> list[UUID]:
+    """`count` UUIDv7 event ids stamped with one instant, unique by their 74 random bits.
+
+    uuid6.uuid7 moves its clock a millisecond ahead for every id within one millisecond: a batch of 15,000 would
+    be stamped up to 15 s in the future, and each id costs a few microseconds of pure Python."""
+    stamp = (int(at.timestamp() * 1000) & 0xFFFF_FFFF_FFFF) << 80 | _UUID7_VERSION_AND_VARIANT
+    noise = os.urandom(10 * count)
+    ids = []
+    for start in range(0, 10 * count, 10):
+        bits = int.from_bytes(noise[start : start + 10])
+        ids.append(UUID(int=stamp | (bits >> 68) << 64 | bits & _RAND_B))
+    return ids
+
+
+async def publish_copied(session: AsyncSession, payloads: Sequence[EventPayload], *, source: str) -> int:
+    """Record many events (a batch import's thousands) by COPY, in the given order; how many were recorded.
+
+    What publish_many records, at a fraction of the cost per event: one instant and one trace header for the
+    batch, ids made in bulk, no Event objects, and COPY instead of ten parameter arrays. The caller's
+    transaction must already be begun (shared.db.copy_records); a refusal raises shared.db.CopyRefused.
+    """
+    if not payloads:
+        return 0
+    trace = current_trace_headers()
+    headers = json.dumps(trace) if trace else _EMPTY_HEADERS
+    now = datetime.now(UTC)
+    records = []
+    for event_id, payload in zip(batch_event_ids(len(payloads), now), payloads, strict=True):
+        key = payload.key()
+        kind = payload.event_type
+        records.append(
+            (event_id, kind, kind, key, shard_of(key), source, key, now, payload.model_dump_json().encode(), headers)
+        )
+    await copy_records(session, "outbox", _COPY_COLUMNS, records)
+    return len(records)
 
 
 # Claims a batch and marks it published in one statement: the rows stay locked (FOR UPDATE

@@ -1,0 +1,186 @@
+"""Enrollment's set-based import writes a chunk's enrollments, contributions and outbox events by COPY
+(docs/decisions/0010): against the real, migrated PostgreSQL, the app called in-process as bench/imports.py
+calls it. What COPY writes is what the events promise, in order, once; a chunk the database refuses leaves
+nothing of itself and its rows go one by one, so only the bad row is rejected, whole."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+
+from devstack.infra import REPO_ROOT
+from devstack.population import COLUMNS, generate
+from devstack.stack import Stack
+from devstack.tokens import development_token
+from services.enrollment.api import router
+from services.enrollment.regions import parse_regions
+from services.enrollment.settings import Settings
+from shared.app import create_service_app
+from shared.auth import Role
+from shared.events.contracts import payload_class
+from shared.settings import database_url_for, plain_url
+
+ENROLLMENT = REPO_ROOT / "services" / "enrollment"
+IMPORT = "/api/v1/enrollment/imports/persons"
+HEADERS = {
+    "Authorization": f"Bearer {development_token(Role.OPS, 'import-copy-test')}",
+    "Content-Type": "text/csv",
+}
+
+
+@dataclass
+class Importer:
+    client: httpx.AsyncClient
+    url: str  # the app's own database (plain postgresql:// URL)
+
+    async def post(self, rows: list[dict[str, str]]) -> dict[str, object]:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        answer = await self.client.post(IMPORT, content=out.getvalue().encode(), headers=HEADERS)
+        assert answer.status_code == 200, answer.text
+        report: dict[str, object] = answer.json()
+        return report
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.url)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def importer(infra: Stack) -> AsyncIterator[Importer]:
+    """The enrollment app on a database of its own, migrated by enrollment's Alembic migrations (a test here may
+    add a constraint the shared enrollment database must not have)."""
+    name = f"impcopy_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(plain_url(infra.database_url))
+    await admin.execute(f'CREATE DATABASE "yibao_{name}"')
+    url = database_url_for(name, infra.database_url)
+    try:
+        migrate = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "alembic", "-c", str(ENROLLMENT / "alembic.ini"), "upgrade", "head",
+            cwd=REPO_ROOT, env=os.environ | {"ENROLLMENT_DATABASE_URL": url},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await migrate.communicate()
+        assert migrate.returncode == 0, out.decode(errors="replace")
+        app = create_service_app(
+            Settings(database_url=url, kafka_bootstrap_servers=infra.bootstrap),
+            title="enrollment (import test)",
+            description="test",
+            routers=[router],
+            migrations_dir=ENROLLMENT / "migrations",
+        )
+        app.state.regions = parse_regions((ENROLLMENT / "data" / "regions.csv").read_text(encoding="utf-8"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://enrollment", timeout=120) as client:
+                yield Importer(client, plain_url(url))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def _people(count: int, seed: int) -> list[dict[str, str]]:
+    rows = list(generate(count, seed=seed))
+    assert any(r["scheme"] for r in rows)
+    assert any(r["scheme"] == "employee" for r in rows)
+    return rows
+
+
+async def test_copied_rows_and_events_are_complete_ordered_and_written_once(importer: Importer) -> None:
+    rows = _people(60, seed=11)
+    enrolled = sum(1 for r in rows if r["scheme"])
+    report = await importer.post(rows)
+    assert (report["applied"], report["unchanged"], report["rejected"]) == (60, 0, [])
+
+    counts = (
+        await importer.fetch(
+            "SELECT (SELECT count(*) FROM persons), (SELECT count(*) FROM enrollments WHERE status = 'active'),"
+            " (SELECT count(*) FROM contributions c JOIN enrollments e ON e.id = c.enrollment_id"
+            "  AND e.person_no = c.person_no AND e.year = c.year)"
+        )
+    )[0]
+    assert tuple(counts) == (60, enrolled, enrolled)
+
+    events = await importer.fetch(
+        "SELECT id, event_id, event_type, topic, key, subject, shard, source, payload, headers, published_at"
+        " FROM outbox ORDER BY id"
+    )
+    assert len(events) == 60 + 2 * enrolled
+    assert len({e["event_id"] for e in events}) == len(events)
+    assert all(e["event_id"].version == 7 and e["event_id"].variant == uuid.RFC_4122 for e in events)
+    by_person: dict[str, list[str]] = {}
+    for e in events:
+        assert e["topic"] == e["event_type"]
+        assert e["subject"] == e["key"]
+        assert e["source"] == "/yibao/enrollment"
+        assert e["published_at"] is None
+        assert e["headers"] == events[0]["headers"]
+        assert isinstance(json.loads(e["headers"]), dict)
+        contract = payload_class(e["event_type"])
+        assert contract is not None
+        payload = contract.model_validate_json(e["payload"])  # the contract reads it back
+        assert payload.key() == e["key"]
+        by_person.setdefault(e["key"], []).append(e["event_type"])
+    stored = {r["person_no"] for r in await importer.fetch("SELECT person_no FROM persons")}
+    assert set(by_person) == stored
+    # Per person in the order the single routes publish them (the relay publishes by id).
+    assert sorted(map(tuple, by_person.values())) == sorted(
+        [("person.registered", "contribution.posted", "enrollment.activated")] * enrolled
+        + [("person.registered",)] * (60 - enrolled)
+    )
+
+    again = await importer.post(rows)  # a re-run is harmless: nothing new, no event twice
+    assert (again["applied"], again["unchanged"], again["rejected"]) == (0, 60, [])
+    assert len(await importer.fetch("SELECT id FROM outbox")) == len(events)
+
+
+async def test_a_chunk_the_database_refuses_goes_row_by_row_and_only_the_bad_row_is_rejected(
+    importer: Importer,
+) -> None:
+    enrolled = [r for r in _people(80, seed=12) if r["scheme"]]
+    bad = enrolled[0]
+    bad_region = bad["hukou_region_code"][:6]
+    others = [r for r in enrolled if r["hukou_region_code"][:6] != bad_region][:4]
+    assert len(others) == 4
+    rows = [*others[:2], bad, *others[2:]]
+    # A refusal the import's own checks cannot foresee: the enrollments COPY fails for the third row's region.
+    conn = await asyncpg.connect(importer.url)
+    try:
+        await conn.execute(
+            f"ALTER TABLE enrollments ADD CONSTRAINT ck_test_refused CHECK (region_code <> '{bad_region}')"
+        )
+    finally:
+        await conn.close()
+
+    report = await importer.post(rows)
+
+    assert (report["applied"], report["unchanged"]) == (4, 0), report
+    rejected = report["rejected"]
+    assert isinstance(rejected, list)
+    assert [r["line"] for r in rejected] == [4], report  # the header is line 1
+    # Whole or nothing per row: the refused row left no person, enrollment, contribution or event behind.
+    counts = (
+        await importer.fetch(
+            "SELECT (SELECT count(*) FROM persons), (SELECT count(*) FROM enrollments),"
+            " (SELECT count(*) FROM contributions), (SELECT count(*) FROM outbox),"
+            " (SELECT count(*) FROM enrollments WHERE region_code = $1)",
+            bad_region,
+        )
+    )[0]
+    assert tuple(counts) == (4, 4, 4, 12, 0)
