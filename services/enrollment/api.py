@@ -100,6 +100,7 @@ from services.enrollment.service import (
     parse_id_number,
 )
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
+from shared.bulk import fewer_gc_passes
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ProblemError, Unprocessable
 from shared.events.contracts import (
@@ -119,6 +120,7 @@ from shared.events.contracts import (
 )
 from shared.events.outbox import publish, publish_copied
 from shared.schemas import PersonNoPath
+from shared.uuids import random_uuids
 
 router = APIRouter(tags=["enrollment"])
 SOURCE = "/yibao/enrollment"
@@ -1111,6 +1113,7 @@ async def _write_new_persons(
     # model_construct: every value is already validated (the row) or made by us and the database (numbers, ids,
     # instants); re-validating three payloads a row would cost more than the rest of the row together.
     events: list[EventPayload] = []
+    ids = iter(random_uuids(2 * sum(1 for p in new if p.enrollment is not None)))  # enrollment, contribution
     for p in new:
         got = inserted.get(p.id_hash)
         if got is None:
@@ -1133,7 +1136,7 @@ async def _write_new_persons(
         assert wanted.due is not None  # refused rows never reach here
         assert wanted.cover is not None
         due, cover = wanted.due, wanted.cover
-        enrollment_id, contribution_id = uuid.uuid4(), uuid.uuid4()
+        enrollment_id, contribution_id = next(ids), next(ids)
         enrollments.append(
             repository.NewActiveEnrollment(
                 enrollment_id, person_no, wanted.scheme, wanted.year, wanted.region_code, Status.ACTIVE.value,
@@ -1273,49 +1276,50 @@ async def batch_import(
     unchanged, so re-running a file is harmless. The request is one transaction.
     """
     require_role(principal, Role.OPS, Role.ADMIN)
-    try:
-        text = (await request.body()).decode("utf-8-sig")
-        rows, rejected = read_rows(kind, text, json_lines=format == "jsonl")
-    except UnicodeDecodeError as bad:
-        raise Unprocessable("The file is not UTF-8 text.", kind="import-file-invalid") from bad
-    except ImportFileError as bad:
-        raise Unprocessable(f"The file cannot be imported: {bad}.", kind="import-file-invalid") from bad
-    unreadable = len(rejected)
-    if kind is ImportKind.PERSONS:
-        created, unchanged, more = await _import_persons(session, request, rows)
-        rejected.extend(more)
-    elif kind is ImportKind.ROSTERS:
-        as_persons: list[Row] = []
-        for row in rows:
-            converted = roster_as_person_row(row)
-            if isinstance(converted, Rejection):
-                rejected.append(converted)
-            else:
-                as_persons.append(converted)
-        created, unchanged, more = await _import_persons(session, request, as_persons, match_employer=True)
-        rejected.extend(more)
-    elif kind is ImportKind.BASELINES:
-        tree: RegionTree = request.app.state.regions
-        baselines, more = prepare_baselines(rows, tree.by_code)
-        stored = await repository.upsert_baselines(session, baselines)
-        created, unchanged = len(stored), len(baselines) - len(stored)
-        rejected.extend(more)
-    else:  # deaths stay one by one: each locks and terminates the person's live enrollments
-        created = unchanged = 0
-        for row in rows:
-            try:
-                async with repository.savepoint(session):
-                    changed = await _import_death_row(session, request, row.fields)
-            except _RowRejected as no:
-                rejected.append(Rejection(row.line, no.reason))
-                continue
-            except ProblemError as problem:
-                rejected.append(Rejection(row.line, problem.detail))
-                continue
-            if changed:
-                created += 1
-            else:
-                unchanged += 1
+    with fewer_gc_passes():  # thousands of rows' objects at once (shared/bulk.py)
+        try:
+            text = (await request.body()).decode("utf-8-sig")
+            rows, rejected = read_rows(kind, text, json_lines=format == "jsonl")
+        except UnicodeDecodeError as bad:
+            raise Unprocessable("The file is not UTF-8 text.", kind="import-file-invalid") from bad
+        except ImportFileError as bad:
+            raise Unprocessable(f"The file cannot be imported: {bad}.", kind="import-file-invalid") from bad
+        unreadable = len(rejected)
+        if kind is ImportKind.PERSONS:
+            created, unchanged, more = await _import_persons(session, request, rows)
+            rejected.extend(more)
+        elif kind is ImportKind.ROSTERS:
+            as_persons: list[Row] = []
+            for row in rows:
+                converted = roster_as_person_row(row)
+                if isinstance(converted, Rejection):
+                    rejected.append(converted)
+                else:
+                    as_persons.append(converted)
+            created, unchanged, more = await _import_persons(session, request, as_persons, match_employer=True)
+            rejected.extend(more)
+        elif kind is ImportKind.BASELINES:
+            tree: RegionTree = request.app.state.regions
+            baselines, more = prepare_baselines(rows, tree.by_code)
+            stored = await repository.upsert_baselines(session, baselines)
+            created, unchanged = len(stored), len(baselines) - len(stored)
+            rejected.extend(more)
+        else:  # deaths stay one by one: each locks and terminates the person's live enrollments
+            created = unchanged = 0
+            for row in rows:
+                try:
+                    async with repository.savepoint(session):
+                        changed = await _import_death_row(session, request, row.fields)
+                except _RowRejected as no:
+                    rejected.append(Rejection(row.line, no.reason))
+                    continue
+                except ProblemError as problem:
+                    rejected.append(Rejection(row.line, problem.detail))
+                    continue
+                if changed:
+                    created += 1
+                else:
+                    unchanged += 1
     rejected.sort(key=lambda r: r.line)
     return ImportReport(
         kind=kind.value,

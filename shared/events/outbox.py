@@ -8,12 +8,10 @@ import functools
 import json
 import logging
 import operator
-import os
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -26,6 +24,7 @@ from shared.events.contracts import EventPayload
 from shared.events.envelope import Event, ce_headers
 from shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
 from shared.tracing import current_trace_headers
+from shared.uuids import time_ordered_uuids
 
 logger = logging.getLogger("yibao.outbox")
 
@@ -103,22 +102,6 @@ _COPY_COLUMNS = (
     "payload",
     "headers",
 )
-_UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0b10 << 62)
-_RAND_B = (1 << 62) - 1
-
-
-def batch_event_ids(count: int, at: datetime) -> list[UUID]:
-    """`count` UUIDv7 event ids stamped with one instant, unique by their 74 random bits.
-
-    uuid6.uuid7 moves its clock a millisecond ahead for every id within one millisecond: a batch of 15,000 would
-    be stamped up to 15 s in the future, and each id costs a few microseconds of pure Python."""
-    stamp = (int(at.timestamp() * 1000) & 0xFFFF_FFFF_FFFF) << 80 | _UUID7_VERSION_AND_VARIANT
-    noise = os.urandom(10 * count)
-    ids = []
-    for start in range(0, 10 * count, 10):
-        bits = int.from_bytes(noise[start : start + 10])
-        ids.append(UUID(int=stamp | (bits >> 68) << 64 | bits & _RAND_B))
-    return ids
 
 
 async def publish_copied(session: AsyncSession, payloads: Sequence[EventPayload], *, source: str) -> int:
@@ -134,7 +117,7 @@ async def publish_copied(session: AsyncSession, payloads: Sequence[EventPayload]
     headers = json.dumps(trace) if trace else _EMPTY_HEADERS
     now = datetime.now(UTC)
     records = []
-    for event_id, payload in zip(batch_event_ids(len(payloads), now), payloads, strict=True):
+    for event_id, payload in zip(time_ordered_uuids(len(payloads), now), payloads, strict=True):
         key = payload.key()
         kind = payload.event_type
         records.append(
