@@ -98,5 +98,7 @@ async def copy_records(
         raise RuntimeError("copy_records needs a transaction already begun on the session's connection")
     try:
         await raw.copy_records_to_table(table, records=records, columns=list(columns))
-    except asyncpg.PostgresError as refused:
+    except (asyncpg.PostgresError, ValueError, TypeError, ArithmeticError) as refused:
+        # The server's refusal, or a value asyncpg cannot encode for its column (its codecs raise DataError, a
+        # ValueError, TypeError or OverflowError): either way the COPY is aborted and nothing of it stays.
         raise CopyRefused(str(refused)) from refused

@@ -1,0 +1,53 @@
+"""shared.db.copy_records: COPY inside the session's transaction; a refusal (by the server, or a value the client
+cannot encode) is CopyRefused, leaves nothing, and the transaction goes on after its savepoint rolls back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from shared.db import CopyRefused, Database, copy_records
+from tests.integration.conftest import FreshDatabase
+
+COLUMNS = ("event_id", "event_type", "topic", "key", "shard", "source", "occurred_at", "payload")
+
+
+def _row(event_id: uuid.UUID, shard: object = 1) -> tuple[object, ...]:
+    return (event_id, "test.copied", "test.copied", "k", shard, "/test", datetime.now(UTC), b"{}")
+
+
+async def test_copy_writes_in_the_transaction_and_a_refusal_leaves_nothing(fresh_database: FreshDatabase) -> None:
+    db = Database(await fresh_database("db_copy"))
+    kept, duplicate = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT 1"))  # the transaction is begun
+            await copy_records(session, "outbox", COLUMNS, [_row(kept), _row(duplicate)])
+            with pytest.raises(CopyRefused, match="duplicate key"):  # the server refuses: a unique key
+                async with session.begin_nested():
+                    await copy_records(session, "outbox", COLUMNS, [_row(uuid.uuid4()), _row(duplicate)])
+            with pytest.raises(CopyRefused):  # the client cannot encode a word as a smallint
+                async with session.begin_nested():
+                    await copy_records(session, "outbox", COLUMNS, [_row(uuid.uuid4()), _row(uuid.uuid4(), "x")])
+            await copy_records(session, "outbox", COLUMNS, [_row(uuid.uuid4())])  # and the transaction goes on
+        async with db.transaction() as session:
+            stored = (await session.execute(text("SELECT event_id FROM outbox ORDER BY id"))).scalars().all()
+        assert len(stored) == 3
+        assert stored[:2] == [kept, duplicate]
+    finally:
+        await db.dispose()
+
+
+async def test_copy_outside_a_begun_transaction_is_refused_before_writing(fresh_database: FreshDatabase) -> None:
+    db = Database(await fresh_database("db_copy_no_tx"))
+    try:
+        async with db.sessions() as session:
+            with pytest.raises(RuntimeError, match="transaction"):
+                await copy_records(session, "outbox", COLUMNS, [_row(uuid.uuid4())])
+        async with db.transaction() as session:
+            assert await session.scalar(text("SELECT count(*) FROM outbox")) == 0
+    finally:
+        await db.dispose()
