@@ -112,6 +112,8 @@ async def measure_ours(ctx: BenchContext, rows: list[dict[str, str]]) -> dict[st
         await conn.close()
     if totals["applied"] + totals["rejected"] != len(rows) or persons != totals["applied"]:
         raise RuntimeError(f"import incomplete: {totals}, {persons} persons stored, {len(rows)} rows sent")
+    python_cpu = _delta(py_cpu_before, cpu_seconds(os.getpid()))
+    postgres_cpu = _delta(pg_cpu_before, cpu_seconds(ctx.postgres_pid(), children=True))
     return {
         "rows_per_s": len(rows) / elapsed,
         "elapsed_s": elapsed,
@@ -119,8 +121,11 @@ async def measure_ours(ctx: BenchContext, rows: list[dict[str, str]]) -> dict[st
         "rejected": totals["rejected"],
         "persons_stored": persons,
         "outbox_events": outbox,
-        "python_cpu_s": _delta(py_cpu_before, cpu_seconds(os.getpid())),
-        "postgres_cpu_s": _delta(pg_cpu_before, cpu_seconds(ctx.postgres_pid(), children=True)),
+        "python_cpu_s": python_cpu,
+        "postgres_cpu_s": postgres_cpu,
+        # Per row: steadier than rows/s on a machine shared with other work.
+        "python_cpu_us_per_row": None if python_cpu is None else python_cpu / len(rows) * 1e6,
+        "postgres_cpu_us_per_row": None if postgres_cpu is None else postgres_cpu / len(rows) * 1e6,
         "database_url": url,
     }
 
