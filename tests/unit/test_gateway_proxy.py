@@ -218,6 +218,20 @@ async def test_a_slow_service_is_a_504_and_a_missing_one_a_503(upstream: tuple[U
             assert (await missing.json(content_type=None))["type"] == "https://yibao.dev/problems/upstream-unavailable"
         async with client.get(f"{gateway}/api/v1/nosuch/x", headers=auth) as unknown:
             assert unknown.status == 404
+            assert (await unknown.json(content_type=None))["type"] == "https://yibao.dev/problems/unknown-service"
+
+
+async def test_only_the_openapi_document_passes_without_a_token(upstream: tuple[Upstream, int]) -> None:
+    recorder, port = upstream
+    async with running_gateway(gateway_settings(port)) as gateway, aiohttp.ClientSession() as client:
+        async with client.get(f"{gateway}/api/v1/supervision/prechecks") as anonymous:
+            assert anonymous.status == 401
+            assert anonymous.headers["content-type"] == "application/problem+json"
+        async with client.get(f"{gateway}/api/v1/supervision/openapi.json") as public:
+            assert public.status == 201  # what the fake service answers
+    (seen,) = recorder.seen
+    assert seen.target == "/api/v1/supervision/openapi.json"
+    assert "x-yibao-subject" not in seen.headers
 
 
 async def test_readiness_names_each_service_that_does_not_answer_200(upstream: tuple[Upstream, int]) -> None:
