@@ -60,6 +60,7 @@ class SupervisionChecker:
         )
         self._token = ""
         self._token_minted_at = 0.0
+        self._late_calls: set[asyncio.Future[tuple[int, bytes]]] = set()
 
     def _bearer(self) -> str:
         now = time.monotonic()
@@ -82,14 +83,11 @@ class SupervisionChecker:
             "x-request-id": request_id_var.get() or "",
             **current_trace_headers(),
         }
-        content = json.dumps(body).encode()
+        call = asyncio.ensure_future(self._post(json.dumps(body).encode(), headers))
         try:
             # The deadline covers the whole call: a pooled connection, sending, and reading the answer.
             async with asyncio.timeout(self.deadline_s):
-                async with self._session.post(
-                    self._url, data=content, headers=headers, allow_redirects=False
-                ) as answer:
-                    status, raw = answer.status, await answer.read()
+                status, raw = await asyncio.shield(call)
         except TimeoutError:  # the deadline, or one of aiohttp's own timeouts
             outcome: CheckOutcome = Unanswered("timeout", f"no answer within {self.deadline_s * 1000:.0f} ms")
         except aiohttp.ClientError as exc:
@@ -100,11 +98,35 @@ class SupervisionChecker:
             except ValueError:
                 parsed = None
             outcome = read_answer(status, parsed)
+        finally:
+            self._keep_if_late(call)
         if isinstance(outcome, Unanswered):
             logger.warning("in-stage check unanswered (%s): %s", outcome.reason, outcome.detail)
         return outcome
 
+    def _keep_if_late(self, call: asyncio.Future[tuple[int, bytes]]) -> None:
+        if not call.done():
+            # Past the deadline the answer no longer counts, but the call is left to finish (within
+            # the session's timeout) rather than cancelled: cancelling closes its connection, so
+            # under load every missed deadline cost a new TCP connection on both sides, and
+            # supervision went on working on the orphaned request anyway. Calls still running
+            # hold pooled connections, which bounds what settlement has in flight at supervision.
+            self._late_calls.add(call)
+            call.add_done_callback(self._forget_late_call)
+
+    async def _post(self, content: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        async with self._session.post(self._url, data=content, headers=headers, allow_redirects=False) as answer:
+            return answer.status, await answer.read()
+
+    def _forget_late_call(self, call: asyncio.Future[tuple[int, bytes]]) -> None:
+        self._late_calls.discard(call)
+        if not call.cancelled():
+            call.exception()  # a late failure was already counted as unanswered: retrieved, not logged again
+
     async def aclose(self) -> None:
+        for call in list(self._late_calls):
+            call.cancel()
+        await asyncio.gather(*self._late_calls, return_exceptions=True)
         await self._session.close()
 
 
