@@ -45,5 +45,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log is replaced by ours (with request id and identity).
     logging.getLogger("uvicorn.access").disabled = True
-    for name in ("aiokafka", "kafka", "httpx"):
+    for name in ("aiokafka", "kafka", "httpx", "aiohttp"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -24,6 +25,24 @@ def request_headers_to_forward(headers: Iterable[tuple[str, str]]) -> dict[str, 
 
 def response_headers_to_return(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers if k.lower() in RETURNED_RESPONSE_HEADERS}
+
+
+# Bytes that may not stand in a request target as they are: controls, space, DEL, non-ASCII.
+_NOT_URL_SAFE = re.compile(rb"[^\x21-\x7e]")
+
+
+def _percent_encode(match: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % match.group()[0]
+
+
+def upstream_target(raw_path: bytes, query_string: bytes) -> str:
+    """The path and query to send upstream: exactly as received (still percent-encoded), since
+    decoding and re-encoding would change what the service sees; only a byte that cannot
+    stand in a request line as it is gets percent-encoded (never reaches one otherwise)."""
+    target = _NOT_URL_SAFE.sub(_percent_encode, raw_path)
+    if query_string:
+        target += b"?" + _NOT_URL_SAFE.sub(_percent_encode, query_string)
+    return target.decode("ascii")
 
 
 def is_public(method: str, path: str) -> bool:

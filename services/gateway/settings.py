@@ -14,6 +14,8 @@ class Settings(ServiceSettings):
     upstream_connect_timeout_s: float = 2.0
     upstream_timeout_s: float = 15.0
     upstream_max_connections: int = 200
+    # One slow service must not hold every pooled connection.
+    upstream_max_connections_per_service: int = 100
     token_ttl_s: int = 3600
     client_secret_iterations: int = 200_000
 

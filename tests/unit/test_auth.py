@@ -9,7 +9,8 @@ import jwt
 import pytest
 from starlette.requests import Request
 
-from shared.auth import Principal, Role, bearer_token, decode_token, issue_token, require_role
+from shared import auth
+from shared.auth import Principal, Role, bearer_token, decode_token, issue_token, require_role, verified_principal
 from shared.errors import Forbidden, Unauthorized
 
 SECRET = "unit-test-signing-key-0123456789-abcdefghij"
@@ -140,3 +141,36 @@ def test_bearer_token_missing_or_other_scheme_is_unauthorized(header: bytes | No
     with pytest.raises(Unauthorized) as info:
         bearer_token(_request(headers))
     assert info.value.status == 401
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = issue_token(SECRET, subject="his-memo", role=Role.HOSPITAL, institution_code="H1", ttl_seconds=60)
+    first = verified_principal(token, SECRET)
+    assert verified_principal(token, SECRET) == first == decode_token(token, SECRET)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 61)
+    with pytest.raises(Unauthorized) as info:
+        verified_principal(token, SECRET)
+    assert info.value.kind == "token-expired"
+
+
+def test_a_remembered_token_is_not_valid_under_another_key_or_issuer() -> None:
+    token = issue_token(SECRET, subject="memo-2", role=Role.OPS)
+    assert verified_principal(token, SECRET).subject == "memo-2"
+    with pytest.raises(Unauthorized) as other_key:
+        verified_principal(token, OTHER_SECRET)
+    assert other_key.value.kind == "token-invalid"
+    with pytest.raises(Unauthorized):
+        verified_principal(token, SECRET, issuer="someone-else")
+
+
+def test_invalid_tokens_are_never_remembered_and_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    forged = issue_token(OTHER_SECRET, subject="s", role=Role.ADMIN)
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            verified_principal(forged, SECRET)
+    assert not any(key[0] == forged for key in auth._VERIFIED)
+    monkeypatch.setattr(auth, "VERIFIED_TOKENS_MAX", 3)
+    for n in range(10):
+        verified_principal(issue_token(SECRET, subject=f"bounded-{n}", role=Role.OPS), SECRET)
+        assert len(auth._VERIFIED) <= 3

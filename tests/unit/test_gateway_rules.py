@@ -11,6 +11,7 @@ from services.gateway.service import (
     request_headers_to_forward,
     response_headers_to_return,
     secret_matches,
+    upstream_target,
 )
 
 ITERATIONS = 1_000
@@ -130,3 +131,14 @@ def test_new_client_secrets_are_long_and_unique() -> None:
     secrets = {new_client_secret() for _ in range(20)}
     assert len(secrets) == 20
     assert all(len(s) >= 43 for s in secrets)  # 32 random bytes, URL-safe base64
+
+
+def test_the_upstream_target_is_the_path_and_query_exactly_as_received() -> None:
+    assert upstream_target(b"/api/v1/settlement/settlements", b"") == "/api/v1/settlement/settlements"
+    assert upstream_target(b"/api/v1/x/a%2Fb%20c", b"q=%E5%8C%BB&x=1") == "/api/v1/x/a%2Fb%20c?q=%E5%8C%BB&x=1"
+    assert upstream_target(b"/api/v1/x/%zz", b"a=%") == "/api/v1/x/%zz?a=%"  # not ours to repair
+
+
+def test_bytes_that_cannot_stand_in_a_request_line_are_percent_encoded() -> None:
+    assert upstream_target("/api/v1/x/医".encode(), b"") == "/api/v1/x/%E5%8C%BB"
+    assert upstream_target(b"/api/v1/x/a b\x7f\r\n", b"q=\x00") == "/api/v1/x/a%20b%7F%0D%0A?q=%00"

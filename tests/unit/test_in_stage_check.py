@@ -243,3 +243,52 @@ def test_no_api_client_gets_the_service_role() -> None:
     with pytest.raises(ValidationError, match="service role"):
         ClientCreate(name="sneaky", role=Role.SERVICE)
     assert ClientCreate(name="ops desk", role=Role.OPS).role is Role.OPS
+
+
+class KeepAliveServer:
+    """Answers every request on a connection, each after the next of `delays`; counts connections."""
+
+    def __init__(self, delays: list[float]) -> None:
+        self.delays = delays
+        self.connections = 0
+        self.answered = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        payload = json.dumps({"refused": False, "findings": [], "rules_run": 11}).encode()
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(h.split(":")[1]) for h in head.decode().split("\r\n") if h.lower().startswith("content-length")
+                )
+                await reader.readexactly(length)
+                await asyncio.sleep(self.delays.pop(0))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(payload), payload)
+                )
+                await writer.drain()
+                self.answered += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_call_past_its_deadline_finishes_and_its_connection_is_reused() -> None:
+    server = KeepAliveServer([0.3, 0.0])
+    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    async with listening:
+        checker = _checker(listening.sockets[0].getsockname()[1], deadline_ms=100)
+        try:
+            late = await checker.ask({})
+            assert isinstance(late, Unanswered)
+            assert late.reason == "timeout"  # the deadline holds: the answer at 300 ms does not count
+            await asyncio.sleep(0.5)
+            assert server.answered == 1  # the late call was left to finish, not cut off
+            assert await checker.ask({}) == Answered(())
+        finally:
+            await checker.aclose()
+    # One TCP connection for both: a missed deadline no longer costs a new one.
+    assert server.connections == 1
