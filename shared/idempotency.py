@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Response
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Conflict, FieldError, ProblemError, Unprocessable
-from shared.tables import idempotency_keys
 
 MAX_KEY_LENGTH = 200
 
@@ -62,9 +61,19 @@ def require_key(key: str | None) -> str:
 
 # Plain SQL text, not Core constructs: these run on every idempotent write, and a text statement
 # costs SQLAlchemy no compile or cache-key work.
-_CLAIM = text(
-    "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (:scope, :key, :request_hash) "
+#
+# Claims a key: returns a row only to the request that inserted it; a concurrent duplicate waits on
+# the unique index until the first commits, then gets none. Also for a caller that folds the claim
+# into a larger statement (a data-modifying CTE), with the parameters of `claim_params`.
+CLAIM_SQL = (
+    "INSERT INTO idempotency_keys (scope, key, request_hash) "
+    "VALUES (:idempotency_scope, :idempotency_key, :idempotency_request_hash) "
     "ON CONFLICT DO NOTHING RETURNING key"
+)
+_CLAIM = text(CLAIM_SQL)
+_STORED = text(
+    "SELECT request_hash, status_code, response_body FROM idempotency_keys "
+    "WHERE scope = :idempotency_scope AND key = :idempotency_key"
 )
 # Stores the answer of a claimed key. Also for a caller that folds it into a larger statement of its
 # transaction (a data-modifying CTE beside its own writes), with the parameters of `finish_params`.
@@ -78,16 +87,20 @@ _FINISH = text(FINISH_SQL)
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str) -> StoredResponse | None:
     """Claim the key. None: the caller owns it and must do the work and `finish`.
     A StoredResponse: the first request's answer, to return as it is."""
-    claimed = await session.execute(_CLAIM, {"scope": scope, "key": key, "request_hash": request_hash})
+    claimed = await session.execute(_CLAIM, claim_params(scope=scope, key=key, request_hash=request_hash))
     if claimed.first() is not None:
         return None
-    row = (
-        await session.execute(
-            select(
-                idempotency_keys.c.request_hash, idempotency_keys.c.status_code, idempotency_keys.c.response_body
-            ).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-        )
-    ).one()
+    return await replay(session, scope=scope, key=key, request_hash=request_hash)
+
+
+def claim_params(*, scope: str, key: str, request_hash: str) -> dict[str, object]:
+    """The parameters of `CLAIM_SQL`."""
+    return {"idempotency_scope": scope, "idempotency_key": key, "idempotency_request_hash": request_hash}
+
+
+async def replay(session: AsyncSession, *, scope: str, key: str, request_hash: str) -> StoredResponse:
+    """The stored answer of a key this request did not claim (`CLAIM_SQL` returned no row)."""
+    row = (await session.execute(_STORED, {"idempotency_scope": scope, "idempotency_key": key})).one()
     if row.request_hash != request_hash:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request body. "

@@ -161,29 +161,41 @@ class Prepared:
     account_holder: str  # whose personal account pays acct_pay: the patient, or a 家庭共济 payer
 
 
-async def _prepare(session: DbSession, body: SettlementCreate, institution_code: str, *, lock: bool) -> Prepared:
-    """Every check of issue 5, then the calculation on the person-year accumulators.
-
-    With `lock`, the accumulators row is held FOR UPDATE until the request's transaction ends.
-    """
-    assert body.discharged_on is not None  # set by the model validator
-    service_date = body.discharged_on
-    today = business_today()
+def _account_payer(body: SettlementCreate) -> str | None:
+    """The 家庭共济 payer whose account pays, if not the patient's own (the default anyway)."""
     payer = body.family_account_payer_person_no
-    if payer == body.person_no:
-        payer = None  # one's own account is the default anyway
-    year = service_date.year
-    # One statement reads everything checked below (and, with `lock`, locks the person-year
-    # accumulators); the checks then run in the same order as ever, on what it read.
-    context = await repository.settle_context(
+    return None if payer == body.person_no else payer
+
+
+async def _read_context(
+    session: DbSession, body: SettlementCreate, institution_code: str, *, claim: dict[str, object] | None
+) -> repository.SettleContext:
+    """Everything _prepare checks, in one statement; with `claim`, also the idempotency key claimed
+    and (if this request claimed it) the person-year accumulators locked."""
+    assert body.discharged_on is not None  # set by the model validator
+    return await repository.settle_context(
         session,
         institution_code=institution_code,
         practitioner_code=body.practitioner_code,
         person_no=body.person_no,
-        payer_person_no=payer,
-        year=year,
-        lock=lock,
+        payer_person_no=_account_payer(body),
+        year=body.discharged_on.year,
+        claim=claim,
     )
+
+
+async def _prepare(
+    session: DbSession, body: SettlementCreate, institution_code: str, context: repository.SettleContext, *, lock: bool
+) -> Prepared:
+    """Every check of issue 5, in order, on what _read_context read, then the calculation on the
+    person-year accumulators. With `lock` (the context was read with a claim, so the accumulators
+    row is held FOR UPDATE), a personal account that pays is locked too, after the accumulators.
+    """
+    assert body.discharged_on is not None  # set by the model validator
+    service_date = body.discharged_on
+    today = business_today()
+    payer = _account_payer(body)
+    year = service_date.year
     institution = context.institution
     if refusal := institution_refusal(institution_code, institution, context.sanctions, today):
         raise _refuse(refusal)
@@ -338,7 +350,8 @@ async def pre_settle(
     nothing is stored or reserved."""
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
-    prepared = await _prepare(session, body, institution, lock=False)
+    context = await _read_context(session, body, institution, claim=None)
+    prepared = await _prepare(session, body, institution, context, lock=False)
     post_audit_required = await _in_stage_check(request, body, institution, prepared, route="pre_settlement")
     return PreSettlementOut(
         person_no=body.person_no,
@@ -366,14 +379,17 @@ async def create_settlement(
     institution = principal.institution_code or ""
     key = idempotency.require_key(idempotency_key)
     scope = f"settlement:{institution}"
-    stored = await idempotency.begin(
-        session, scope=scope, key=key, request_hash=idempotency.fingerprint(body.model_dump(mode="json"))
-    )
-    if stored is not None:
+    request_hash = idempotency.fingerprint(body.model_dump(mode="json"))
+    # The key is claimed in the same statement that reads the claim's data (idempotency.begin's
+    # claim, folded in): a retry of a stored answer gets it back, and locks nothing.
+    claim = idempotency.claim_params(scope=scope, key=key, request_hash=request_hash)
+    context = await _read_context(session, body, institution, claim=claim)
+    if not context.claimed:
+        stored = await idempotency.replay(session, scope=scope, key=key, request_hash=request_hash)
         settlement_id = json.loads(stored.body).get("settlement_id")
         return stored.as_response(replayed=True, headers=_location(settlement_id) if settlement_id else None)
 
-    prepared = await _prepare(session, body, institution, lock=True)
+    prepared = await _prepare(session, body, institution, context, lock=True)
     post_audit_required = await _in_stage_check(request, body, institution, prepared, route="settlement")
     calc, coverage, inst = prepared.calc, prepared.coverage, prepared.institution
     assert body.discharged_on is not None

@@ -597,22 +597,34 @@ class SettleContext:
     coverages: list[Coverage]  # active ones, by effective_from; empty for an unknown person
     filings: list[Filing]  # 异地就医备案, revoked ones too
     bindings: list[FamilyBinding]  # of the person to the given 家庭共济 payer's account
-    accumulators: Accumulators  # the person-year row; locked (FOR UPDATE) with `lock`
+    accumulators: Accumulators  # the person-year row; locked (FOR UPDATE) when the key was claimed
     catalogue_generation: int | None  # changes whenever the catalogue is replaced
     policy_generation: int  # changes whenever a policy version is added
+    # False only when an idempotency claim was asked for and an earlier request holds the key:
+    # then nothing was locked, and the caller answers with idempotency.replay.
+    claimed: bool
 
 
 _ACCUMULATOR_COLUMNS = ", ".join(ACCUMULATOR_FIELDS)
-# With `lock`: the person-year row, created if missing and locked until the transaction ends, as
-# lock_accumulators does (ON CONFLICT DO UPDATE waits for a holder to commit and returns the row as
-# that holder left it). A data-modifying CTE runs once and to completion whether or not it is read.
+# The settlement's idempotency key is claimed first, and only a request that claimed it (a row from
+# `claim`) goes on to the person-year row: created if missing and locked until the transaction ends,
+# as lock_accumulators does (ON CONFLICT DO UPDATE waits for a holder to commit and returns the row
+# as that holder left it). Reading from `claim` orders the two: a concurrent duplicate waits on the
+# key, as with a separate claim statement, and never holds the accumulators row while it waits (no
+# deadlock with the request it duplicates); a replay locks nothing. A data-modifying CTE runs once
+# and to completion whether or not the main query reads it.
 # (S608: every statement here is built from constant names of our own tables, never from input.)
-_LOCKED_ACCUMULATORS = (
-    "INSERT INTO accumulators (person_no, year) VALUES (:person_no, :year) "  # noqa: S608
+_CLAIM_AND_LOCK = (
+    f"claim AS ({idempotency.CLAIM_SQL}), "  # noqa: S608
+    "acc AS (INSERT INTO accumulators (person_no, year) "
+    "SELECT CAST(:person_no AS varchar), CAST(:year AS integer) FROM claim "
     "ON CONFLICT (person_no, year) DO UPDATE SET person_no = excluded.person_no "
-    f"RETURNING {_ACCUMULATOR_COLUMNS}"
+    f"RETURNING {_ACCUMULATOR_COLUMNS})"
 )
-_READ_ACCUMULATORS = f"SELECT {_ACCUMULATOR_COLUMNS} FROM accumulators WHERE person_no = :person_no AND year = :year"  # noqa: S608
+_READ_ACCUMULATORS = (
+    f"acc AS (SELECT {_ACCUMULATOR_COLUMNS} FROM accumulators "  # noqa: S608
+    "WHERE person_no = :person_no AND year = :year)"
+)
 # Rows come back as anonymous records (ROW(...)), arrays of them for the sets: asyncpg decodes both
 # with their column types (dates as date, numerics as Decimal), so nothing is parsed from JSON.
 _CONTEXT_SELECT = (
@@ -639,8 +651,8 @@ _CONTEXT_SELECT = (
     " (SELECT max(id) FROM catalogue_items) AS catalogue_generation,"
     " (SELECT count(*) FROM policies) AS policy_generation"
 )
-_CONTEXT_LOCKED = text(f"WITH acc AS ({_LOCKED_ACCUMULATORS}) {_CONTEXT_SELECT}")
-_CONTEXT_READ = text(f"WITH acc AS ({_READ_ACCUMULATORS}) {_CONTEXT_SELECT}")
+_CONTEXT_CLAIMED = text(f"WITH {_CLAIM_AND_LOCK} {_CONTEXT_SELECT}, EXISTS (SELECT FROM claim) AS claimed")
+_CONTEXT_READ = text(f"WITH {_READ_ACCUMULATORS} {_CONTEXT_SELECT}, true AS claimed")
 
 
 async def settle_context(
@@ -651,26 +663,26 @@ async def settle_context(
     person_no: str,
     payer_person_no: str | None,
     year: int,
-    lock: bool,
+    claim: dict[str, object] | None,
 ) -> SettleContext:
     """The institution with its sanctions, the practitioner's status, the person with their death,
     active coverages and filings, their 家庭共济 bindings to `payer_person_no`, the person-year
-    accumulators (locked with `lock`), and the reference data's generations, in one round trip.
+    accumulators, and the reference data's generations, in one round trip.
 
-    With `lock` the accumulators row is created if missing and held FOR UPDATE until the
-    transaction ends, also when a check then refuses the claim (the refusal rolls back).
+    With `claim` (shared.idempotency.claim_params) the statement also claims the idempotency key
+    and, if it did, creates the accumulators row if missing and holds it FOR UPDATE until the
+    transaction ends, also when a check then refuses the claim (the refusal rolls back). Without,
+    it writes and locks nothing (a pre-settlement).
     """
+    params: dict[str, object] = {
+        "institution_code": institution_code,
+        "practitioner_code": practitioner_code,
+        "person_no": person_no,
+        "payer_person_no": payer_person_no,
+        "year": year,
+    }
     row = (
-        await session.execute(
-            _CONTEXT_LOCKED if lock else _CONTEXT_READ,
-            {
-                "institution_code": institution_code,
-                "practitioner_code": practitioner_code,
-                "person_no": person_no,
-                "payer_person_no": payer_person_no,
-                "year": year,
-            },
-        )
+        await session.execute(_CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})})
     ).one()
     institution = None if row.institution is None else InstitutionInfo(institution_code, *row.institution)
     person = None if row.person is None else ClaimantInfo(*row.person)
@@ -685,6 +697,7 @@ async def settle_context(
         accumulators=Accumulators() if row.accumulators is None else Accumulators(*row.accumulators),
         catalogue_generation=row.catalogue_generation,
         policy_generation=row.policy_generation,
+        claimed=row.claimed,
     )
 
 

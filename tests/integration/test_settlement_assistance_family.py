@@ -325,11 +325,11 @@ async def test_the_monthly_clearing_run_is_journalled_once_and_closes_the_month_
     assert trial.json()["balanced"] is True
 
 
-async def test_a_local_settlement_takes_three_statements(harness: Harness) -> None:
+async def test_a_local_settlement_takes_two_statements(harness: Harness) -> None:
     """The settle path's round trips are its cost (bench settlement): a local stay of a known person,
-    with the catalogue and policies cached, is the idempotency claim, one statement reading every
-    check's data with the person-year lock (settle_context), and one storing the settlement, the
-    accumulators, the journal, the outbox rows and the answer (store_settlement)."""
+    with the catalogue and policies cached, is one statement claiming the idempotency key, reading
+    every check's data and locking the person-year accumulators (settle_context), and one storing
+    the settlement, the accumulators, the journal, the outbox rows and the answer (store_settlement)."""
     person_no = await harness.insured()
     warm = await harness.settle(stay(person_no, [(AMBROXOL, 1, "100.00")]))  # the policy cache is filled
     assert warm.status_code == 201, warm.text
@@ -345,7 +345,6 @@ async def test_a_local_settlement_takes_three_statements(harness: Harness) -> No
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert answer.status_code == 201, answer.text
-    assert len(statements) == 3, statements
-    assert statements[0].startswith("['INSERT', 'INTO', 'idempotency_keys"), statements
-    assert statements[1].startswith("['WITH', 'acc', 'AS"), statements
-    assert statements[2].startswith("['WITH', 'settlement', 'AS"), statements
+    assert len(statements) == 2, statements
+    assert statements[0].startswith("['WITH', 'claim', 'AS"), statements
+    assert statements[1].startswith("['WITH', 'settlement', 'AS"), statements
