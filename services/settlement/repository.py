@@ -294,12 +294,6 @@ async def policies(session: AsyncSession, region: str | None = None) -> list[Pol
 # --- accumulators ------------------------------------------------------------------------------------
 
 
-def _accumulators(row: AccumulatorRow | None) -> Accumulators:
-    if row is None:
-        return Accumulators()
-    return Accumulators(**{name: getattr(row, name) for name in ACCUMULATOR_FIELDS})
-
-
 async def lock_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
     """The person-year row, created if missing, locked until the transaction ends, in one statement.
 
@@ -316,11 +310,6 @@ async def lock_accumulators(session: AsyncSession, person_no: str, year: int) ->
         )
     ).one()
     return Accumulators(**row._asdict())
-
-
-async def read_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
-    """Without a lock, for a pre-settlement that stores nothing."""
-    return _accumulators(await session.get(AccumulatorRow, (person_no, year)))
 
 
 async def save_accumulators(
@@ -546,11 +535,6 @@ async def add_clearing_lines(session: AsyncSession, month: str, lines: Sequence[
 
 
 # --- settlements -------------------------------------------------------------------------------------
-
-
-async def add_settlement(session: AsyncSession, row: Settlement) -> None:
-    session.add(row)
-    await session.flush()
 
 
 async def get_settlement(session: AsyncSession, settlement_id: UUID) -> Settlement | None:
