@@ -44,16 +44,35 @@ class Database:
 
 
 def _ping_on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
-    """One round trip (a simple-protocol `SELECT 1`) instead of SQLAlchemy's asyncpg pre-ping,
-    which wraps it in BEGIN and ROLLBACK (three round trips, for PgBouncer's transaction mode,
-    which we do not use).
-    A connection that cannot answer it (closed, or its backend terminated, which surfaces as
-    the server's FATAL error) raises DisconnectionError: the pool discards it and checks out
-    another (SQLAlchemy's documented pessimistic disconnect handling)."""
+    """Test a connection as it leaves the pool, in one round trip: the BEGIN of its transaction.
+
+    Every use of a checked-out connection is a transaction (SQLAlchemy begins one on first use,
+    and the asyncpg adapter sends that BEGIN as a round trip of its own), so the ping *is* that
+    BEGIN, sent here, where a failure still lets the pool replace the connection; the first
+    statement then finds the transaction open. A request pays one round trip for both, where a
+    separate `SELECT 1` cost two (SQLAlchemy's own asyncpg pre-ping costs three: BEGIN, `;`,
+    ROLLBACK, for PgBouncer's transaction mode, which we do not use). Where that cannot apply (an
+    autocommit connection, one already in a transaction, another driver) it sends `SELECT 1`.
+    A connection that cannot answer (closed, or its backend terminated, which surfaces as the
+    server's FATAL error) raises DisconnectionError: the pool discards it and checks out another
+    (SQLAlchemy's documented pessimistic disconnect handling)."""
     try:
-        await_only(dbapi_connection.driver_connection.execute("SELECT 1"))
+        if _begins_lazily(dbapi_connection):
+            await_only(dbapi_connection._start_transaction())
+        else:
+            await_only(dbapi_connection.driver_connection.execute("SELECT 1"))
     except Exception as exc:
         raise DisconnectionError(str(exc)) from exc
+
+
+def _begins_lazily(dbapi_connection: Any) -> bool:
+    """SQLAlchemy's asyncpg adapter, idle, that would send BEGIN itself before the first statement
+    (its private `_started` and `_start_transaction`, SQLAlchemy 2.0; anything else gets SELECT 1)."""
+    return (
+        getattr(dbapi_connection, "_started", None) is False
+        and callable(getattr(dbapi_connection, "_start_transaction", None))
+        and getattr(dbapi_connection, "isolation_level", None) != "autocommit"
+    )
 
 
 async def upsert(session: AsyncSession, model: type[Any], key: str, values: dict[str, Any]) -> None:

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Response
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Conflict, FieldError, ProblemError, Unprocessable
-from shared.tables import idempotency_keys
 
 MAX_KEY_LENGTH = 200
 
@@ -61,24 +59,48 @@ def require_key(key: str | None) -> str:
     return key
 
 
+# Plain SQL text, not Core constructs: these run on every idempotent write, and a text statement
+# costs SQLAlchemy no compile or cache-key work.
+#
+# Claims a key: returns a row only to the request that inserted it; a concurrent duplicate waits on
+# the unique index until the first commits, then gets none. Also for a caller that folds the claim
+# into a larger statement (a data-modifying CTE), with the parameters of `claim_params`.
+CLAIM_SQL = (
+    "INSERT INTO idempotency_keys (scope, key, request_hash) "
+    "VALUES (:idempotency_scope, :idempotency_key, :idempotency_request_hash) "
+    "ON CONFLICT DO NOTHING RETURNING key"
+)
+_CLAIM = text(CLAIM_SQL)
+_STORED = text(
+    "SELECT request_hash, status_code, response_body FROM idempotency_keys "
+    "WHERE scope = :idempotency_scope AND key = :idempotency_key"
+)
+# Stores the answer of a claimed key. Also for a caller that folds it into a larger statement of its
+# transaction (a data-modifying CTE beside its own writes), with the parameters of `finish_params`.
+FINISH_SQL = (
+    "UPDATE idempotency_keys SET status_code = :idempotency_status_code, "
+    "response_body = :idempotency_response_body WHERE scope = :idempotency_scope AND key = :idempotency_key"
+)
+_FINISH = text(FINISH_SQL)
+
+
 async def begin(session: AsyncSession, *, scope: str, key: str, request_hash: str) -> StoredResponse | None:
     """Claim the key. None: the caller owns it and must do the work and `finish`.
     A StoredResponse: the first request's answer, to return as it is."""
-    claimed = await session.execute(
-        insert(idempotency_keys)
-        .values(scope=scope, key=key, request_hash=request_hash)
-        .on_conflict_do_nothing()
-        .returning(idempotency_keys.c.key)
-    )
+    claimed = await session.execute(_CLAIM, claim_params(scope=scope, key=key, request_hash=request_hash))
     if claimed.first() is not None:
         return None
-    row = (
-        await session.execute(
-            select(
-                idempotency_keys.c.request_hash, idempotency_keys.c.status_code, idempotency_keys.c.response_body
-            ).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-        )
-    ).one()
+    return await replay(session, scope=scope, key=key, request_hash=request_hash)
+
+
+def claim_params(*, scope: str, key: str, request_hash: str) -> dict[str, object]:
+    """The parameters of `CLAIM_SQL`."""
+    return {"idempotency_scope": scope, "idempotency_key": key, "idempotency_request_hash": request_hash}
+
+
+async def replay(session: AsyncSession, *, scope: str, key: str, request_hash: str) -> StoredResponse:
+    """The stored answer of a key this request did not claim (`CLAIM_SQL` returned no row)."""
+    row = (await session.execute(_STORED, {"idempotency_scope": scope, "idempotency_key": key})).one()
     if row.request_hash != request_hash:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request body. "
@@ -95,10 +117,21 @@ async def finish(
     session: AsyncSession, *, scope: str, key: str, status_code: int, body: dict[str, Any]
 ) -> StoredResponse:
     """Store the answer in the caller's transaction; return it for the first caller to send."""
-    stored = StoredResponse(status_code, json.dumps(body, ensure_ascii=False, separators=(",", ":")))
-    await session.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-        .values(status_code=status_code, response_body=stored.body)
-    )
+    stored = answer(status_code, body)
+    await session.execute(_FINISH, finish_params(scope=scope, key=key, stored=stored))
     return stored
+
+
+def answer(status_code: int, body: dict[str, Any]) -> StoredResponse:
+    """The answer as it is stored and sent (compact JSON), before it is stored."""
+    return StoredResponse(status_code, json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+
+
+def finish_params(*, scope: str, key: str, stored: StoredResponse) -> dict[str, object]:
+    """The parameters of `FINISH_SQL` that store `stored` as the key's answer."""
+    return {
+        "idempotency_scope": scope,
+        "idempotency_key": key,
+        "idempotency_status_code": stored.status_code,
+        "idempotency_response_body": stored.body,
+    }

@@ -82,12 +82,14 @@ from shared import idempotency
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, Unprocessable
+from shared.events import outbox
 from shared.events.contracts import (
     PERSON_NO_PATTERN,
     BurdenAlerted,
     ClaimLine,
     ClaimReversed,
     ClaimSettled,
+    EventPayload,
     SettlementBreakdown,
 )
 from shared.events.outbox import publish
@@ -159,28 +161,53 @@ class Prepared:
     account_holder: str  # whose personal account pays acct_pay: the patient, or a 家庭共济 payer
 
 
-async def _prepare(session: DbSession, body: SettlementCreate, institution_code: str, *, lock: bool) -> Prepared:
-    """Every check of issue 5, then the calculation on the person-year accumulators.
+def _account_payer(body: SettlementCreate) -> str | None:
+    """The 家庭共济 payer whose account pays, if not the patient's own (the default anyway)."""
+    payer = body.family_account_payer_person_no
+    return None if payer == body.person_no else payer
 
-    With `lock`, the accumulators row is held FOR UPDATE until the request's transaction ends.
+
+async def _read_context(
+    session: DbSession, body: SettlementCreate, institution_code: str, *, claim: dict[str, object] | None
+) -> repository.SettleContext:
+    """Everything _prepare checks, in one statement; with `claim`, also the idempotency key claimed
+    and (if this request claimed it) the person-year accumulators locked."""
+    assert body.discharged_on is not None  # set by the model validator
+    return await repository.settle_context(
+        session,
+        institution_code=institution_code,
+        practitioner_code=body.practitioner_code,
+        person_no=body.person_no,
+        payer_person_no=_account_payer(body),
+        year=body.discharged_on.year,
+        claim=claim,
+    )
+
+
+async def _prepare(
+    session: DbSession, body: SettlementCreate, institution_code: str, context: repository.SettleContext, *, lock: bool
+) -> Prepared:
+    """Every check of issue 5, in order, on what _read_context read, then the calculation on the
+    person-year accumulators. With `lock` (the context was read with a claim, so the accumulators
+    row is held FOR UPDATE), a personal account that pays is locked too, after the accumulators.
     """
     assert body.discharged_on is not None  # set by the model validator
     service_date = body.discharged_on
     today = business_today()
-    institution, sanctions = await repository.institution_with_sanctions(session, institution_code)
-    if refusal := institution_refusal(institution_code, institution, sanctions, today):
+    payer = _account_payer(body)
+    year = service_date.year
+    institution = context.institution
+    if refusal := institution_refusal(institution_code, institution, context.sanctions, today):
         raise _refuse(refusal)
     assert institution is not None
-    status = await repository.practitioner(session, body.practitioner_code)
-    if refusal := practitioner_refusal(body.practitioner_code, status, today):
+    if refusal := practitioner_refusal(body.practitioner_code, context.practitioner, today):
         raise _refuse(refusal)
-    found = await repository.claimant(session, body.person_no)
-    person = found.person
+    person = context.person
     outcome = eligibility_refusal(
         body.person_no,
         known=person is not None,
-        died_on=found.died_on,
-        coverages=found.coverages,
+        died_on=person.died_on if person is not None else None,
+        coverages=context.coverages,
         admitted_on=body.admitted_on,
         discharged_on=service_date,
     )
@@ -195,7 +222,9 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     # 就医地目录: the catalogue of the place of care; 参保地政策: the policy of the person's home region.
     care_region = pooling_region(institution.region_code)
     catalogue = catalogue_on(
-        await repository.catalogue_items(session, (li.item_code for li in inputs), care_region, service_date),
+        await repository.catalogue_items_of_generation(
+            session, context.catalogue_generation, (li.item_code for li in inputs), care_region, service_date
+        ),
         service_date,
         care_region,
     )
@@ -231,7 +260,7 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
     home_region = pooling_region(coverage.region_code)
     try:
         policy = select_policy(
-            await repository.region_policies(session, home_region),
+            await repository.policies_of_generation(session, context.policy_generation, home_region),
             home_region,
             cast(Scheme, coverage.scheme),
             service_date,
@@ -241,24 +270,17 @@ async def _prepare(session: DbSession, body: SettlementCreate, institution_code:
         )
     except PolicyNotFound as exc:
         raise Unprocessable(f"No benefit policy applies: {exc}.", kind="policy-not-found") from exc
-    payer = body.family_account_payer_person_no
-    if payer == body.person_no:
-        payer = None  # one's own account is the default anyway
-    if payer is not None:  # checked before any row is locked
-        bindings = await repository.family_bindings(session, payer, body.person_no)
-        if refusal := family_payer_refusal(body.person_no, payer, bindings, today):
-            raise _refuse(refusal)
+    # checked before the account row is locked
+    if payer is not None and (refusal := family_payer_refusal(body.person_no, payer, context.bindings, today)):
+        raise _refuse(refusal)
     account_holder = payer or body.person_no
-    year = service_date.year
-    read = repository.lock_accumulators if lock else repository.read_accumulators
-    before = await read(session, body.person_no, year)
+    before = context.accumulators
     balance = Decimal("0.00")
     if coverage.scheme == "employee" or payer is not None:  # 个人账户: locked after the accumulators, always
         balance = await (repository.lock_account if lock else repository.read_account)(session, account_holder)
     where = cross_region(institution.region_code, coverage.region_code)
     if where != "local":  # filings matter only for care outside the home pooling region
-        filings = await repository.filings(session, body.person_no)
-        where = cross_region(institution.region_code, coverage.region_code, filings, body.admitted_on)
+        where = cross_region(institution.region_code, coverage.region_code, context.filings, body.admitted_on)
     claim = ClaimInput(
         lines=restricted.lines,
         visit_type=body.visit_type,
@@ -328,7 +350,8 @@ async def pre_settle(
     nothing is stored or reserved."""
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
-    prepared = await _prepare(session, body, institution, lock=False)
+    context = await _read_context(session, body, institution, claim=None)
+    prepared = await _prepare(session, body, institution, context, lock=False)
     post_audit_required = await _in_stage_check(request, body, institution, prepared, route="pre_settlement")
     return PreSettlementOut(
         person_no=body.person_no,
@@ -356,14 +379,17 @@ async def create_settlement(
     institution = principal.institution_code or ""
     key = idempotency.require_key(idempotency_key)
     scope = f"settlement:{institution}"
-    stored = await idempotency.begin(
-        session, scope=scope, key=key, request_hash=idempotency.fingerprint(body.model_dump(mode="json"))
-    )
-    if stored is not None:
+    request_hash = idempotency.fingerprint(body.model_dump(mode="json"))
+    # The key is claimed in the same statement that reads the claim's data (idempotency.begin's
+    # claim, folded in): a retry of a stored answer gets it back, and locks nothing.
+    claim = idempotency.claim_params(scope=scope, key=key, request_hash=request_hash)
+    context = await _read_context(session, body, institution, claim=claim)
+    if not context.claimed:
+        stored = await idempotency.replay(session, scope=scope, key=key, request_hash=request_hash)
         settlement_id = json.loads(stored.body).get("settlement_id")
         return stored.as_response(replayed=True, headers=_location(settlement_id) if settlement_id else None)
 
-    prepared = await _prepare(session, body, institution, lock=True)
+    prepared = await _prepare(session, body, institution, context, lock=True)
     post_audit_required = await _in_stage_check(request, body, institution, prepared, route="settlement")
     calc, coverage, inst = prepared.calc, prepared.coverage, prepared.institution
     assert body.discharged_on is not None
@@ -393,39 +419,21 @@ async def create_settlement(
         post_audit_required=post_audit_required,
         **calc.breakdown.model_dump(),
     )
-    await repository.add_settlement(session, row)
-    await repository.save_accumulators(session, body.person_no, prepared.year, calc.accumulators, settlements_change=1)
-    if calc.breakdown.acct_pay > 0:
-        await repository.change_account(session, prepared.account_holder, -calc.breakdown.acct_pay)
-    await repository.post_journal(
-        session,
-        settlement_id=row.id,
-        kind="settlement",
-        institution_code=institution,
-        lines=journal(
-            calc.breakdown,
-            "settlement",
-            home_region=pooling_region(coverage.region_code),
-            care_region=pooling_region(inst.region_code),
-        ),
-        business_date=business_today(),
-    )
+    # The row is built, not added to the session: store_settlement writes it, the accumulators,
+    # the account, the journal, the events and the idempotent answer in one statement.
     thresholds = parse_burden_thresholds(request.app.state.settings.burden_thresholds)
-    for crossed in burden_crossings(prepared.before.personal_burden, calc.accumulators.personal_burden, thresholds):
-        await publish(
-            session,
-            BurdenAlerted(
-                person_no=body.person_no,
-                year=prepared.year,
-                personal_burden=calc.accumulators.personal_burden,
-                threshold=crossed.amount,
-                band=crossed.band,
-                alerted_at=datetime.now(UTC),
-            ),
-            source=SOURCE,
+    events: list[EventPayload] = [
+        BurdenAlerted(
+            person_no=body.person_no,
+            year=prepared.year,
+            personal_burden=calc.accumulators.personal_burden,
+            threshold=crossed.amount,
+            band=crossed.band,
+            alerted_at=datetime.now(UTC),
         )
-    await publish(
-        session,
+        for crossed in burden_crossings(prepared.before.personal_burden, calc.accumulators.personal_burden, thresholds)
+    ]
+    events.append(
         ClaimSettled(
             settlement_id=row.id,
             person_no=row.person_no,
@@ -443,11 +451,24 @@ async def create_settlement(
             region_code=inst.region_code,
             insured_region_code=coverage.region_code,
             scheme=cast(Scheme, coverage.scheme),
-        ),
-        source=SOURCE,
+        )
     )
-    answer = await idempotency.finish(
-        session, scope=scope, key=key, status_code=201, body=settlement_out(row).model_dump(mode="json")
+    _, outbox_params = outbox.stage(events, source=SOURCE)
+    answer = idempotency.answer(201, settlement_out(row).model_dump(mode="json"))
+    await repository.store_settlement(
+        session,
+        row,
+        accumulators=calc.accumulators,
+        account_holder=prepared.account_holder,
+        journal_lines=journal(
+            calc.breakdown,
+            "settlement",
+            home_region=pooling_region(coverage.region_code),
+            care_region=pooling_region(inst.region_code),
+        ),
+        business_date=business_today(),
+        outbox_params=outbox_params,
+        answer=idempotency.finish_params(scope=scope, key=key, stored=answer),
     )
     return answer.as_response(replayed=False, headers=_location(str(row.id)))
 

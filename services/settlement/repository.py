@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -9,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.settlement.clearing import Advance, ClearingLine, SettlementTotals
@@ -49,7 +50,9 @@ from services.settlement.service import (
     PractitionerInfo,
     SanctionInfo,
 )
+from shared import idempotency
 from shared.db import upsert
+from shared.events import outbox
 
 # --- eligibility projection ------------------------------------------------------------------------
 
@@ -84,69 +87,12 @@ async def record_stop(
     await session.execute(statement.on_conflict_do_update(index_elements=["enrollment_id"], set_=changes))
 
 
-@dataclass(frozen=True)
-class Claimant:
-    """What settlement knows of a person, read in one statement: registration, death, coverages."""
-
-    person: EligibilityPerson | None
-    died_on: date | None
-    coverages: list[Coverage]
-
-
-def _coverage(c: EligibilityCoverage, stop: EligibilityStop | None) -> Coverage:
-    return Coverage(
-        scheme=c.scheme,
-        effective_from=c.effective_from,
-        effective_to=c.effective_to,
-        region_code=c.region_code,
-        retiree=c.retiree,
-        assistance_category=c.assistance_category,
-        suspended_from=stop.suspended_from if stop else None,
-        terminated_on=stop.terminated_on if stop else None,
-    )
-
-
-async def claimant(session: AsyncSession, person_no: str) -> Claimant:
-    """The person with their death and active coverages (one row per coverage, or one without)."""
-    rows = (
-        (
-            await session.execute(
-                select(EligibilityPerson, EligibilityDeath.died_on, EligibilityCoverage, EligibilityStop)
-                .outerjoin(EligibilityDeath, EligibilityDeath.person_no == EligibilityPerson.person_no)
-                .outerjoin(
-                    EligibilityCoverage,
-                    (EligibilityCoverage.person_no == EligibilityPerson.person_no)
-                    & (EligibilityCoverage.status == "active"),
-                )
-                .outerjoin(EligibilityStop, EligibilityStop.enrollment_id == EligibilityCoverage.enrollment_id)
-                .where(EligibilityPerson.person_no == person_no)
-                .order_by(EligibilityCoverage.effective_from)
-            )
-        )
-        .tuples()
-        .all()
-    )
-    if not rows:
-        return Claimant(None, None, [])
-    person, died, _, _ = rows[0]
-    return Claimant(person, died, [_coverage(c, stop) for _, _, c, stop in rows if c is not None])
-
-
 async def upsert_filing(session: AsyncSession, **values: object) -> None:
     await upsert(session, EligibilityFiling, "filing_id", values)
 
 
 async def record_filing_revocation(session: AsyncSession, filing_id: UUID, revoked_on: date) -> None:
     await upsert(session, EligibilityFilingRevocation, "filing_id", {"filing_id": filing_id, "revoked_on": revoked_on})
-
-
-async def filings(session: AsyncSession, person_no: str) -> list[Filing]:
-    rows = await session.execute(
-        select(EligibilityFiling, EligibilityFilingRevocation.revoked_on)
-        .outerjoin(EligibilityFilingRevocation, EligibilityFilingRevocation.filing_id == EligibilityFiling.filing_id)
-        .where(EligibilityFiling.person_no == person_no)
-    )
-    return [Filing(f.destination_region_code, f.valid_from, f.valid_to, revoked_on) for f, revoked_on in rows.tuples()]
 
 
 async def upsert_family_binding(session: AsyncSession, **values: object) -> None:
@@ -159,47 +105,11 @@ async def record_family_unbinding(session: AsyncSession, binding_id: UUID, unbou
     )
 
 
-async def family_bindings(session: AsyncSession, holder_person_no: str, relative_person_no: str) -> list[FamilyBinding]:
-    """Every binding (current or ended) of `relative_person_no` to `holder_person_no`'s account."""
-    rows = await session.execute(
-        select(EligibilityFamilyBinding.bound_on, EligibilityFamilyUnbinding.unbound_on)
-        .outerjoin(
-            EligibilityFamilyUnbinding, EligibilityFamilyUnbinding.binding_id == EligibilityFamilyBinding.binding_id
-        )
-        .where(
-            EligibilityFamilyBinding.person_no == holder_person_no,
-            EligibilityFamilyBinding.relative_person_no == relative_person_no,
-        )
-    )
-    return [FamilyBinding(bound_on, unbound_on) for bound_on, unbound_on in rows.tuples()]
-
-
 # --- institutions, sanctions, practitioners ---------------------------------------------------------
 
 
 async def upsert_institution(session: AsyncSession, **values: object) -> None:
     await upsert(session, Institution, "code", values)
-
-
-async def institution_with_sanctions(
-    session: AsyncSession, code: str
-) -> tuple[InstitutionInfo | None, list[SanctionInfo]]:
-    """The institution and its sanctions in one statement (the settle path's first check)."""
-    rows = (
-        (
-            await session.execute(
-                select(Institution, InstitutionSanction)
-                .outerjoin(InstitutionSanction, InstitutionSanction.institution_code == Institution.code)
-                .where(Institution.code == code)
-            )
-        )
-        .tuples()
-        .all()
-    )
-    if not rows:
-        return None, []
-    sanctions = [SanctionInfo(r.sanction, r.refuses_settlement, r.effective_from) for _, r in rows if r is not None]
-    return _institution(rows[0][0]), sanctions
 
 
 async def get_institution(session: AsyncSession, code: str) -> InstitutionInfo | None:
@@ -268,13 +178,6 @@ async def reinstate_practitioner(session: AsyncSession, code: str, reinstated_on
             ),
         )
     )
-
-
-async def practitioner(session: AsyncSession, code: str) -> PractitionerInfo | None:
-    row = await session.get(PractitionerStatus, code)
-    if row is None:
-        return None
-    return PractitionerInfo(row.suspended_from, row.suspended_until, row.reinstated_on, row.reason)
 
 
 # --- catalogue ---------------------------------------------------------------------------------------
@@ -388,29 +291,7 @@ async def policies(session: AsyncSession, region: str | None = None) -> list[Pol
     return [parse_policy_row(row) for row in await session.scalars(statement)]
 
 
-# Parsed policy versions per region, keyed by how many versions the region has: versions are only
-# ever added (never edited or deleted), so the same count means the same set. Saves parsing every
-# version's row on every settlement.
-_POLICY_CACHE: dict[str, tuple[int, list[PolicyRecord]]] = {}
-
-
-async def region_policies(session: AsyncSession, region: str) -> list[PolicyRecord]:
-    count = await session.scalar(select(func.count()).select_from(PolicyRow).where(PolicyRow.region == region))
-    cached = _POLICY_CACHE.get(region)
-    if cached is not None and cached[0] == count:
-        return cached[1]
-    records = await policies(session, region)
-    _POLICY_CACHE[region] = (len(records), records)
-    return records
-
-
 # --- accumulators ------------------------------------------------------------------------------------
-
-
-def _accumulators(row: AccumulatorRow | None) -> Accumulators:
-    if row is None:
-        return Accumulators()
-    return Accumulators(**{name: getattr(row, name) for name in ACCUMULATOR_FIELDS})
 
 
 async def lock_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
@@ -429,11 +310,6 @@ async def lock_accumulators(session: AsyncSession, person_no: str, year: int) ->
         )
     ).one()
     return Accumulators(**row._asdict())
-
-
-async def read_accumulators(session: AsyncSession, person_no: str, year: int) -> Accumulators:
-    """Without a lock, for a pre-settlement that stores nothing."""
-    return _accumulators(await session.get(AccumulatorRow, (person_no, year)))
 
 
 async def save_accumulators(
@@ -661,11 +537,6 @@ async def add_clearing_lines(session: AsyncSession, month: str, lines: Sequence[
 # --- settlements -------------------------------------------------------------------------------------
 
 
-async def add_settlement(session: AsyncSession, row: Settlement) -> None:
-    session.add(row)
-    await session.flush()
-
-
 async def get_settlement(session: AsyncSession, settlement_id: UUID) -> Settlement | None:
     return await session.get(Settlement, settlement_id)
 
@@ -682,3 +553,279 @@ async def lock_settlement(session: AsyncSession, settlement_id: UUID) -> Settlem
 
 async def flush(session: AsyncSession) -> None:
     await session.flush()
+
+
+# --- the settle path: one statement to read, one to write -----------------------------------------
+# Every PostgreSQL round trip costs CPU on both sides, so POST /settlements reads everything it
+# checks in one statement (settle_context) and writes everything it stores in one (store_settlement),
+# as plain SQL text: constant statements, prepared once per connection, with no ORM or Core compile.
+
+
+@dataclass(frozen=True)
+class ClaimantInfo:
+    """What the settle path needs of the person (eligibility_persons, eligibility_deaths)."""
+
+    birth_date: date
+    sex: str
+    died_on: date | None
+
+
+@dataclass(frozen=True)
+class SettleContext:
+    """Everything a settlement is checked and calculated on, read in one statement."""
+
+    institution: InstitutionInfo | None
+    sanctions: list[SanctionInfo]
+    practitioner: PractitionerInfo | None
+    person: ClaimantInfo | None
+    coverages: list[Coverage]  # active ones, by effective_from; empty for an unknown person
+    filings: list[Filing]  # 异地就医备案, revoked ones too
+    bindings: list[FamilyBinding]  # of the person to the given 家庭共济 payer's account
+    accumulators: Accumulators  # the person-year row; locked (FOR UPDATE) when the key was claimed
+    catalogue_generation: int | None  # changes whenever the catalogue is replaced
+    policy_generation: int  # changes whenever a policy version is added
+    # False only when an idempotency claim was asked for and an earlier request holds the key:
+    # then nothing was locked, and the caller answers with idempotency.replay.
+    claimed: bool
+
+
+_ACCUMULATOR_COLUMNS = ", ".join(ACCUMULATOR_FIELDS)
+# The settlement's idempotency key is claimed first, and only a request that claimed it (a row from
+# `claim`) goes on to the person-year row: created if missing and locked until the transaction ends,
+# as lock_accumulators does (ON CONFLICT DO UPDATE waits for a holder to commit and returns the row
+# as that holder left it). Reading from `claim` orders the two: a concurrent duplicate waits on the
+# key, as with a separate claim statement, and never holds the accumulators row while it waits (no
+# deadlock with the request it duplicates); a replay locks nothing. A data-modifying CTE runs once
+# and to completion whether or not the main query reads it.
+# (S608: every statement here is built from constant names of our own tables, never from input.)
+_CLAIM_AND_LOCK = (
+    f"claim AS ({idempotency.CLAIM_SQL}), "  # noqa: S608
+    "acc AS (INSERT INTO accumulators (person_no, year) "
+    "SELECT CAST(:person_no AS varchar), CAST(:year AS integer) FROM claim "
+    "ON CONFLICT (person_no, year) DO UPDATE SET person_no = excluded.person_no "
+    f"RETURNING {_ACCUMULATOR_COLUMNS})"
+)
+_READ_ACCUMULATORS = (
+    f"acc AS (SELECT {_ACCUMULATOR_COLUMNS} FROM accumulators "  # noqa: S608
+    "WHERE person_no = :person_no AND year = :year)"
+)
+# Rows come back as anonymous records (ROW(...)), arrays of them for the sets: asyncpg decodes both
+# with their column types (dates as date, numerics as Decimal), so nothing is parsed from JSON.
+_CONTEXT_SELECT = (
+    "SELECT"  # noqa: S608
+    " (SELECT ROW(i.name, i.level, i.region_code, i.institution_type, i.agreement_status)"
+    "  FROM institutions i WHERE i.code = :institution_code) AS institution,"
+    " ARRAY(SELECT ROW(s.sanction, s.refuses_settlement, s.effective_from)"
+    "  FROM institution_sanctions s WHERE s.institution_code = :institution_code) AS sanctions,"
+    " (SELECT ROW(p.suspended_from, p.suspended_until, p.reinstated_on, p.reason)"
+    "  FROM practitioner_status p WHERE p.practitioner_code = :practitioner_code) AS practitioner,"
+    " (SELECT ROW(e.birth_date, e.sex, d.died_on) FROM eligibility_persons e"
+    "  LEFT JOIN eligibility_deaths d ON d.person_no = e.person_no WHERE e.person_no = :person_no) AS person,"
+    " ARRAY(SELECT ROW(c.scheme, c.effective_from, c.effective_to, c.region_code, c.retiree,"
+    "  c.assistance_category, st.suspended_from, st.terminated_on)"
+    "  FROM eligibility_coverages c LEFT JOIN eligibility_stops st ON st.enrollment_id = c.enrollment_id"
+    "  WHERE c.person_no = :person_no AND c.status = 'active' ORDER BY c.effective_from) AS coverages,"
+    " ARRAY(SELECT ROW(f.destination_region_code, f.valid_from, f.valid_to, r.revoked_on)"
+    "  FROM eligibility_filings f LEFT JOIN eligibility_filing_revocations r ON r.filing_id = f.filing_id"
+    "  WHERE f.person_no = :person_no) AS filings,"
+    " ARRAY(SELECT ROW(b.bound_on, u.unbound_on)"
+    "  FROM eligibility_family_bindings b LEFT JOIN eligibility_family_unbindings u ON u.binding_id = b.binding_id"
+    "  WHERE b.person_no = :payer_person_no AND b.relative_person_no = :person_no) AS bindings,"
+    f" (SELECT ROW({_ACCUMULATOR_COLUMNS}) FROM acc) AS accumulators,"
+    " (SELECT max(id) FROM catalogue_items) AS catalogue_generation,"
+    " (SELECT count(*) FROM policies) AS policy_generation"
+)
+_CONTEXT_CLAIMED = text(f"WITH {_CLAIM_AND_LOCK} {_CONTEXT_SELECT}, EXISTS (SELECT FROM claim) AS claimed")
+_CONTEXT_READ = text(f"WITH {_READ_ACCUMULATORS} {_CONTEXT_SELECT}, true AS claimed")
+
+
+async def settle_context(
+    session: AsyncSession,
+    *,
+    institution_code: str,
+    practitioner_code: str,
+    person_no: str,
+    payer_person_no: str | None,
+    year: int,
+    claim: dict[str, object] | None,
+) -> SettleContext:
+    """The institution with its sanctions, the practitioner's status, the person with their death,
+    active coverages and filings, their 家庭共济 bindings to `payer_person_no`, the person-year
+    accumulators, and the reference data's generations, in one round trip.
+
+    With `claim` (shared.idempotency.claim_params) the statement also claims the idempotency key
+    and, if it did, creates the accumulators row if missing and holds it FOR UPDATE until the
+    transaction ends, also when a check then refuses the claim (the refusal rolls back). Without,
+    it writes and locks nothing (a pre-settlement).
+    """
+    params: dict[str, object] = {
+        "institution_code": institution_code,
+        "practitioner_code": practitioner_code,
+        "person_no": person_no,
+        "payer_person_no": payer_person_no,
+        "year": year,
+    }
+    row = (
+        await session.execute(_CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})})
+    ).one()
+    institution = None if row.institution is None else InstitutionInfo(institution_code, *row.institution)
+    person = None if row.person is None else ClaimantInfo(*row.person)
+    return SettleContext(
+        institution=institution,
+        sanctions=[SanctionInfo(*s) for s in row.sanctions],
+        practitioner=None if row.practitioner is None else PractitionerInfo(*row.practitioner),
+        person=person,
+        coverages=[] if person is None else [Coverage(*c) for c in row.coverages],
+        filings=[Filing(*f) for f in row.filings],
+        bindings=[FamilyBinding(*b) for b in row.bindings],
+        accumulators=Accumulators() if row.accumulators is None else Accumulators(*row.accumulators),
+        catalogue_generation=row.catalogue_generation,
+        policy_generation=row.policy_generation,
+        claimed=row.claimed,
+    )
+
+
+class _CatalogueCache:
+    """Catalogue versions by (code, care region, date of service), valid for one generation.
+
+    The catalogue changes only by a whole replacement (PUT /catalogue: new rows, new ids), so
+    `max(id)`, read in settle_context's statement, names the catalogue a request sees: when it
+    differs from the cached one, everything cached is dropped. A request therefore never uses
+    versions older than those its own statement could see. Absent codes are cached too (empty).
+    """
+
+    MAX_ENTRIES = 50_000  # a bound on memory; past it the cache starts again
+
+    def __init__(self) -> None:
+        self.generation: int | None = None
+        self.entries: dict[tuple[str, str, date], list[CatalogueItem]] = {}
+
+    def lookup(
+        self, generation: int | None, codes: Iterable[str], region: str, on: date
+    ) -> tuple[list[CatalogueItem], list[str]]:
+        """(cached versions, codes not cached) for this generation."""
+        if generation != self.generation:
+            self.generation = generation
+            self.entries = {}
+        found: list[CatalogueItem] = []
+        missing: list[str] = []
+        for code in sorted(set(codes)):
+            cached = self.entries.get((code, region, on))
+            if cached is None:
+                missing.append(code)
+            else:
+                found.extend(cached)
+        return found, missing
+
+    def store(
+        self, generation: int | None, codes: Iterable[str], region: str, on: date, items: Iterable[CatalogueItem]
+    ) -> None:
+        if generation != self.generation:  # replaced while this request read: leave it to the next
+            return
+        if len(self.entries) > self.MAX_ENTRIES:
+            self.entries = {}
+        by_code: dict[str, list[CatalogueItem]] = {code: [] for code in codes}
+        for item in items:
+            by_code.setdefault(item.code, []).append(item)
+        for code, versions in by_code.items():
+            self.entries[(code, region, on)] = versions
+
+
+_CATALOGUE_CACHE = _CatalogueCache()
+
+
+async def catalogue_items_of_generation(
+    session: AsyncSession, generation: int | None, codes: Iterable[str], region: str, on: date
+) -> list[CatalogueItem]:
+    """catalogue_items, served from the in-process cache while the catalogue is the same generation."""
+    found, missing = _CATALOGUE_CACHE.lookup(generation, codes, region, on)
+    if missing:
+        loaded = await catalogue_items(session, missing, region, on)
+        _CATALOGUE_CACHE.store(generation, missing, region, on, loaded)
+        found.extend(loaded)
+    return found
+
+
+# Parsed policy versions per region, with the number of versions of every region when they were
+# read: versions are only ever added (never edited or deleted), so the same count means the same
+# set. settle_context reads the count, so this saves a statement and a parse of every version's
+# row on every settlement.
+_POLICY_CACHE: dict[str, tuple[int, list[PolicyRecord]]] = {}
+
+
+async def policies_of_generation(session: AsyncSession, generation: int, region: str) -> list[PolicyRecord]:
+    cached = _POLICY_CACHE.get(region)
+    if cached is not None and cached[0] == generation:
+        return cached[1]
+    records = await policies(session, region)
+    _POLICY_CACHE[region] = (generation, records)  # read after the count: at least as new as it
+    return records
+
+
+# The settlement row, the accumulators after it, the personal account's debit, the journal lines,
+# the outbox rows and the idempotency key's answer: one statement of data-modifying CTEs, so one
+# round trip. They all see the statement's snapshot, and none reads what another writes; the
+# accumulators and account rows were locked by earlier statements of the transaction, and every
+# constraint (the account's balance >= 0, the unique keys) is checked as in separate statements.
+_SETTLEMENT_COLUMNS = tuple(c.name for c in Settlement.__table__.columns)
+_JSONB_COLUMNS = frozenset(c.name for c in Settlement.__table__.columns if isinstance(c.type, JSONB))
+_STORE_SETTLEMENT = text(
+    "WITH settlement AS (INSERT INTO settlements ("  # noqa: S608
+    + ", ".join(_SETTLEMENT_COLUMNS)
+    + ") VALUES ("
+    + ", ".join(f"CAST(:s_{c} AS jsonb)" if c in _JSONB_COLUMNS else f":s_{c}" for c in _SETTLEMENT_COLUMNS)
+    + ")), accumulators AS (UPDATE accumulators SET "
+    + ", ".join(f"{name} = :a_{name}" for name in ACCUMULATOR_FIELDS)
+    + ", settlements = settlements + 1 WHERE person_no = :s_person_no AND year = :s_year),"  # noqa: S608
+    " account AS (UPDATE personal_accounts SET balance = balance - CAST(:account_debit AS numeric),"
+    " updated_at = now() WHERE person_no = :account_holder AND CAST(:account_debit AS numeric) > 0),"
+    " journal AS (INSERT INTO ledger_entries (settlement_id, kind, institution_code, account, debit, credit,"
+    " region_code, counterparty_region, business_date)"
+    " SELECT CAST(:s_id AS uuid), 'settlement', CAST(:s_institution_code AS varchar), a, d, c, r, cr,"
+    " CAST(:business_date AS date) FROM unnest("
+    "CAST(:journal_accounts AS varchar[]), CAST(:journal_debits AS numeric[]), CAST(:journal_credits AS numeric[]), "
+    "CAST(:journal_regions AS varchar[]), CAST(:journal_counterparties AS varchar[])) "
+    "WITH ORDINALITY AS line(a, d, c, r, cr, n) ORDER BY n),"
+    f" events AS ({outbox.INSERT_SQL}),"
+    f" answer AS ({idempotency.FINISH_SQL})"
+    " SELECT 1"
+)
+
+
+async def store_settlement(
+    session: AsyncSession,
+    row: Settlement,
+    *,
+    accumulators: Accumulators,
+    account_holder: str,
+    journal_lines: Sequence[JournalLine],
+    business_date: date,
+    outbox_params: dict[str, list[object]],
+    answer: dict[str, object],
+) -> None:
+    """Store a settlement and everything that goes with it in one statement.
+
+    `row` is not added to the session (no flush, no identity map): its attributes are the values.
+    `outbox_params` come from shared.events.outbox.stage, `answer` from shared.idempotency.finish_params.
+    The accumulators row gets `accumulators` and one more settlement; the account holder's balance
+    loses acct_pay (when above zero).
+    """
+    params: dict[str, object] = {}
+    for column in _SETTLEMENT_COLUMNS:
+        value = getattr(row, column)
+        params[f"s_{column}"] = (
+            json.dumps(value, ensure_ascii=False) if column in _JSONB_COLUMNS and value is not None else value
+        )
+    for name in ACCUMULATOR_FIELDS:
+        params[f"a_{name}"] = getattr(accumulators, name)
+    params["account_debit"] = row.acct_pay
+    params["account_holder"] = account_holder
+    params["business_date"] = business_date
+    params["journal_accounts"] = [line.account for line in journal_lines]
+    params["journal_debits"] = [line.debit for line in journal_lines]
+    params["journal_credits"] = [line.credit for line in journal_lines]
+    params["journal_regions"] = [line.region for line in journal_lines]
+    params["journal_counterparties"] = [line.counterparty_region for line in journal_lines]
+    clash = params.keys() & (outbox_params.keys() | answer.keys())
+    assert not clash, f"parameter names used twice: {clash}"
+    await session.execute(_STORE_SETTLEMENT, {**params, **outbox_params, **answer})

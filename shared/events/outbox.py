@@ -50,7 +50,7 @@ _BY_ID = operator.attrgetter("id")
 
 # One statement for any number of events: the rows travel as ten arrays, so a batch of N costs
 # one round trip and one parse of a cached statement, not N binds (as executemany would).
-_INSERT_OUTBOX = text(
+INSERT_SQL = (
     "INSERT INTO outbox (event_id, event_type, topic, key, shard, source, subject, occurred_at, payload, headers) "
     "SELECT e, t, t, k, sh, src, sub, ts, p, CAST(h AS jsonb) FROM unnest("
     "CAST(:event_ids AS uuid[]), CAST(:types AS varchar[]), CAST(:keys AS varchar[]), CAST(:shards AS smallint[]), "
@@ -58,6 +58,7 @@ _INSERT_OUTBOX = text(
     "CAST(:payloads AS bytea[]), CAST(:headers AS text[])) WITH ORDINALITY AS batch(e, t, k, sh, src, sub, ts, p, h, n) "
     "ORDER BY n"  # ids follow the given order: the relay publishes by id
 )
+_INSERT_OUTBOX = text(INSERT_SQL)
 
 
 def _insert_params(events: Sequence[Event]) -> dict[str, list[object]]:
@@ -83,11 +84,23 @@ async def publish(session: AsyncSession, payload: EventPayload, *, source: str) 
 
 async def publish_many(session: AsyncSession, payloads: Sequence[EventPayload], *, source: str) -> list[Event]:
     """Record several events in one statement (a batch import, a fan-out), in the given order."""
+    events, params = stage(payloads, source=source)
+    if events:
+        await session.execute(_INSERT_OUTBOX, params)
+    return events
+
+
+def stage(payloads: Sequence[EventPayload], *, source: str) -> tuple[list[Event], dict[str, list[object]]]:
+    """The events for these payloads and the parameters of `INSERT_SQL` that record them, in order.
+
+    For a caller that folds the outbox insert into a larger statement of its transaction (a
+    data-modifying CTE beside its own writes) to save round trips; publish_many is the plain form.
+    The parameter names are those of `INSERT_SQL` (event_ids, types, keys, shards, sources,
+    subjects, times, payloads, headers): the caller's own must differ.
+    """
     trace = current_trace_headers()
     events = [Event.new(p, source=source, trace_headers=trace) for p in payloads]
-    if events:
-        await session.execute(_INSERT_OUTBOX, _insert_params(events))
-    return events
+    return events, _insert_params(events)
 
 
 _COPY_COLUMNS = (

@@ -50,3 +50,29 @@ async def test_without_the_ping_the_dropped_connection_fails_the_first_use(fresh
         assert failed
     finally:
         await db.dispose()
+
+
+async def test_the_ping_is_the_transactions_begin(fresh_database: FreshDatabase) -> None:
+    """A checked-out connection costs one round trip before the first statement, not two: the
+    ping is the BEGIN the transaction needs anyway (no separate SELECT 1)."""
+    url = await fresh_database("db_ping_begin")
+    db = Database(url, pool_size=1, max_overflow=0)
+    sent: list[str] = []
+    try:
+        async with db.transaction() as session:  # the pool's only connection, now pooled
+            raw = await (await session.connection()).get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            driver.add_query_logger(lambda record: sent.append(record.query.strip().rstrip(";").upper()))
+        sent.clear()  # the first transaction's COMMIT
+        async with db.transaction() as session:
+            assert await session.scalar(text("SELECT 41 + 1")) == 42
+        # Simple-protocol round trips (prepared statements are not logged): BEGIN, then COMMIT.
+        assert sent == ["BEGIN", "COMMIT"], sent
+        sent.clear()
+        async with db.transaction() as session:  # a rolled-back transaction: BEGIN, ROLLBACK
+            await session.scalar(text("SELECT 1"))
+            await session.rollback()
+        assert sent == ["BEGIN", "ROLLBACK"], sent
+    finally:
+        await db.dispose()
