@@ -16,6 +16,7 @@ from uuid6 import uuid7
 from services.supervision import repository
 from services.supervision.audit_batch import BatchHistory, first_of_each
 from services.supervision.models import Flag, PointsEntry
+from services.supervision.rule_cache import KnowledgeBaseMemo
 from services.supervision.sanctions import PointsTally, apply_points, points_for, rule_families
 from services.supervision.service import Finding, RuleVersion, business_date, evaluate, lookback_days
 from shared.events.consumer import AnyHandler, BatchHandler
@@ -32,6 +33,8 @@ from shared.events.envelope import Event
 from shared.events.outbox import publish_many
 
 SOURCE = "/yibao/supervision"
+# The knowledge base changes only with migrations: a minute-old copy per worker (decision 0009).
+knowledge_base = KnowledgeBaseMemo()
 
 
 async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> None:
@@ -55,8 +58,9 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
             fresh.append((event, claim))
     if not fresh:
         return
-    rules = await repository.active_rules(session)
-    loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules)
+    rules = await repository.active_rules(session)  # per batch: an activation applies from the next batch
+    catalogue = await knowledge_base.get(lambda: repository.knowledge_base(session))
+    loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules, catalogue)
     batch = BatchHistory(loaded, lookback_days(rules))
     all_flags: list[Flag] = []
     outcomes: list[tuple[UUID, str, int]] = []

@@ -165,6 +165,15 @@ class InstitutionCost:
 
 
 @dataclass(frozen=True)
+class InstitutionProfile:
+    """What supervision's projection knows of an institution (from the claims settled there)."""
+
+    institution_level: int | None
+    institution_type: str | None
+    region_code: str | None
+
+
+@dataclass(frozen=True)
 class History:
     """Everything the rules may look at besides the claim, loaded by the caller. Empty = unknown."""
 
@@ -783,6 +792,21 @@ def drug_groups(claim: ClaimSettled, catalogue: Iterable[ItemRestriction]) -> se
 
 def traceability_codes(claim: ClaimSettled) -> list[str]:
     return [code for line in claim.lines for code in line.traceability_codes]
+
+
+def with_profile(claim: ClaimSettled, profile: InstitutionProfile | None) -> ClaimSettled:
+    """The claim with its institution's level, type and region taken from the profile where the
+    claim does not say them (what the claim says wins)."""
+    if profile is None:
+        return claim
+    update: dict[str, object] = {}
+    if claim.institution_level is None and profile.institution_level is not None:
+        update["institution_level"] = profile.institution_level
+    if not claim.institution_type and profile.institution_type:
+        update["institution_type"] = profile.institution_type
+    if not claim.region_code and profile.region_code:
+        update["region_code"] = profile.region_code
+    return claim.model_copy(update=update) if update else claim
 
 
 @dataclass(frozen=True)
