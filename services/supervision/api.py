@@ -60,7 +60,7 @@ from services.supervision.service import (
     business_date,
     check_rule_version,
     draft_claim,
-    evaluate,
+    evaluate_counted,
     in_stage_check,
     merge_statistics,
     run_as_if_in_force,
@@ -172,7 +172,7 @@ async def precheck(body: PrecheckIn, session: ReadSession, principal: CurrentPri
     # Only the pre-stage rules' windows are loaded (90 days, not the post rules' year).
     rules = [rule for rule in all_rules if "pre" in rule.stages]
     claim, history = await repository.load_draft_history(session, draft, rules, catalogue)
-    findings = evaluate(claim, history, rules, "pre", body.visit_date)
+    findings, rules_run = evaluate_counted(claim, history, rules, "pre", body.visit_date)
     return PrecheckOut(
         warnings=[
             PrecheckWarning(
@@ -185,7 +185,7 @@ async def precheck(body: PrecheckIn, session: ReadSession, principal: CurrentPri
             )
             for f in findings
         ],
-        rules_run=sum(1 for rule in rules if rule.applies(claim, "pre", body.visit_date)),
+        rules_run=rules_run,
         refused=any(f.severity == "refuse" for f in findings),
     )
 
