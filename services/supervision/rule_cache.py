@@ -51,7 +51,7 @@ class ActiveRulesMemo(TtlMemo[list[RuleVersion]]):
 
 
 class KnowledgeBaseMemo(TtlMemo[dict[str, ItemRestriction]]):
-    """The whole knowledge base by item code (a few thousand rows at most: a national 两库 size)."""
+    """The whole knowledge base by item code (restricted items: thousands of rows, not millions)."""
 
     def __init__(self, ttl_seconds: float = KNOWLEDGE_BASE_TTL_SECONDS, clock: Callable[[], float] = monotonic) -> None:
         super().__init__(ttl_seconds, clock)
