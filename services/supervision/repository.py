@@ -873,14 +873,14 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
     """`record_claim` for a batch: one statement per projection table."""
     if not recorded:
         return
-    history_rows: list[dict[str, Any]] = []
+    history_rows: list[str] = []
     purchase_rows: list[dict[str, Any]] = []
     code_rows: dict[str, dict[str, Any]] = {}
     institutions: dict[str, dict[str, Any]] = {}
     for entry in recorded:
         claim = entry.claim
         settled_on = business_date(claim.settled_at)
-        history_rows.append(
+        row = json.dumps(
             {
                 "settlement_id": str(claim.settlement_id),
                 "person_no": claim.person_no,
@@ -896,9 +896,11 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
                 "diagnosis_group": diagnosis_group(claim),
                 "region_code": claim.region_code,
                 "settled_on": settled_on.isoformat(),
-                "claim": claim.model_dump(mode="json"),
-            }
+            },
+            ensure_ascii=False,
         )
+        # The claim's JSON spliced in as pydantic writes it (one pass, no intermediate dict).
+        history_rows.append(f'{row[:-1]}, "claim": {claim.model_dump_json()}}}')
         purchase_rows.extend(
             {
                 "settlement_id": claim.settlement_id,
@@ -928,7 +930,7 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
             "institution_type": claim.institution_type,
             "region_code": claim.region_code,
         }
-    await session.execute(_RECORD_HISTORY, {"rows": json.dumps(history_rows, ensure_ascii=False)})
+    await session.execute(_RECORD_HISTORY, {"rows": f"[{','.join(history_rows)}]"})
     if purchase_rows:
         await session.execute(insert(_table(DrugPurchaseRow)).on_conflict_do_nothing(), purchase_rows)
     if code_rows:
