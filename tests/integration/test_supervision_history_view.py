@@ -108,14 +108,14 @@ async def test_a_draft_gets_its_profile_and_every_projection_in_one_statement(db
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(db.reader_engine.sync_engine, "before_cursor_execute", count)
     try:
         async with db.reading() as session:
             claim, history = await repository.load_draft_history(
                 session, draft(person, institution, trace, level=None), rules, catalogue
             )
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(db.reader_engine.sync_engine, "before_cursor_execute", count)
 
     assert len(statements) == 1  # the profile and the whole view: one statement
     assert "= ANY(" in statements[0]
