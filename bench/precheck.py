@@ -126,8 +126,9 @@ async def load_history(url: str, persons: int, claims: int, today: date) -> list
             for n in numbers:
                 birth = date(rng.randrange(1940, 2015), rng.randrange(1, 13), rng.randrange(1, 29))
                 await repository.record_person(session, n, sex=rng.choice("MF"), birth_date=birth)
-            catalogue: tuple[ItemRestriction, ...] = await repository.restrictions_for(
-                session, [code for code, _ in ITEMS]
+            knowledge_base = await repository.knowledge_base(session)
+            catalogue: tuple[ItemRestriction, ...] = tuple(
+                knowledge_base[code] for code, _ in ITEMS if code in knowledge_base
             )
         for start in range(0, claims, 500):
             async with db.transaction() as session:

@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
@@ -28,11 +28,27 @@ class Database:
         if pre_ping:
             event.listen(self.engine.sync_engine.pool, "checkout", _ping_on_checkout)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Read-only sessions get a pool of their own: autocommit (asyncpg sends no BEGIN and no
+        # COMMIT) and no checkout ping; a statement on a dropped connection is retried instead.
+        self.reader_engine: AsyncEngine = create_async_engine(
+            async_url(url), pool_size=pool_size, max_overflow=max_overflow, isolation_level="AUTOCOMMIT"
+        )
+        self.readers = async_sessionmaker(self.reader_engine, class_=ReadOnlySession, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back when it raises."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work without a transaction: each statement sees its own snapshot, so
+        it suits a request that reads everything it needs in one statement. Never write through it
+        (each write would commit on its own). Its connections are not pinged on checkout (one
+        round trip a request less): a statement whose connection the server dropped runs once
+        more on a new one (`ReadOnlySession`), so a request still never fails on a dead one."""
+        async with self.readers() as session:
             yield session
 
     async def ping(self) -> None:
@@ -41,6 +57,32 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.reader_engine.dispose()
+
+
+class ReadOnlySession(AsyncSession):
+    """The session of `Database.reading()`. A statement that finds its pooled connection dropped
+    by the server (SQLAlchemy then invalidates it) runs once more on a fresh connection: safe
+    only because every statement here is a read that stands alone (autocommit, no transaction).
+    `execute`, `scalars` (through execute) and `scalar` retry; other methods do not."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            await self.rollback()  # lets the invalidated connection go
+            return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().scalar(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            await self.rollback()
+            return await super().scalar(*args, **kwargs)
 
 
 def _ping_on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
@@ -91,10 +133,19 @@ async def _request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _request_read(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.reading() as session:
+        yield session
+
+
 # Routes take `session: DbSession`; the commit happens when the route returns, before the
 # response is sent (scope="function"), so a client never sees success for a lost write.
 DbSession = Annotated[AsyncSession, Depends(_request_transaction, scope="function")]
 
+# A read-only route whose reads are one statement (or need no common snapshot) takes
+# `session: ReadSession`: the same pooled connections, no BEGIN/COMMIT (Database.reading).
+ReadSession = Annotated[AsyncSession, Depends(_request_read, scope="function")]
 
 class CopyRefused(Exception):
     """The database refused a COPY (a constraint, a value it will not take); the transaction or savepoint it ran in

@@ -21,7 +21,7 @@ from services.supervision.cases import (
     record_recovery,
 )
 from services.supervision.models import Case, RecoveryPayment, RuleVersionRow, SanctionRow
-from services.supervision.rule_cache import ActiveRulesMemo
+from services.supervision.rule_cache import ActiveRulesMemo, KnowledgeBaseMemo
 from services.supervision.sanctions import ROLLING_DAYS, Recovery, Sanction, credit_grade
 from services.supervision.schemas import (
     AuditOut,
@@ -55,17 +55,19 @@ from services.supervision.service import (
     BacktestTally,
     DraftLine,
     Finding,
+    ItemRestriction,
+    RuleVersion,
     business_date,
     check_rule_version,
     draft_claim,
-    evaluate,
+    evaluate_counted,
     in_stage_check,
     merge_statistics,
     run_as_if_in_force,
     tally_backtest,
 )
 from shared.auth import CurrentPrincipal, Role, require_role
-from shared.db import DbSession
+from shared.db import DbSession, ReadSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from shared.events.contracts import InstitutionSanctioned
 from shared.events.outbox import publish
@@ -119,13 +121,22 @@ async def list_flags(
     )
 
 
-# Active rule versions for prechecks, re-read at most every second (a query per precheck was a hot spot).
+# Reference data for prechecks and in-stage checks, in short-lived memos (rule_cache.py, decision 0009).
 precheck_rules = ActiveRulesMemo()
+knowledge_base = KnowledgeBaseMemo()
+
+
+async def _reference_data(session: AsyncSession) -> tuple[list[RuleVersion], dict[str, ItemRestriction]]:
+    rules = await precheck_rules.get(lambda: repository.active_rules(session))
+    return rules, await knowledge_base.get(lambda: repository.knowledge_base(session))
 
 
 @router.post("/prechecks", response_model=PrecheckOut)
-async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrincipal) -> PrecheckOut:
-    """事前提醒: the warnings the pre-stage rules give a draft order, against the person's history."""
+async def precheck(body: PrecheckIn, session: ReadSession, principal: CurrentPrincipal) -> PrecheckOut:
+    """事前提醒: the warnings the pre-stage rules give a draft order, against the person's history.
+
+    Read-only, in one round trip (plus the memos' reloads): the institution's profile and the whole
+    history view come from one statement, outside a transaction."""
     require_role(principal, *PRECHECKERS)
     if principal.role is Role.HOSPITAL and principal.institution_code != body.institution_code:
         raise Forbidden(
@@ -139,8 +150,7 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
             kind="invalid-dates",
             errors=[FieldError(field="discharged_on", message="must be on or after visit_date")],
         )
-    profile = await repository.institution_profile(session, body.institution_code)
-    claim = draft_claim(
+    draft = draft_claim(
         person_no=body.person_no,
         practitioner_code=body.practitioner_code,
         institution_code=body.institution_code,
@@ -152,18 +162,17 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
             DraftLine(line.item_code, line.quantity, line.unit_price, tuple(line.traceability_codes))
             for line in body.lines
         ],
-        institution_level=None if profile is None else profile.institution_level,
-        institution_type=None if profile is None else profile.institution_type,
-        region_code=None if profile is None else profile.region_code,
+        institution_level=None,  # from the institution's profile, read with the history
+        institution_type=None,
+        region_code=None,
         scheme=body.scheme,
         now=datetime.now(UTC),
     )
+    all_rules, catalogue = await _reference_data(session)
     # Only the pre-stage rules' windows are loaded (90 days, not the post rules' year).
-    rules = [
-        rule for rule in await precheck_rules.get(lambda: repository.active_rules(session)) if "pre" in rule.stages
-    ]
-    history = await repository.load_history(session, claim, rules)
-    findings = evaluate(claim, history, rules, "pre", body.visit_date)
+    rules = [rule for rule in all_rules if "pre" in rule.stages]
+    claim, history = await repository.load_draft_history(session, draft, rules, catalogue)
+    findings, rules_run = evaluate_counted(claim, history, rules, "pre", body.visit_date)
     return PrecheckOut(
         warnings=[
             PrecheckWarning(
@@ -176,21 +185,19 @@ async def precheck(body: PrecheckIn, session: DbSession, principal: CurrentPrinc
             )
             for f in findings
         ],
-        rules_run=sum(1 for rule in rules if rule.applies(claim, "pre", body.visit_date)),
+        rules_run=rules_run,
         refused=any(f.severity == "refuse" for f in findings),
     )
 
 
 @router.post("/checks", response_model=CheckOut)
-async def check(body: CheckIn, session: DbSession, principal: CurrentPrincipal) -> CheckOut:
+async def check(body: CheckIn, session: ReadSession, principal: CurrentPrincipal) -> CheckOut:
     """事中审核: settlement asks, just before storing a claim, whether a refuse-severity in-stage rule
     stops it. Only Yibao's own services call it (role service): a hospital or ops token cannot
-    stand in for settlement's check, nor learn the refusals ahead of settling."""
+    stand in for settlement's check, nor learn the refusals ahead of settling. Read-only, one round
+    trip like a precheck; what the claim says of its institution wins over the profile."""
     require_role(principal, Role.SERVICE)
-    profile = None
-    if body.institution_level is None or body.institution_type is None or body.region_code is None:
-        profile = await repository.institution_profile(session, body.institution_code)
-    claim = draft_claim(
+    draft = draft_claim(
         person_no=body.person_no,
         practitioner_code=body.practitioner_code,
         institution_code=body.institution_code,
@@ -202,17 +209,16 @@ async def check(body: CheckIn, session: DbSession, principal: CurrentPrincipal) 
             DraftLine(line.item_code, line.quantity, line.unit_price, tuple(line.traceability_codes))
             for line in body.lines
         ],
-        institution_level=body.institution_level
-        if body.institution_level is not None
-        else (None if profile is None else profile.institution_level),
-        institution_type=body.institution_type or (None if profile is None else profile.institution_type),
-        region_code=body.region_code or (None if profile is None else profile.region_code),
+        institution_level=body.institution_level,
+        institution_type=body.institution_type,
+        region_code=body.region_code,
         scheme=body.scheme,
         now=datetime.now(UTC),
     )
+    all_rules, catalogue = await _reference_data(session)
     # Only the in-stage rules' windows are loaded: post-only rules (peers, LTC) need not slow a settlement.
-    rules = [rule for rule in await precheck_rules.get(lambda: repository.active_rules(session)) if "in" in rule.stages]
-    history = await repository.load_history(session, claim, rules)
+    rules = [rule for rule in all_rules if "in" in rule.stages]
+    claim, history = await repository.load_draft_history(session, draft, rules, catalogue)
     findings, rules_run = in_stage_check(claim, history, rules)
     return CheckOut(
         refused=bool(findings),
@@ -641,8 +647,9 @@ async def backtest(
     window_rules = [rule for rule in (candidate, active) if rule is not None]
     candidate_hits: list[tuple[str, Finding]] = []
     active_hits: list[tuple[str, Finding]] = []
+    catalogue = await knowledge_base.get(lambda: repository.knowledge_base(session))
     for claim in examined:
-        history = await repository.load_history(session, claim, window_rules)
+        history = await repository.load_history(session, claim, window_rules, catalogue)
         key = f"{claim.institution_code}/{claim.settlement_id}"
         candidate_hits += [(key, f) for f in run_as_if_in_force(candidate, claim, history)]
         if active is not None:

@@ -22,6 +22,7 @@ from services.supervision.service import (
     DrugPurchase,
     History,
     InstitutionCost,
+    InstitutionProfile,
     ItemRestriction,
     LtcService,
     PriorClaim,
@@ -54,6 +55,7 @@ class LoadedHistory:
     sold_codes: dict[str, UUID] = field(default_factory=dict)  # code -> the settlement that sold it first
     ltc_services: dict[str, list[LtcService]] = field(default_factory=dict)  # by person
     institution_costs: dict[CostKey, tuple[int, Decimal]] = field(default_factory=dict)  # cases, total
+    institutions: dict[str, InstitutionProfile] = field(default_factory=dict)  # only those asked for
 
 
 def window_start(claim: ClaimSettled, lookback_days: int) -> date:

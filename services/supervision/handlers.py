@@ -16,8 +16,9 @@ from uuid6 import uuid7
 from services.supervision import repository
 from services.supervision.audit_batch import BatchHistory, first_of_each
 from services.supervision.models import Flag, PointsEntry
+from services.supervision.rule_cache import KnowledgeBaseMemo
 from services.supervision.sanctions import PointsTally, apply_points, points_for, rule_families
-from services.supervision.service import Finding, RuleVersion, business_date, evaluate, lookback_days
+from services.supervision.service import Finding, RuleVersion, business_date, evaluate_counted, lookback_days
 from shared.events.consumer import AnyHandler, BatchHandler
 from shared.events.contracts import (
     AuditFlagged,
@@ -32,6 +33,8 @@ from shared.events.envelope import Event
 from shared.events.outbox import publish_many
 
 SOURCE = "/yibao/supervision"
+# The knowledge base changes only with migrations: a minute-old copy per worker (decision 0009).
+knowledge_base = KnowledgeBaseMemo()
 
 
 async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> None:
@@ -55,8 +58,9 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
             fresh.append((event, claim))
     if not fresh:
         return
-    rules = await repository.active_rules(session)
-    loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules)
+    rules = await repository.active_rules(session)  # per batch: an activation applies from the next batch
+    catalogue = await knowledge_base.get(lambda: repository.knowledge_base(session))
+    loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules, catalogue)
     batch = BatchHistory(loaded, lookback_days(rules))
     all_flags: list[Flag] = []
     outcomes: list[tuple[UUID, str, int]] = []
@@ -66,7 +70,7 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
         batch.count_institution_case(claim)
         history = batch.history_for(claim)
         # The rules in force on the day care began judge the claim.
-        findings = evaluate(claim, history, rules, "post", claim.admitted_on)
+        findings, ran = evaluate_counted(claim, history, rules, "post", claim.admitted_on)
         flags = [
             Flag(
                 id=uuid7(),
@@ -81,7 +85,6 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
             )
             for f in findings
         ]
-        ran = sum(1 for rule in rules if rule.applies(claim, "post", claim.admitted_on))
         outcomes.append((claim.settlement_id, "flagged" if flags else "clean", ran))
         batch.record(claim, history.catalogue)
         all_flags.extend(flags)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,7 @@ from services.supervision.models import (
 from services.supervision.service import (
     DrugPurchase,
     History,
+    InstitutionProfile,
     ItemRestriction,
     LtcService,
     PriorClaim,
@@ -54,6 +56,7 @@ from services.supervision.service import (
     lookback_days,
     rule_version_from_row,
     traceability_codes,
+    with_profile,
 )
 from shared.events.contracts import ClaimSettled
 
@@ -73,41 +76,37 @@ async def points_table(session: AsyncSession) -> dict[tuple[str, str], int]:
     return {(row.family, row.severity): row.points for row in rows}
 
 
-async def restrictions_for(session: AsyncSession, item_codes: Iterable[str]) -> tuple[ItemRestriction, ...]:
-    codes = sorted(set(item_codes))
-    if not codes:
-        return ()
-    rows = await session.scalars(select(ItemRestrictionRow).where(ItemRestrictionRow.item_code.in_(codes)))
-    return tuple(
-        ItemRestriction(
-            item_code=row.item_code,
-            sex=row.sex,  # type: ignore[arg-type]  # the column only holds M or F
-            min_age=row.min_age,
-            max_age=row.max_age,
-            min_institution_level=row.min_institution_level,
-            max_quantity_per_day=row.max_quantity_per_day,
-            limit_price=row.limit_price,
-            components=tuple(row.components),
-            drug_group=row.drug_group,
-        )
-        for row in rows
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # The history view: one indexed query per projection
 # ---------------------------------------------------------------------------------------------
 
 
-async def load_history(session: AsyncSession, claim: ClaimSettled, rules: Sequence[RuleVersion]) -> History:
+async def load_history(
+    session: AsyncSession,
+    claim: ClaimSettled,
+    rules: Sequence[RuleVersion],
+    catalogue: Mapping[str, ItemRestriction],
+) -> History:
     """Everything the rules may read about this claim's person, codes, institution and window
-    (prechecks, the in-stage check, backtests): the batch loader on a batch of one."""
-    loaded = await load_batch_history(session, [claim], rules)
+    (backtests): the batch loader on a batch of one."""
+    loaded = await load_batch_history(session, [claim], rules, catalogue)
     return BatchHistory(loaded, lookback_days(rules)).history_for(claim)
 
 
-async def institution_profile(session: AsyncSession, institution_code: str) -> InstitutionRow | None:
-    return await session.get(InstitutionRow, institution_code)
+async def load_draft_history(
+    session: AsyncSession,
+    draft: ClaimSettled,
+    rules: Sequence[RuleVersion],
+    catalogue: Mapping[str, ItemRestriction],
+) -> tuple[ClaimSettled, History]:
+    """A draft claim (a precheck's order, an in-stage check's claim) completed with its institution's
+    profile where it does not say its level, type or region, and its history: one round trip."""
+    loaded = await load_batch_history(session, [draft], rules, catalogue, institutions=[draft.institution_code])
+    claim = with_profile(draft, loaded.institutions.get(draft.institution_code))
+    if claim.institution_level != draft.institution_level and "PEER-OUTLIER" in {rule.rule_id for rule in rules}:
+        # Peers are keyed by the level the profile has just told; a second read (no stage runs it today).
+        loaded = await load_batch_history(session, [claim], rules, catalogue)
+    return claim, BatchHistory(loaded, lookback_days(rules)).history_for(claim)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -695,172 +694,213 @@ async def finish_audits(session: AsyncSession, outcomes: Sequence[tuple[UUID, st
     )
 
 
+# The whole history view of a batch (or of one draft claim) in one statement and one round trip:
+# a subquery per projection, each row an anonymous record that asyncpg decodes to a tuple of typed
+# values. Every filter takes an array (`= ANY`), so the text never varies with the batch and the
+# statement is prepared once per connection (an expanding IN-list compiled anew per call).
+_HISTORY_VIEW = text(
+    """
+    SELECT
+      ARRAY(SELECT ROW(i.institution_code, i.institution_level, i.institution_type, i.region_code)
+            FROM institutions i
+            WHERE i.institution_code = ANY(CAST(:institutions AS varchar[]))) AS institutions,
+      ARRAY(SELECT ROW(p.person_no, p.sex, p.birth_date, p.died_on)
+            FROM persons p
+            WHERE p.person_no = ANY(CAST(:persons AS varchar[]))) AS persons,
+      ARRAY(SELECT ROW(h.person_no, h.settlement_id, h.institution_code, h.visit_type, h.admitted_on,
+                       h.discharged_on, h.diagnoses, h.item_codes)
+            FROM claim_history h
+            WHERE h.person_no = ANY(CAST(:persons AS varchar[]))
+              AND h.discharged_on >= CAST(:earliest AS date) AND h.admitted_on <= CAST(:latest AS date))
+        AS prior_claims,
+      ARRAY(SELECT ROW(d.person_no, d.settlement_id, d.drug_group, d.practitioner_code, d.institution_code,
+                       d.purchased_on)
+            FROM drug_purchases d
+            WHERE d.person_no = ANY(CAST(:persons AS varchar[]))
+              AND d.drug_group = ANY(CAST(:drug_groups AS varchar[]))
+              AND d.purchased_on >= CAST(:earliest AS date)
+              AND d.purchased_on <= CAST(:latest_admitted AS date)) AS drug_purchases,
+      ARRAY(SELECT ROW(t.code, t.settlement_id)
+            FROM traceability_codes t
+            WHERE t.code = ANY(CAST(:codes AS varchar[]))) AS sold_codes,
+      ARRAY(SELECT ROW(l.person_no, l.service_date, l.amount)
+            FROM ltc_services l
+            WHERE l.person_no = ANY(CAST(:ltc_persons AS varchar[]))
+              AND l.service_date >= CAST(:ltc_from AS date) AND l.service_date <= CAST(:ltc_to AS date))
+        AS ltc_services,
+      ARRAY(SELECT ROW(c.institution_code, c.institution_level, c.diagnosis_group, c.cases, c.total_cost)
+            FROM institution_costs c
+            WHERE c.institution_level = ANY(CAST(:peer_levels AS integer[]))
+              AND c.diagnosis_group = ANY(CAST(:peer_groups AS varchar[]))) AS institution_costs
+    """
+)
+
+
+async def knowledge_base(session: AsyncSession) -> dict[str, ItemRestriction]:
+    """The whole knowledge base (知识库) by item code; callers keep it in a short-lived memo."""
+    rows = await session.execute(
+        select(
+            ItemRestrictionRow.item_code,
+            ItemRestrictionRow.sex,
+            ItemRestrictionRow.min_age,
+            ItemRestrictionRow.max_age,
+            ItemRestrictionRow.min_institution_level,
+            ItemRestrictionRow.max_quantity_per_day,
+            ItemRestrictionRow.limit_price,
+            ItemRestrictionRow.components,
+            ItemRestrictionRow.drug_group,
+        )
+    )
+    return {
+        row.item_code: ItemRestriction(
+            item_code=row.item_code,
+            sex=row.sex,  # the column only holds M or F
+            min_age=row.min_age,
+            max_age=row.max_age,
+            min_institution_level=row.min_institution_level,
+            max_quantity_per_day=row.max_quantity_per_day,
+            limit_price=row.limit_price,
+            components=tuple(row.components),
+            drug_group=row.drug_group,
+        )
+        for row in rows
+    }
+
+
 async def load_batch_history(
-    session: AsyncSession, claims: Sequence[ClaimSettled], rules: Sequence[RuleVersion]
+    session: AsyncSession,
+    claims: Sequence[ClaimSettled],
+    rules: Sequence[RuleVersion],
+    catalogue: Mapping[str, ItemRestriction],
+    *,
+    institutions: Sequence[str] = (),
 ) -> LoadedHistory:
-    """What `load_history` reads for each claim, for the whole batch at once (a superset of each
-    claim's window; `audit_batch.BatchHistory` narrows it per claim)."""
+    """What the rules may read for each claim of the batch, in one statement (a superset of each
+    claim's window; `audit_batch.BatchHistory` narrows it per claim). `catalogue` is the whole
+    knowledge base; `institutions` are the institution profiles to read as well (a precheck's)."""
     loaded = LoadedHistory()
     if not claims:
         return loaded
     days = lookback_days(rules)
     persons = sorted({c.person_no for c in claims})
-    earliest = min(window_start(c, days) for c in claims)
-    latest = max(c.discharged_on for c in claims)
-
-    prior_rows = await session.execute(
-        select(
-            ClaimHistory.person_no,
-            ClaimHistory.settlement_id,
-            ClaimHistory.institution_code,
-            ClaimHistory.visit_type,
-            ClaimHistory.admitted_on,
-            ClaimHistory.discharged_on,
-            ClaimHistory.diagnoses,
-            ClaimHistory.item_codes,
-        ).where(
-            ClaimHistory.person_no.in_(persons),
-            ClaimHistory.discharged_on >= earliest,
-            ClaimHistory.admitted_on <= latest,
-        )
-    )
-    for row in prior_rows:
-        loaded.prior_claims.setdefault(row.person_no, []).append(
-            PriorClaim(
-                settlement_id=row.settlement_id,
-                institution_code=row.institution_code,
-                visit_type=row.visit_type,
-                admitted_on=row.admitted_on,
-                discharged_on=row.discharged_on,
-                diagnoses=tuple(row.diagnoses),
-                item_codes=tuple(row.item_codes),
-            )
-        )
-    item_codes = {line.item_code for c in claims for line in c.lines}
-    item_codes |= {code for priors in loaded.prior_claims.values() for p in priors for code in p.item_codes}
-    loaded.catalogue = {item.item_code: item for item in await restrictions_for(session, item_codes)}
-
-    person_rows = await session.execute(
-        select(PersonFacts.person_no, PersonFacts.sex, PersonFacts.birth_date, PersonFacts.died_on).where(
-            PersonFacts.person_no.in_(persons)
-        )
-    )
-    for person in person_rows:
-        loaded.persons[person.person_no] = PersonRow(
-            sex=person.sex,
-            birth_date=person.birth_date,
-            death_date=person.died_on,
-        )
-
-    groups = sorted({g for c in claims for g in drug_groups(c, loaded.catalogue.values())})
-    if groups:
-        purchase_rows = await session.execute(
-            select(
-                DrugPurchaseRow.person_no,
-                DrugPurchaseRow.settlement_id,
-                DrugPurchaseRow.drug_group,
-                DrugPurchaseRow.practitioner_code,
-                DrugPurchaseRow.institution_code,
-                DrugPurchaseRow.purchased_on,
-            ).where(
-                DrugPurchaseRow.person_no.in_(persons),
-                DrugPurchaseRow.drug_group.in_(groups),
-                DrugPurchaseRow.purchased_on >= earliest,
-                DrugPurchaseRow.purchased_on <= max(c.admitted_on for c in claims),
-            )
-        )
-        for purchase in purchase_rows:
-            loaded.drug_purchases.setdefault(purchase.person_no, []).append(
-                DrugPurchase(
-                    settlement_id=purchase.settlement_id,
-                    drug_group=purchase.drug_group,
-                    practitioner_code=purchase.practitioner_code,
-                    institution_code=purchase.institution_code,
-                    purchased_on=purchase.purchased_on,
-                )
-            )
-
-    codes = sorted({code for c in claims for code in traceability_codes(c)})
-    if codes:
-        sold_rows = await session.execute(
-            select(TraceabilityCode.code, TraceabilityCode.settlement_id).where(TraceabilityCode.code.in_(codes))
-        )
-        loaded.sold_codes = {sold.code: sold.settlement_id for sold in sold_rows}
-
-    # Two projections only one rule each reads: not loaded when that rule is not among `rules`
+    # Two projections only one rule each reads: not read when that rule is not among `rules`
     # (a precheck runs the pre-stage rules only, and need not pay for them).
     wanted = {rule.rule_id for rule in rules}
     inpatients = [c for c in claims if c.visit_type == "inpatient"] if "LTC-DURING-STAY" in wanted else []
-    if inpatients:
-        ltc_rows = await session.execute(
-            select(LtcServiceRow.person_no, LtcServiceRow.service_date, LtcServiceRow.amount).where(
-                LtcServiceRow.person_no.in_(sorted({c.person_no for c in inpatients})),
-                LtcServiceRow.service_date >= min(c.admitted_on for c in inpatients),
-                LtcServiceRow.service_date <= max(c.discharged_on for c in inpatients),
-            )
-        )
-        for visit in ltc_rows:
-            loaded.ltc_services.setdefault(visit.person_no, []).append(
-                LtcService(service_date=visit.service_date, amount=visit.amount)
-            )
-
     peer_keys = {
         (c.institution_level, group)
         for c in claims
         if (group := diagnosis_group(c)) is not None and c.institution_level is not None and "PEER-OUTLIER" in wanted
     }
-    if peer_keys:
-        levels = sorted({level for level, _ in peer_keys})
-        peer_groups = sorted({group for _, group in peer_keys})
-        cost_rows = await session.execute(
-            select(
-                InstitutionCostRow.institution_code,
-                InstitutionCostRow.institution_level,
-                InstitutionCostRow.diagnosis_group,
-                InstitutionCostRow.cases,
-                InstitutionCostRow.total_cost,
-            ).where(
-                InstitutionCostRow.institution_level.in_(levels),
-                InstitutionCostRow.diagnosis_group.in_(peer_groups),
+    row = (
+        await session.execute(
+            _HISTORY_VIEW,
+            {
+                "institutions": sorted(set(institutions)),
+                "persons": persons,
+                "earliest": min(window_start(c, days) for c in claims),
+                "latest": max(c.discharged_on for c in claims),
+                "latest_admitted": max(c.admitted_on for c in claims),
+                "drug_groups": sorted({g for c in claims for g in drug_groups(c, catalogue.values())}),
+                "codes": sorted({code for c in claims for code in traceability_codes(c)}),
+                "ltc_persons": sorted({c.person_no for c in inpatients}),
+                "ltc_from": min((c.admitted_on for c in inpatients), default=None),
+                "ltc_to": max((c.discharged_on for c in inpatients), default=None),
+                "peer_levels": sorted({level for level, _ in peer_keys}),
+                "peer_groups": sorted({group for _, group in peer_keys}),
+            },
+        )
+    ).one()
+    for code, level, kind, region in row.institutions:
+        loaded.institutions[code] = InstitutionProfile(level, kind, region)
+    for person_no, sex, birth_date, died_on in row.persons:
+        loaded.persons[person_no] = PersonRow(sex=sex, birth_date=birth_date, death_date=died_on)
+    item_codes = {line.item_code for c in claims for line in c.lines}
+    for person_no, settlement_id, institution, visit_type, admitted, discharged, diagnoses, items in row.prior_claims:
+        loaded.prior_claims.setdefault(person_no, []).append(
+            PriorClaim(
+                settlement_id=settlement_id,
+                institution_code=institution,
+                visit_type=visit_type,
+                admitted_on=admitted,
+                discharged_on=discharged,
+                diagnoses=tuple(diagnoses),
+                item_codes=tuple(items),
             )
         )
-        for cost in cost_rows:
-            if (cost.institution_level, cost.diagnosis_group) in peer_keys:
-                key = (cost.institution_code, cost.institution_level, cost.diagnosis_group)
-                loaded.institution_costs[key] = (cost.cases, cost.total_cost)
+        item_codes.update(items)
+    loaded.catalogue = {code: catalogue[code] for code in item_codes if code in catalogue}
+    for person_no, settlement_id, group, practitioner, institution, purchased_on in row.drug_purchases:
+        loaded.drug_purchases.setdefault(person_no, []).append(
+            DrugPurchase(
+                settlement_id=settlement_id,
+                drug_group=group,
+                practitioner_code=practitioner,
+                institution_code=institution,
+                purchased_on=purchased_on,
+            )
+        )
+    loaded.sold_codes = {code: settlement_id for code, settlement_id in row.sold_codes}
+    for person_no, service_date, amount in row.ltc_services:
+        loaded.ltc_services.setdefault(person_no, []).append(LtcService(service_date=service_date, amount=amount))
+    for institution, level, group, cases, total_cost in row.institution_costs:
+        if (level, group) in peer_keys:
+            loaded.institution_costs[(institution, level, group)] = (cases, total_cost)
     return loaded
+
+
+# A batch's claims into the history in one fixed statement: the rows travel as one JSON document
+# (one C-speed json.dumps, one parameter) instead of an executemany whose multi-row VALUES text
+# changes with the batch size and binds fifteen parameters a claim.
+_RECORD_HISTORY = text(
+    """
+    INSERT INTO claim_history (settlement_id, person_no, institution_code, practitioner_code, visit_type,
+                               admitted_on, discharged_on, diagnoses, item_codes, total, institution_level,
+                               diagnosis_group, region_code, settled_on, claim)
+    SELECT settlement_id, person_no, institution_code, practitioner_code, visit_type, admitted_on, discharged_on,
+           diagnoses, item_codes, total, institution_level, diagnosis_group, region_code, settled_on, claim
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch(
+        settlement_id uuid, person_no varchar, institution_code varchar, practitioner_code varchar,
+        visit_type varchar, admitted_on date, discharged_on date, diagnoses text[], item_codes text[],
+        total numeric, institution_level integer, diagnosis_group varchar, region_code text, settled_on date,
+        claim jsonb)
+    ON CONFLICT DO NOTHING
+    """
+)
 
 
 async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]) -> None:
     """`record_claim` for a batch: one statement per projection table."""
     if not recorded:
         return
-    history_rows: list[dict[str, Any]] = []
+    history_rows: list[str] = []
     purchase_rows: list[dict[str, Any]] = []
     code_rows: dict[str, dict[str, Any]] = {}
     institutions: dict[str, dict[str, Any]] = {}
     for entry in recorded:
         claim = entry.claim
         settled_on = business_date(claim.settled_at)
-        history_rows.append(
+        row = json.dumps(
             {
-                "settlement_id": claim.settlement_id,
+                "settlement_id": str(claim.settlement_id),
                 "person_no": claim.person_no,
                 "institution_code": claim.institution_code,
                 "practitioner_code": claim.practitioner_code,
                 "visit_type": claim.visit_type,
-                "admitted_on": claim.admitted_on,
-                "discharged_on": claim.discharged_on,
+                "admitted_on": claim.admitted_on.isoformat(),
+                "discharged_on": claim.discharged_on.isoformat(),
                 "diagnoses": list(claim.diagnoses),
                 "item_codes": sorted({line.item_code for line in claim.lines}),
-                "total": claim_total(claim),
+                "total": str(claim_total(claim)),  # a string: the exact decimal, never a float
                 "institution_level": claim.institution_level,
                 "diagnosis_group": diagnosis_group(claim),
                 "region_code": claim.region_code,
-                "settled_on": settled_on,
-                "claim": claim.model_dump(mode="json"),
-            }
+                "settled_on": settled_on.isoformat(),
+            },
+            ensure_ascii=False,
         )
+        # The claim's JSON spliced in as pydantic writes it (one pass, no intermediate dict).
+        history_rows.append(f'{row[:-1]}, "claim": {claim.model_dump_json()}}}')
         purchase_rows.extend(
             {
                 "settlement_id": claim.settlement_id,
@@ -890,7 +930,7 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
             "institution_type": claim.institution_type,
             "region_code": claim.region_code,
         }
-    await session.execute(insert(_table(ClaimHistory)).on_conflict_do_nothing(), history_rows)
+    await session.execute(_RECORD_HISTORY, {"rows": f"[{','.join(history_rows)}]"})
     if purchase_rows:
         await session.execute(insert(_table(DrugPurchaseRow)).on_conflict_do_nothing(), purchase_rows)
     if code_rows:

@@ -165,6 +165,15 @@ class InstitutionCost:
 
 
 @dataclass(frozen=True)
+class InstitutionProfile:
+    """What supervision's projection knows of an institution (from the claims settled there)."""
+
+    institution_level: int | None
+    institution_type: str | None
+    region_code: str | None
+
+
+@dataclass(frozen=True)
 class History:
     """Everything the rules may look at besides the claim, loaded by the caller. Empty = unknown."""
 
@@ -692,13 +701,22 @@ def evaluate(
     claim: ClaimSettled, history: History, rules: Iterable[RuleVersion], stage: Stage, on_date: date
 ) -> list[Finding]:
     """Run the rule versions whose scope, stage and effective dates match; findings in rule order."""
+    return evaluate_counted(claim, history, rules, stage, on_date)[0]
+
+
+def evaluate_counted(
+    claim: ClaimSettled, history: History, rules: Iterable[RuleVersion], stage: Stage, on_date: date
+) -> tuple[list[Finding], int]:
+    """`evaluate`, and how many rule versions ran (each rule's scope is matched once, not twice)."""
     findings = []
+    ran = 0
     for rule in rules:
         if not rule.applies(claim, stage, on_date):
             continue
+        ran += 1
         for hit in RULE_FUNCTIONS[rule.rule_id](claim, history, rule.parameters):
             findings.append(replace(hit, rule_id=rule.rule_id, rule_version=rule.version, severity=rule.severity))
-    return findings
+    return findings, ran
 
 
 def in_stage_check(claim: ClaimSettled, history: History, rules: Sequence[RuleVersion]) -> tuple[list[Finding], int]:
@@ -707,9 +725,8 @@ def in_stage_check(claim: ClaimSettled, history: History, rules: Sequence[RuleVe
     Warnings of the in stage do not stop a settlement (post-event audit flags them); only a
     refusal does. The rules in force on the day care began judge the claim, as after the fact.
     """
-    on_date = claim.admitted_on
-    findings = [f for f in evaluate(claim, history, rules, "in", on_date) if f.severity == "refuse"]
-    return findings, sum(1 for rule in rules if rule.applies(claim, "in", on_date))
+    found, ran = evaluate_counted(claim, history, rules, "in", claim.admitted_on)
+    return [f for f in found if f.severity == "refuse"], ran
 
 
 # ---------------------------------------------------------------------------------------------
@@ -785,12 +802,44 @@ def traceability_codes(claim: ClaimSettled) -> list[str]:
     return [code for line in claim.lines for code in line.traceability_codes]
 
 
+def with_profile(claim: ClaimSettled, profile: InstitutionProfile | None) -> ClaimSettled:
+    """The claim with its institution's level, type and region taken from the profile where the
+    claim does not say them (what the claim says wins)."""
+    if profile is None:
+        return claim
+    update: dict[str, object] = {}
+    if claim.institution_level is None and profile.institution_level is not None:
+        update["institution_level"] = profile.institution_level
+    if not claim.institution_type and profile.institution_type:
+        update["institution_type"] = profile.institution_type
+    if not claim.region_code and profile.region_code:
+        update["region_code"] = profile.region_code
+    return claim.model_copy(update=update) if update else claim
+
+
 @dataclass(frozen=True)
 class DraftLine:
     item_code: str
     quantity: int
     unit_price: Decimal
     traceability_codes: tuple[str, ...] = ()
+
+
+# Built once: a frozen model, and twelve money fields validated per precheck showed in profiles.
+_NOTHING_PAID = SettlementBreakdown(
+    medfee_sumamt=_ZERO,
+    fulamt_ownpay_amt=_ZERO,
+    overlmt_selfpay=_ZERO,
+    preselfpay_amt=_ZERO,
+    inscp_scp_amt=_ZERO,
+    hifp_pay=_ZERO,
+    hifmi_pay=_ZERO,
+    hifob_pay=_ZERO,
+    maf_pay=_ZERO,
+    acct_pay=_ZERO,
+    psn_cash_pay=_ZERO,
+    fund_pay_sumamt=_ZERO,
+)
 
 
 def draft_claim(
@@ -814,20 +863,6 @@ def draft_claim(
     Nothing is paid yet, so the breakdown is zero and the settlement id is a fresh one that
     matches nothing in the history.
     """
-    zero = SettlementBreakdown(
-        medfee_sumamt=_ZERO,
-        fulamt_ownpay_amt=_ZERO,
-        overlmt_selfpay=_ZERO,
-        preselfpay_amt=_ZERO,
-        inscp_scp_amt=_ZERO,
-        hifp_pay=_ZERO,
-        hifmi_pay=_ZERO,
-        hifob_pay=_ZERO,
-        maf_pay=_ZERO,
-        acct_pay=_ZERO,
-        psn_cash_pay=_ZERO,
-        fund_pay_sumamt=_ZERO,
-    )
     return ClaimSettled(
         settlement_id=uuid4(),
         person_no=person_no,
@@ -848,7 +883,7 @@ def draft_claim(
             )
             for number, line in enumerate(lines, start=1)
         ],
-        breakdown=zero,
+        breakdown=_NOTHING_PAID,
         settled_at=now,
         institution_level=institution_level,
         institution_type=institution_type,

@@ -1,0 +1,152 @@
+"""Supervision's history view in one statement (decision 0009), on the real database: a draft
+claim gets its institution's profile and every projection the rules read in one round trip, and
+the read-only session runs its statements outside a transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, text
+
+from devstack.stack import Stack
+from services.supervision import repository
+from services.supervision.service import LIBRARY, DraftLine, draft_claim
+from shared.db import Database
+from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.settings import database_url_for
+
+ZERO = Decimal("0.00")
+BREAKDOWN = SettlementBreakdown(
+    medfee_sumamt=ZERO,
+    fulamt_ownpay_amt=ZERO,
+    overlmt_selfpay=ZERO,
+    preselfpay_amt=ZERO,
+    inscp_scp_amt=ZERO,
+    hifp_pay=ZERO,
+    hifmi_pay=ZERO,
+    hifob_pay=ZERO,
+    maf_pay=ZERO,
+    acct_pay=ZERO,
+    psn_cash_pay=ZERO,
+    fund_pay_sumamt=ZERO,
+)
+PARACETAMOL = "XN02BE0010301"  # knowledge base (migration 0002): drug group N02BE
+
+
+@pytest.fixture
+async def db(infra: Stack) -> AsyncIterator[Database]:
+    database = Database(database_url_for("supervision", infra.database_url), pool_size=2)
+    yield database
+    await database.dispose()
+
+
+def prior_claim(person: str, institution: str, trace: str) -> ClaimSettled:
+    return ClaimSettled(
+        settlement_id=uuid.uuid4(),
+        person_no=person,
+        institution_code=institution,
+        practitioner_code="D-HV-0001",
+        visit_type="outpatient",
+        admitted_on=date(2026, 11, 2),
+        discharged_on=date(2026, 11, 2),
+        diagnoses=["J18.9"],
+        lines=[
+            ClaimLine(
+                line_no=1,
+                item_code=PARACETAMOL,
+                quantity=2,
+                unit_price=Decimal("3.00"),
+                amount=Decimal("6.00"),
+                traceability_codes=[trace],
+            )
+        ],
+        breakdown=BREAKDOWN,
+        settled_at=datetime(2026, 11, 2, 3, 0, tzinfo=UTC),
+        institution_level=3,
+        institution_type="hospital",
+        region_code="350582",
+    )
+
+
+def draft(person: str, institution: str, trace: str, *, level: int | None) -> ClaimSettled:
+    return draft_claim(
+        person_no=person,
+        practitioner_code="D-HV-0002",
+        institution_code=institution,
+        visit_type="outpatient",
+        admitted_on=date(2026, 11, 20),
+        discharged_on=date(2026, 11, 20),
+        diagnoses=["J18.9"],
+        lines=[DraftLine(PARACETAMOL, 1, Decimal("3.00"), (trace,))],
+        institution_level=level,
+        institution_type=None,
+        region_code=None,
+        scheme=None,
+        now=datetime.now(UTC),
+    )
+
+
+async def test_a_draft_gets_its_profile_and_every_projection_in_one_statement(db: Database) -> None:
+    person = f"P{random.randrange(10**11):011d}"
+    institution = f"H-HV-{uuid.uuid4().hex[:8]}"
+    trace = f"TRHV{uuid.uuid4().hex[:12]}"
+    prior = prior_claim(person, institution, trace)
+    async with db.transaction() as session:
+        await repository.record_person(session, person, sex="F", birth_date=date(1960, 3, 1))
+        catalogue = await repository.knowledge_base(session)
+        await repository.record_claim(session, prior, [catalogue[PARACETAMOL]])
+    rules = [rule for rule in LIBRARY if "pre" in rule.stages]
+
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.reader_engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.reading() as session:
+            claim, history = await repository.load_draft_history(
+                session, draft(person, institution, trace, level=None), rules, catalogue
+            )
+    finally:
+        event.remove(db.reader_engine.sync_engine, "before_cursor_execute", count)
+
+    assert len(statements) == 1  # the profile and the whole view: one statement
+    assert "= ANY(" in statements[0]
+    assert " IN (" not in statements[0]  # no IN-list expanded per call
+    assert (claim.institution_level, claim.institution_type, claim.region_code) == (3, "hospital", "350582")
+    assert (history.sex, history.birth_date) == ("F", date(1960, 3, 1))
+    assert [p.settlement_id for p in history.prior_claims] == [prior.settlement_id]
+    assert [(p.drug_group, p.settlement_id) for p in history.drug_purchases] == [("N02BE", prior.settlement_id)]
+    assert [(s.code, s.settlement_id) for s in history.sold_codes] == [(trace, prior.settlement_id)]
+    assert [item.item_code for item in history.catalogue] == [PARACETAMOL]
+
+    # What the claim says of its institution wins over the profile; an unknown person has no facts.
+    async with db.reading() as session:
+        stated, _ = await repository.load_draft_history(
+            session, draft(person, institution, trace, level=1), rules, catalogue
+        )
+        stranger, nothing = await repository.load_draft_history(
+            session, draft("P00000000000", f"H-HV-{uuid.uuid4().hex[:8]}", "TR-none", level=None), rules, catalogue
+        )
+    assert stated.institution_level == 1
+    assert stranger.institution_level is None
+    assert (nothing.sex, nothing.prior_claims, nothing.sold_codes, nothing.drug_purchases) == (None, (), (), ())
+
+
+async def test_the_read_only_session_runs_each_statement_outside_a_transaction(db: Database) -> None:
+    # now() is the transaction's start: equal across statements in a transaction, not without one.
+    async with db.transaction() as session:
+        first = await session.scalar(text("SELECT now()"))
+        await asyncio.sleep(0.02)
+        assert await session.scalar(text("SELECT now()")) == first
+    async with db.reading() as session:
+        first = await session.scalar(text("SELECT now()"))
+        await asyncio.sleep(0.02)
+        assert await session.scalar(text("SELECT now()")) != first
