@@ -147,6 +147,7 @@ DbSession = Annotated[AsyncSession, Depends(_request_transaction, scope="functio
 # `session: ReadSession`: the same pooled connections, no BEGIN/COMMIT (Database.reading).
 ReadSession = Annotated[AsyncSession, Depends(_request_read, scope="function")]
 
+
 class CopyRefused(Exception):
     """The database refused a COPY (a constraint, a value it will not take); the transaction or savepoint it ran in
     must be rolled back, as after any failed statement."""
