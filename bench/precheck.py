@@ -21,6 +21,7 @@ target is 50 ms (`other_targets_met`).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -28,9 +29,19 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import httpx
 
-from bench.harness import BenchContext, BenchResult, cpu_seconds, env_int, latency_figures, register
+from bench.harness import (
+    BenchContext,
+    BenchResult,
+    cpu_seconds,
+    env_int,
+    json_post,
+    latency_figures,
+    load_client,
+    register,
+)
 from devstack.infra import say
 from devstack.tokens import development_token
 from services.supervision import repository
@@ -171,17 +182,15 @@ async def open_loop(gateway: str, orders: list[dict[str, Any]], rate: int, secon
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     due: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    async with httpx.AsyncClient(base_url=gateway, timeout=DRAIN_S, limits=limits) as client:
+    async with load_client(gateway, CONNECTIONS, DRAIN_S) as client:
         t0 = time.perf_counter()
 
         async def sender() -> None:
             while (item := await due.get()) is not None:
                 i, scheduled = item
                 try:
-                    answer = await client.post(PRECHECKS, json=orders[i % len(orders)], headers=headers)
-                    status = answer.status_code
-                except httpx.HTTPError:
+                    status = await json_post(client, PRECHECKS, orders[i % len(orders)], headers)
+                except (aiohttp.ClientError, TimeoutError):
                     status = 0
                 latencies.append((time.perf_counter() - scheduled) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
@@ -220,13 +229,13 @@ async def sequential(gateway: str, orders: list[dict[str, Any]], count: int) -> 
     token = development_token(Role.HOSPITAL, "bench-his", institution=INSTITUTIONS[0])
     headers = {"Authorization": f"Bearer {token}"}
     timings = []
-    async with httpx.AsyncClient(base_url=gateway, timeout=DRAIN_S) as client:
+    async with load_client(gateway, 1, DRAIN_S) as client:
         for i in range(count):
             started = time.perf_counter()
-            answer = await client.post(PRECHECKS, json=orders[i % len(orders)], headers=headers)
+            status = await json_post(client, PRECHECKS, orders[i % len(orders)], headers)
             timings.append((time.perf_counter() - started) * 1000)
-            if answer.status_code != 200:
-                raise RuntimeError(f"precheck answered {answer.status_code}: {answer.text[:500]}")
+            if status != 200:
+                raise RuntimeError(f"precheck answered {status}")
     timings.sort()
     return {"p50_ms": round(timings[len(timings) // 2], 2), "p99_ms": round(timings[int(len(timings) * 0.99)], 2)}
 
@@ -277,10 +286,10 @@ async def precheck_bench(ctx: BenchContext) -> BenchResult:
         warmup = await open_loop(stack.gateway_url, orders, rate, warmup_seconds)
         supervision_pid = stack.processes["supervision"].pid
         gateway_pid = stack.processes["gateway"].pid
-        cpu_before = (cpu_seconds(supervision_pid), cpu_seconds(gateway_pid))
+        cpu_before = (cpu_seconds(supervision_pid), cpu_seconds(gateway_pid), cpu_seconds(os.getpid()))
         say(f"open loop: {rate}/s for {seconds}s")
         measured = await open_loop(stack.gateway_url, orders[len(orders) // 2 :] + orders, rate, seconds)
-        cpu_after = (cpu_seconds(supervision_pid), cpu_seconds(gateway_pid))
+        cpu_after = (cpu_seconds(supervision_pid), cpu_seconds(gateway_pid), cpu_seconds(os.getpid()))
     finally:
         for name in list(stack.processes):
             await asyncio.to_thread(stack.stop_process, name)
@@ -311,6 +320,7 @@ async def precheck_bench(ctx: BenchContext) -> BenchResult:
         "sequential_p99_ms": alone["p99_ms"],
         "supervision_cpu_ms_per_answer": per_answer(used(0)),
         "gateway_cpu_ms_per_answer": per_answer(used(1)),
+        "bench_client_cpu_ms_per_answer": per_answer(used(2)),
         "history_persons": persons_count,
         "history_claims": claims_count,
         "history_load_s": round(history_s, 1),

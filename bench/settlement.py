@@ -26,10 +26,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
 
-from bench.harness import BenchContext, BenchResult, cpu_seconds, env_int, latency_figures, median, register
+from bench.harness import (
+    BenchContext,
+    BenchResult,
+    cpu_seconds,
+    env_int,
+    json_post,
+    latency_figures,
+    load_client,
+    median,
+    register,
+)
 from devstack.demo import load_reference
 from devstack.infra import say
 from devstack.tokens import development_token
@@ -94,18 +104,16 @@ class _Persons:
         return self.numbers[self.next % len(self.numbers)]
 
 
-async def _settle(client: httpx.AsyncClient, persons: _Persons, today: date, headers: dict[str, str]) -> int:
-    answer = await client.post(
-        SETTLEMENTS, json=_claim(persons.take(), today), headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
+async def _settle(client: aiohttp.ClientSession, persons: _Persons, today: date, headers: dict[str, str]) -> int:
+    return await json_post(
+        client, SETTLEMENTS, _claim(persons.take(), today), {**headers, "Idempotency-Key": str(uuid.uuid4())}
     )
-    return answer.status_code
 
 
 async def _closed_loop(gateway: str, persons: _Persons, seconds: float, headers: dict[str, str]) -> dict[str, Any]:
     today = date.today()
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, limits=limits) as client:
+    async with load_client(gateway, CLIENTS, 30) as client:
         deadline = time.perf_counter() + seconds
         t0 = time.perf_counter()
 
@@ -133,14 +141,13 @@ async def _open_loop(
     total = int(rate * seconds)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=OPEN_LOOP_CONNECTIONS, max_keepalive_connections=OPEN_LOOP_CONNECTIONS)
-    async with httpx.AsyncClient(base_url=gateway, timeout=DRAIN_S, limits=limits) as client:
+    async with load_client(gateway, OPEN_LOOP_CONNECTIONS, DRAIN_S) as client:
         t0 = time.perf_counter()
 
         async def one(scheduled: float) -> None:
             try:
                 status = await _settle(client, persons, today, headers)
-            except httpx.HTTPError:
+            except (aiohttp.ClientError, TimeoutError):
                 status = 0
             latencies.append((time.perf_counter() - scheduled) * 1000)
             statuses[status] = statuses.get(status, 0) + 1
