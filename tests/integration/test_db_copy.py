@@ -42,11 +42,27 @@ async def test_copy_writes_in_the_transaction_and_a_refusal_leaves_nothing(fresh
 
 
 async def test_copy_outside_a_begun_transaction_is_refused_before_writing(fresh_database: FreshDatabase) -> None:
-    db = Database(await fresh_database("db_copy_no_tx"))
+    # Without the checkout ping nothing has begun a transaction on the connection yet (SQLAlchemy's
+    # asyncpg adapter sends BEGIN lazily, with the first statement): COPY would autocommit, so it is refused.
+    db = Database(await fresh_database("db_copy_no_tx"), pre_ping=False)
     try:
         async with db.sessions() as session:
             with pytest.raises(RuntimeError, match="transaction"):
                 await copy_records(session, "outbox", COLUMNS, [_row(uuid.uuid4())])
+        async with db.transaction() as session:
+            assert await session.scalar(text("SELECT count(*) FROM outbox")) == 0
+    finally:
+        await db.dispose()
+
+
+async def test_copy_in_a_session_never_committed_leaves_nothing(fresh_database: FreshDatabase) -> None:
+    # With the checkout ping the connection's transaction has begun (the ping is its BEGIN), so COPY
+    # runs inside it, and a session closed without commit rolls it back.
+    db = Database(await fresh_database("db_copy_uncommitted"))
+    try:
+        async with db.sessions() as session:
+            await copy_records(session, "outbox", COLUMNS, [_row(uuid.uuid4())])
+            assert await session.scalar(text("SELECT count(*) FROM outbox")) == 1
         async with db.transaction() as session:
             assert await session.scalar(text("SELECT count(*) FROM outbox")) == 0
     finally:
