@@ -189,6 +189,9 @@ class LocalPostgres:
         ]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        # For diagnosis, e.g. "-c shared_preload_libraries=pg_stat_statements" (docs/operations.md).
+        if extra := os.environ.get("YIBAO_POSTGRES_OPTIONS", "").strip():
+            options.append(extra)
         if user:
             self.log.touch()
             shutil.chown(self.log, user=user)

@@ -147,7 +147,10 @@ def create_service_app(
             app.state.migrations_behind_head = known - app.state.migration_heads
         if use_database:
             app.state.db = Database(
-                settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pool_timeout_s=settings.db_pool_timeout_s,
             )
         if on_startup:
             await on_startup(app)

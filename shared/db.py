@@ -18,12 +18,24 @@ from shared.settings import async_url
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pre_ping: bool = True,
+        pool_timeout_s: float = 30.0,
+    ) -> None:
         """`pre_ping` tests each connection as it leaves the pool, so a request never fails on a
         connection the server dropped. Loops that retry anyway (the relay, the consumers) turn
         it off and let a failed batch replace the connection."""
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=False,
+            pool_timeout=pool_timeout_s,
         )
         if pre_ping:
             event.listen(self.engine.sync_engine.pool, "checkout", _ping_on_checkout)
@@ -31,7 +43,11 @@ class Database:
         # Read-only sessions get a pool of their own: autocommit (asyncpg sends no BEGIN and no
         # COMMIT) and no checkout ping; a statement on a dropped connection is retried instead.
         self.reader_engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=max_overflow, isolation_level="AUTOCOMMIT"
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout_s,
+            isolation_level="AUTOCOMMIT",
         )
         self.readers = async_sessionmaker(self.reader_engine, class_=ReadOnlySession, expire_on_commit=False)
 

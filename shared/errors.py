@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_BASE = "https://yibao.dev/problems/"
@@ -161,6 +162,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
+    async def on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+        # Every pooled database connection stayed busy for the pool's timeout: overload, not a fault.
+        logger.warning("database pool exhausted", extra={"path": request.url.path})
+        return problem_response(
+            503,
+            "database-busy",
+            "Database busy",
+            "Every database connection of the service stayed busy; the request was not applied. Retry shortly "
+            "(with the same Idempotency-Key where the route takes one).",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(
@@ -174,4 +188,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(PoolTimeout, on_pool_timeout)
     app.add_exception_handler(Exception, on_crash)

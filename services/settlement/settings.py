@@ -12,7 +12,7 @@ class Settings(ServiceSettings):
 
     service_name: str = "settlement"
     # 50 concurrent retries of one settlement each hold a connection while they wait on the key.
-    db_pool_size: int = 20
+    db_pool_size: int = 30
     # 高额医疗费用预警 (a parameter; Rui'an watches from 5万): yearly personal burden bands that raise
     # burden.alerted when a settlement crosses them. SETTLEMENT_BURDEN_THRESHOLDS.
     burden_thresholds: str = "yellow:50000,orange:100000,red:200000"
