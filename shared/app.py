@@ -106,8 +106,9 @@ class RequestContextMiddleware:
             route = getattr(scope.get("route"), "path", None)
             if route is not None:
                 span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
+                span.set_attributes({"http.route": route, "http.response.status_code": status})
+            else:
+                span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 span.set_status(StatusCode.ERROR)
             span.end()
