@@ -39,7 +39,9 @@ UNTRACKED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # server span itself (decision 0011), and "operation" spans per dependency/endpoint/serialisation
 # would triple the spans per request.
 NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
+# The headers the default propagators (W3C trace context and baggage) read; others (b3, jaeger)
+# would need adding here, as the carrier is built from these only (decision 0011).
+_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
 
 class RequestContextMiddleware:

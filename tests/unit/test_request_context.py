@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -41,6 +41,10 @@ async def client(exporter: InMemorySpanExporter) -> AsyncIterator[httpx.AsyncCli
     async def item(item_id: str) -> dict[str, str | None]:
         context = trace.get_current_span().get_span_context()
         return {"id": item_id, "request_id": request_id_var.get(), "trace_id": format(context.trace_id, "032x")}
+
+    @app.get("/baggage")
+    async def caller_baggage() -> dict[str, object]:
+        return {"tenant": baggage.get_baggage("tenant")}
 
     @app.get("/missing")
     async def missing() -> None:
@@ -163,3 +167,10 @@ async def test_one_access_log_line_per_request_with_status_and_duration(
     assert line.getMessage() == "GET /missing 404"
     assert (line.__dict__["status"], line.__dict__["path"]) == (404, "/missing")
     assert line.__dict__["duration_ms"] >= 0
+
+
+async def test_the_callers_baggage_reaches_the_handler(client: httpx.AsyncClient) -> None:
+    answer = await client.get(
+        "/baggage", headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "baggage": "tenant=fj-350500"}
+    )
+    assert answer.json() == {"tenant": "fj-350500"}
