@@ -7,9 +7,42 @@ import sys
 from contextvars import ContextVar
 
 from opentelemetry import trace
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.json import JsonEncoder
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# What every LogRecord carries by itself; all else on a record is an `extra` and goes in the line.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, exc_info/stack_info when there
+    are any, then every extra (the filter's service, request and trace ids among them).
+
+    The same lines python-json-logger's JsonFormatter wrote here before (tests/unit/test_logging.py
+    holds them side by side), and its encoder for odd values, at a fraction of its CPU: the access
+    log writes one line per request, and that formatter's generic field handling cost more than
+    the rest of the line's path together (decision 0011)."""
+
+    _encoder = JsonEncoder()
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                line[key] = value
+        return self._encoder.encode(line)
 
 
 class ContextFilter(logging.Filter):
@@ -31,14 +64,7 @@ class ContextFilter(logging.Filter):
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        JsonFormatter(
-            "{asctime}{levelname}{name}{message}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            timestamp=False,
-        )
-    )
+    handler.setFormatter(JsonLineFormatter())
     handler.addFilter(ContextFilter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -13,13 +13,12 @@ import aiohttp
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from yarl import URL
 
 from services.gateway.api import check_upstreams, close_upstreams, open_upstreams, proxy
 from services.gateway.settings import Settings
-from shared.app import RequestContextMiddleware
+from shared.app import NO_NATIVE_TELEMETRY, RequestContextMiddleware
 from shared.auth import Role, issue_token
 from shared.errors import install_problem_handlers
 
@@ -92,12 +91,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[str]:
         yield
         await close_upstreams(app)
 
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=lifespan, telemetry=NO_NATIVE_TELEMETRY)
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(proxy)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=TracerProvider())
-    app.add_middleware(RequestContextMiddleware, service="gateway")
+    app.add_middleware(RequestContextMiddleware, service="gateway", tracer_provider=TracerProvider())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     while not server.started:
