@@ -166,7 +166,8 @@ async def score_practitioners(
                     reason=f"医保医师记分: {result.tally.points} points in {result.tally.year}",
                 )
             )
-    await repository.add_points_entries(session, entries)  # flushes the tallies too
+    await repository.save_practitioners(session, list(rows.values()))
+    await repository.add_points_entries(session, entries)
     await publish_many(session, suspensions, source=SOURCE)
 
 
