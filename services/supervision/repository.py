@@ -927,8 +927,13 @@ _RECORD_INSTITUTIONS = text(
 )
 
 
-async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]) -> None:
-    """`record_claim` for a batch: one statement per projection table."""
+async def record_claims(
+    session: AsyncSession, recorded: Sequence[RecordedClaim], received_json: Mapping[UUID, bytes] | None = None
+) -> None:
+    """`record_claim` for a batch: one statement per projection table. `received_json` holds claims'
+    JSON as received (validated by their decoding), kept for the claim column instead of dumping
+    the model again; `stored_claims` validates it anew on reading, as it does a dumped claim."""
+    received = received_json or {}
     if not recorded:
         return
     history_rows: list[str] = []
@@ -957,8 +962,8 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
             },
             ensure_ascii=False,
         )
-        # The claim's JSON spliced in as pydantic writes it (one pass, no intermediate dict).
-        history_rows.append(f'{row[:-1]}, "claim": {claim.model_dump_json()}}}')
+        # The claim's JSON spliced in: as received, else as pydantic writes it (no intermediate dict).
+        history_rows.append(f'{row[:-1]}, "claim": {_claim_json(claim, received.get(claim.settlement_id))}}}')
         purchase_rows.extend(
             {
                 "settlement_id": claim.settlement_id,
@@ -994,6 +999,15 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
     if code_rows:
         await session.execute(insert(_table(TraceabilityCode)).on_conflict_do_nothing(), list(code_rows.values()))
     await session.execute(_RECORD_INSTITUTIONS, {"rows": json.dumps(list(institutions.values()), ensure_ascii=False)})
+
+
+def _claim_json(claim: ClaimSettled, received: bytes | None) -> str:
+    if received is not None:
+        try:
+            return received.decode()
+        except UnicodeDecodeError:
+            pass  # not UTF-8 text: dump the model instead
+    return claim.model_dump_json()
 
 
 # Fixed texts with the rows as one JSON document: a multi-row `insert().values([...])` is compiled
