@@ -291,8 +291,26 @@ async def claim_audit(session: AsyncSession, **values: object) -> bool:
 
 
 async def add_flags(session: AsyncSession, flags: list[Flag]) -> None:
-    session.add_all(flags)
-    await session.flush()
+    """Insert new flags (Core executemany: no unit of work for rows this transaction never reads back)."""
+    if not flags:
+        return
+    await session.execute(
+        insert(_table(Flag)),
+        [
+            {
+                "id": flag.id,
+                "settlement_id": flag.settlement_id,
+                "rule_id": flag.rule_id,
+                "rule_version": flag.rule_version,
+                "severity": flag.severity,
+                "line_no": flag.line_no,
+                "amount_at_stake": flag.amount_at_stake,
+                "message": flag.message,
+                "status": flag.status,
+            }
+            for flag in flags
+        ],
+    )
 
 
 async def withdraw_flags(session: AsyncSession, settlement_id: UUID, at: datetime) -> list[Flag]:
@@ -421,8 +439,24 @@ async def save_practitioners(session: AsyncSession, rows: Sequence[LockedPractit
 
 
 async def add_points_entries(session: AsyncSession, entries: list[PointsEntry]) -> None:
-    session.add_all(entries)
-    await session.flush()
+    """Append to the points ledger (Core executemany, as `add_flags`)."""
+    if not entries:
+        return
+    await session.execute(
+        insert(_table(PointsEntry)),
+        [
+            {
+                "id": entry.id,
+                "practitioner_code": entry.practitioner_code,
+                "year": entry.year,
+                "settlement_id": entry.settlement_id,
+                "flag_id": entry.flag_id,
+                "rule_id": entry.rule_id,
+                "points": entry.points,
+            }
+            for entry in entries
+        ],
+    )
 
 
 async def points_for_flags(session: AsyncSession, flag_ids: Sequence[UUID]) -> list[PointsEntry]:
