@@ -81,9 +81,18 @@ class BatchHistory:
         self.lookback_days = lookback_days
         self.cost_deltas: dict[CostKey, tuple[int, Decimal]] = {}
         # Peers by (level, diagnosis group): a claim reads its own group, not every institution's costs.
-        self.peer_costs: dict[tuple[int, str], dict[str, tuple[int, Decimal]]] = {}
-        for (institution, level, group), cost in loaded.institution_costs.items():
-            self.peer_costs.setdefault((level, group), {})[institution] = cost
+        # Each institution's figure is kept as the `InstitutionCost` the rule reads, replaced only
+        # when a claim of that institution is counted: a claim then reuses its peers' objects
+        # instead of building its whole group anew (and their cost per case is computed once).
+        self.peer_costs: dict[tuple[int, str], dict[str, InstitutionCost]] = {}
+        for (institution, level, group), (cases, cost) in loaded.institution_costs.items():
+            self.peer_costs.setdefault((level, group), {})[institution] = InstitutionCost(
+                institution_code=institution,
+                institution_level=level,
+                diagnosis_group=group,
+                cases=cases,
+                total_cost=cost,
+            )
         self.recorded: list[RecordedClaim] = []
 
     def count_institution_case(self, claim: ClaimSettled) -> None:
@@ -94,8 +103,15 @@ class BatchHistory:
         key = (claim.institution_code, claim.institution_level, group)
         total = claim_total(claim)
         peers = self.peer_costs.setdefault((claim.institution_level, group), {})
-        cases, cost = peers.get(claim.institution_code, (0, Decimal("0.00")))
-        peers[claim.institution_code] = (cases + 1, cost + total)
+        known = peers.get(claim.institution_code)
+        cases, cost = (0, Decimal("0.00")) if known is None else (known.cases, known.total_cost)
+        peers[claim.institution_code] = InstitutionCost(
+            institution_code=claim.institution_code,
+            institution_level=claim.institution_level,
+            diagnosis_group=group,
+            cases=cases + 1,
+            total_cost=cost + total,
+        )
         delta_cases, delta_cost = self.cost_deltas.get(key, (0, Decimal("0.00")))
         self.cost_deltas[key] = (delta_cases + 1, delta_cost + total)
 
@@ -131,18 +147,8 @@ class BatchHistory:
         peers: tuple[InstitutionCost, ...] = ()
         group = diagnosis_group(claim)
         if group is not None and claim.institution_level is not None:
-            peers = tuple(
-                InstitutionCost(
-                    institution_code=institution,
-                    institution_level=claim.institution_level,
-                    diagnosis_group=group,
-                    cases=cases,
-                    total_cost=cost,
-                )
-                for institution, (cases, cost) in sorted(
-                    self.peer_costs.get((claim.institution_level, group), {}).items()
-                )
-            )
+            same_group = self.peer_costs.get((claim.institution_level, group), {})
+            peers = tuple(same_group[institution] for institution in sorted(same_group))
         person = loaded.persons.get(claim.person_no)
         return History(
             sex=None if person is None else person.sex,

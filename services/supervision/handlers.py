@@ -110,7 +110,8 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
     if all_flags:
         await repository.add_flags(session, all_flags)
     await repository.finish_audits(session, outcomes)
-    await repository.record_claims(session, batch.recorded)
+    received_json = {claim.settlement_id: event.payload_json for event, claim in fresh if event.payload_json}
+    await repository.record_claims(session, batch.recorded, received_json)
     await publish_many(session, flagged_events, source=SOURCE)
     if to_score:
         await score_practitioners(session, to_score, rules)
@@ -166,7 +167,8 @@ async def score_practitioners(
                     reason=f"医保医师记分: {result.tally.points} points in {result.tally.year}",
                 )
             )
-    await repository.add_points_entries(session, entries)  # flushes the tallies too
+    await repository.save_practitioners(session, list(rows.values()))
+    await repository.add_points_entries(session, entries)
     await publish_many(session, suspensions, source=SOURCE)
 
 

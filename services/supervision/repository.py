@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -290,8 +291,26 @@ async def claim_audit(session: AsyncSession, **values: object) -> bool:
 
 
 async def add_flags(session: AsyncSession, flags: list[Flag]) -> None:
-    session.add_all(flags)
-    await session.flush()
+    """Insert new flags (Core executemany: no unit of work for rows this transaction never reads back)."""
+    if not flags:
+        return
+    await session.execute(
+        insert(_table(Flag)),
+        [
+            {
+                "id": flag.id,
+                "settlement_id": flag.settlement_id,
+                "rule_id": flag.rule_id,
+                "rule_version": flag.rule_version,
+                "severity": flag.severity,
+                "line_no": flag.line_no,
+                "amount_at_stake": flag.amount_at_stake,
+                "message": flag.message,
+                "status": flag.status,
+            }
+            for flag in flags
+        ],
+    )
 
 
 async def withdraw_flags(session: AsyncSession, settlement_id: UUID, at: datetime) -> list[Flag]:
@@ -344,41 +363,100 @@ async def lock_practitioner(session: AsyncSession, code: str, *, institution_cod
     return row
 
 
+@dataclass
+class LockedPractitioner:
+    """A practitioner's tally row, locked for this transaction, changed in memory by the scoring and
+    written back by `save_practitioners` (a plain row, not an ORM object: one UPDATE for them all)."""
+
+    practitioner_code: str
+    institution_code: str | None
+    year: int
+    points: int
+    reached: list[str]
+    status: str
+    suspended_from: date | None
+
+
+_CREATE_PRACTITIONERS = text(
+    "INSERT INTO practitioners (practitioner_code, institution_code, year, points, reached) "
+    "SELECT code, institution, year, 0, '{}' FROM unnest(CAST(:codes AS varchar[]), "
+    "CAST(:institutions AS varchar[]), CAST(:years AS integer[])) AS batch(code, institution, year) "
+    "ON CONFLICT DO NOTHING"
+)
+_LOCK_PRACTITIONERS = text(
+    "SELECT practitioner_code, institution_code, year, points, reached, status, suspended_from "
+    "FROM practitioners WHERE practitioner_code = ANY(CAST(:codes AS varchar[])) "
+    "ORDER BY practitioner_code FOR UPDATE"
+)
+_SAVE_PRACTITIONERS = text(
+    """
+    UPDATE practitioners AS p
+    SET institution_code = batch.institution_code, year = batch.year, points = batch.points,
+        reached = batch.reached, status = batch.status, suspended_from = batch.suspended_from
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch(
+        practitioner_code varchar, institution_code varchar, year integer, points integer, reached varchar[],
+        status varchar, suspended_from date)
+    WHERE p.practitioner_code = batch.practitioner_code
+    """
+)
+
+
 async def lock_practitioners(
     session: AsyncSession, first_claims: dict[str, tuple[str, int]]
-) -> dict[str, Practitioner]:
+) -> dict[str, LockedPractitioner]:
     """Several practitioners' rows (code -> (institution, year) to create a missing one with), created
     on first use and locked for this transaction in code order (so two batches never deadlock)."""
     codes = sorted(first_claims)
     await session.execute(
-        insert(Practitioner)
-        .values(
-            [
-                {
-                    "practitioner_code": code,
-                    "institution_code": first_claims[code][0],
-                    "year": first_claims[code][1],
-                    "points": 0,
-                    "reached": [],
-                }
-                for code in codes
-            ]
-        )
-        .on_conflict_do_nothing()
+        _CREATE_PRACTITIONERS,
+        {
+            "codes": codes,
+            "institutions": [first_claims[code][0] for code in codes],
+            "years": [first_claims[code][1] for code in codes],
+        },
     )
-    rows = await session.scalars(
-        select(Practitioner)
-        .where(Practitioner.practitioner_code.in_(codes))
-        .order_by(Practitioner.practitioner_code)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {row.practitioner_code: row for row in rows}
+    rows = await session.execute(_LOCK_PRACTITIONERS, {"codes": codes})
+    return {row.practitioner_code: LockedPractitioner(*row) for row in rows}
+
+
+async def save_practitioners(session: AsyncSession, rows: Sequence[LockedPractitioner]) -> None:
+    """Write locked tallies back, in one statement."""
+    if not rows:
+        return
+    document = [
+        {
+            "practitioner_code": row.practitioner_code,
+            "institution_code": row.institution_code,
+            "year": row.year,
+            "points": row.points,
+            "reached": list(row.reached),
+            "status": row.status,
+            "suspended_from": None if row.suspended_from is None else row.suspended_from.isoformat(),
+        }
+        for row in rows
+    ]
+    await session.execute(_SAVE_PRACTITIONERS, {"rows": json.dumps(document, ensure_ascii=False)})
 
 
 async def add_points_entries(session: AsyncSession, entries: list[PointsEntry]) -> None:
-    session.add_all(entries)
-    await session.flush()
+    """Append to the points ledger (Core executemany, as `add_flags`)."""
+    if not entries:
+        return
+    await session.execute(
+        insert(_table(PointsEntry)),
+        [
+            {
+                "id": entry.id,
+                "practitioner_code": entry.practitioner_code,
+                "year": entry.year,
+                "settlement_id": entry.settlement_id,
+                "flag_id": entry.flag_id,
+                "rule_id": entry.rule_id,
+                "points": entry.points,
+            }
+            for entry in entries
+        ],
+    )
 
 
 async def points_for_flags(session: AsyncSession, flag_ids: Sequence[UUID]) -> list[PointsEntry]:
@@ -869,8 +947,27 @@ _RECORD_HISTORY = text(
 )
 
 
-async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]) -> None:
-    """`record_claim` for a batch: one statement per projection table."""
+# What the batch's claims say of their institutions, upserted in one fixed statement (see above).
+_RECORD_INSTITUTIONS = text(
+    """
+    INSERT INTO institutions (institution_code, institution_level, institution_type, region_code)
+    SELECT institution_code, institution_level, institution_type, region_code
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch(
+        institution_code varchar, institution_level integer, institution_type text, region_code text)
+    ON CONFLICT (institution_code) DO UPDATE
+    SET institution_level = EXCLUDED.institution_level, institution_type = EXCLUDED.institution_type,
+        region_code = EXCLUDED.region_code
+    """
+)
+
+
+async def record_claims(
+    session: AsyncSession, recorded: Sequence[RecordedClaim], received_json: Mapping[UUID, bytes] | None = None
+) -> None:
+    """`record_claim` for a batch: one statement per projection table. `received_json` holds claims'
+    JSON as received (validated by their decoding), kept for the claim column instead of dumping
+    the model again; `stored_claims` validates it anew on reading, as it does a dumped claim."""
+    received = received_json or {}
     if not recorded:
         return
     history_rows: list[str] = []
@@ -899,8 +996,8 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
             },
             ensure_ascii=False,
         )
-        # The claim's JSON spliced in as pydantic writes it (one pass, no intermediate dict).
-        history_rows.append(f'{row[:-1]}, "claim": {claim.model_dump_json()}}}')
+        # The claim's JSON spliced in: as received, else as pydantic writes it (no intermediate dict).
+        history_rows.append(f'{row[:-1]}, "claim": {_claim_json(claim, received.get(claim.settlement_id))}}}')
         purchase_rows.extend(
             {
                 "settlement_id": claim.settlement_id,
@@ -935,44 +1032,48 @@ async def record_claims(session: AsyncSession, recorded: Sequence[RecordedClaim]
         await session.execute(insert(_table(DrugPurchaseRow)).on_conflict_do_nothing(), purchase_rows)
     if code_rows:
         await session.execute(insert(_table(TraceabilityCode)).on_conflict_do_nothing(), list(code_rows.values()))
-    profile = insert(_table(InstitutionRow)).values(list(institutions.values()))
-    await session.execute(
-        profile.on_conflict_do_update(
-            index_elements=["institution_code"],
-            set_={
-                "institution_level": profile.excluded.institution_level,
-                "institution_type": profile.excluded.institution_type,
-                "region_code": profile.excluded.region_code,
-            },
-        )
-    )
+    await session.execute(_RECORD_INSTITUTIONS, {"rows": json.dumps(list(institutions.values()), ensure_ascii=False)})
+
+
+def _claim_json(claim: ClaimSettled, received: bytes | None) -> str:
+    if received is not None:
+        try:
+            return received.decode()
+        except UnicodeDecodeError:
+            pass  # not UTF-8 text: dump the model instead
+    return claim.model_dump_json()
+
+
+# Fixed texts with the rows as one JSON document: a multi-row `insert().values([...])` is compiled
+# anew for every batch (its VALUES grow with the batch), which cost more than the statement's trip.
+_COUNT_INSTITUTION_CASES = text(
+    """
+    INSERT INTO institution_costs AS cost (institution_code, institution_level, diagnosis_group, cases, total_cost)
+    SELECT institution_code, institution_level, diagnosis_group, cases, total_cost
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch(
+        institution_code varchar, institution_level integer, diagnosis_group varchar, cases integer, total_cost numeric)
+    ON CONFLICT (institution_code, institution_level, diagnosis_group) DO UPDATE
+    SET cases = cost.cases + EXCLUDED.cases, total_cost = cost.total_cost + EXCLUDED.total_cost
+    """
+)
 
 
 async def count_institution_cases(session: AsyncSession, deltas: dict[CostKey, tuple[int, Decimal]]) -> None:
     """Add a batch's cases to the institutions' cost per case (同级同病种), one statement."""
     if not deltas:
         return
-    statement = insert(_table(InstitutionCostRow)).values(
-        [
-            {
-                "institution_code": institution,
-                "institution_level": level,
-                "diagnosis_group": group,
-                "cases": cases,
-                "total_cost": total,
-            }
-            for (institution, level, group), (cases, total) in sorted(deltas.items())
-        ]
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["institution_code", "institution_level", "diagnosis_group"],
-            set_={
-                "cases": InstitutionCostRow.cases + statement.excluded.cases,
-                "total_cost": InstitutionCostRow.total_cost + statement.excluded.total_cost,
-            },
-        )
-    )
+    # In key order, as the array is read: concurrent batches take the rows' locks in one order.
+    rows = [
+        {
+            "institution_code": institution,
+            "institution_level": level,
+            "diagnosis_group": group,
+            "cases": cases,
+            "total_cost": str(total),  # a string: the exact decimal, never a float
+        }
+        for (institution, level, group), (cases, total) in sorted(deltas.items())
+    ]
+    await session.execute(_COUNT_INSTITUTION_CASES, {"rows": json.dumps(rows, ensure_ascii=False)})
 
 
 def _table(model: type[Any]) -> Table:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -159,7 +160,7 @@ class InstitutionCost:
     cases: int
     total_cost: Decimal
 
-    @property
+    @cached_property  # the audit's batch reuses one object per institution across its claims
     def cost_per_case(self) -> Decimal:
         return self.total_cost / self.cases
 

@@ -29,6 +29,9 @@ class Event:
     subject: str | None
     payload: EventPayload
     trace_headers: dict[str, str] = field(default_factory=dict)
+    # The record's value exactly as received and validated (None for an event built here): a
+    # consumer that stores the payload's JSON can keep these bytes instead of dumping it again.
+    payload_json: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def new(cls, payload: EventPayload, *, source: str, trace_headers: dict[str, str] | None = None) -> Event:
@@ -138,6 +141,7 @@ def decode(value: bytes | None, headers: list[tuple[str, bytes]] | tuple[tuple[s
         subject=None if subject is None else _text(subject),
         payload=payload,
         trace_headers={k: _text(attrs[k]) for k in TRACE_HEADERS if k in attrs} if "traceparent" in attrs else {},
+        payload_json=value,
     )
 
 

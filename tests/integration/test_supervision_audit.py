@@ -7,6 +7,7 @@ Events reach the handlers the way the consumer runner delivers them: an inbox ro
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from devstack.stack import Stack
+from services.supervision import repository
 from services.supervision.handlers import HANDLERS
 from shared.db import Database
 from shared.events.consumer import BatchHandler, ConsumerRunner
@@ -32,7 +34,7 @@ from shared.events.contracts import (
     PersonRegistered,
     SettlementBreakdown,
 )
-from shared.events.envelope import Event, encode
+from shared.events.envelope import Event, decode, encode
 from shared.events.kafka import reliable_producer
 from shared.settings import database_url_for
 
@@ -455,3 +457,28 @@ async def test_a_batch_judges_each_claim_against_those_before_it_as_one_by_one(
     for doctor in (one_doctor, batch_doctor):
         assert await conn.fetchval("SELECT points FROM practitioners WHERE practitioner_code = $1", doctor) == 15
         assert await outbox_count(conn, "practitioner.suspended", doctor) == 1
+
+
+async def test_the_claim_column_keeps_the_received_json_and_reads_back_as_the_claim(
+    db: Database, conn: asyncpg.Connection
+) -> None:
+    """The audit stores a claim's JSON as the record carried it (not dumped again); backtests read
+    it back through the contract, so a received claim and one built here read back alike."""
+    received = settled(person_no(), [("250101001", 1, "40.00")], practitioner=code("D"))
+    document = json.loads(received.model_dump_json())
+    document["lines"][0]["unit_price"] = "40.0"  # valid, though not as our publisher writes it
+    document["added_later"] = {"by": "a newer publisher"}  # extra fields are ignored by the contract
+    event = Event.new(received, source="/tests")
+    _, _, headers = encode(event)
+    delivered = decode(json.dumps(document).encode(), headers)
+    assert delivered.payload_json is not None
+    assert await deliver(db, delivered)
+    built_here = await send(db, settled(person_no(), [("250101001", 1, "40.00")], practitioner=code("D")))
+
+    stored = await conn.fetchval("SELECT claim FROM claim_history WHERE settlement_id = $1", received.settlement_id)
+    assert json.loads(stored) == document  # the bytes received, as PostgreSQL's jsonb holds them
+    async with db.transaction() as session:
+        claims = await repository.stored_claims(session, start=date(2026, 1, 15), end=date(2026, 1, 15), limit=100_000)
+    by_id = {claim.settlement_id: claim for claim in claims}
+    assert by_id[received.settlement_id] == delivered.payload == received
+    assert by_id[built_here.payload.settlement_id] == built_here.payload  # type: ignore[attr-defined]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
+from shared import money
 from shared.money import Money, to_fen
 
 
@@ -82,3 +84,63 @@ def test_money_refuses_more_than_fourteen_digits() -> None:
 def test_money_refuses_non_numbers(value: str) -> None:
     with pytest.raises(ValidationError):
         Priced(amount=value)
+
+
+# -- the fast path judges exactly as pydantic's constrained Decimal did -------------------------
+def _refuse_float_as_before(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError('send money as a string with at most two decimals, e.g. "12.50"')
+    return value
+
+
+class PricedAsBefore(BaseModel):
+    """Money as it was defined before the fast path (a BeforeValidator and Decimal constraints)."""
+
+    amount: Annotated[Decimal, BeforeValidator(_refuse_float_as_before), Field(max_digits=14, decimal_places=2)]
+
+
+EQUIVALENCE_INPUTS: list[object] = [
+    "12.50", "0", "0.00", "-0.00", "-3.1", "999999999999.99", "-999999999999.99", "1000000000000.00",
+    "1000000000000", "0000000000001.50", "12.500", "12.505", "1.234", "0.001", "1e2", "1E-2", "1.5e1",
+    "+12.50", " 12.50", "12.50 ", "1_000.00", "12,50", "abc", "", "-", ".5", "5.", "NaN", "-Infinity",
+    "inf", "١٢.٥٠", "12.5.0", "--1", 12, 0, -7, 10**13, 12.5, 1.0, 0.1, True, False, None, b"12.50",
+    Decimal("12.50"), Decimal("12.5"), Decimal("12.500"), Decimal("1E+2"), Decimal("1E+12"),
+    Decimal("999999999999.99"), Decimal("1000000000000"), Decimal("0.001"), Decimal("NaN"),
+    Decimal("-Infinity"), Decimal("-0.00"), [], {"amount": "1"},
+]  # fmt: skip
+
+
+def _outcome(model: type[BaseModel], call: str, value: object) -> tuple[str, object]:
+    try:
+        if call == "json":
+            parsed = model.model_validate_json(json.dumps({"amount": value}))
+        else:
+            parsed = model.model_validate({"amount": value})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        return ("refused", (error["type"], error["msg"], error["loc"], str(error.get("ctx"))))
+    amount = parsed.amount  # type: ignore[attr-defined]
+    return ("accepted", (type(amount), str(amount)))
+
+
+@pytest.mark.parametrize("value", EQUIVALENCE_INPUTS, ids=repr)
+def test_money_accepts_and_refuses_exactly_as_the_constrained_decimal(value: object) -> None:
+    assert _outcome(Priced, "python", value) == _outcome(PricedAsBefore, "python", value)
+    try:
+        json.dumps(value)
+    except TypeError:
+        return  # Decimal, bytes: not JSON
+    assert _outcome(Priced, "json", value) == _outcome(PricedAsBefore, "json", value)
+
+
+def test_money_fast_path_accepts_the_amounts_events_carry(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The point of the fast path: a plain amount never reaches the slow reference judge.
+    def no_reference(value: object) -> Decimal:
+        raise AssertionError(f"{value!r} went to the reference")
+
+    monkeypatch.setattr(money, "_judge", no_reference)
+    for text in ("-123456789012.34", "0.00", "12", "7.1"):
+        assert Priced.model_validate_json(json.dumps({"amount": text})).amount == Decimal(text)
+    assert str(Priced(amount=Decimal("7.10")).amount) == "7.10"
+    with pytest.raises(ValidationError):  # and the rest does reach it
+        Priced(amount="12.500")
