@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -1230,21 +1231,38 @@ async def _import_persons(
             late = new  # nothing of the chunk stayed; each row again alone, so only the bad ones are rejected
         applied += len(new) - len(late)
         one_by_one.extend(late)
-    for p in sorted(one_by_one, key=lambda p: p.line):
+    more_applied, more_unchanged, more_rejected = await _rows_one_by_one(
+        session,
+        [(p.line, p.fields) for p in sorted(one_by_one, key=lambda p: p.line)],
+        lambda fields: _import_person_row(session, request, fields, match_employer=match_employer),
+    )
+    return applied + more_applied, unchanged + more_unchanged, rejected + more_rejected
+
+
+async def _rows_one_by_one(
+    session: AsyncSession,
+    rows: list[tuple[int, dict[str, str]]],
+    apply: Callable[[dict[str, str]], Awaitable[bool]],
+) -> tuple[int, int, list[Rejection]]:
+    """Each row in a savepoint of its own: a rejected row leaves nothing, the others stay.
+    Returns (changed, unchanged, rejections with their line and reason)."""
+    changed = unchanged = 0
+    rejected: list[Rejection] = []
+    for line, fields in rows:
         try:
             async with repository.savepoint(session):
-                changed = await _import_person_row(session, request, p.fields, match_employer=match_employer)
+                did_change = await apply(fields)
         except _RowRejected as no:
-            rejected.append(Rejection(p.line, no.reason))
+            rejected.append(Rejection(line, no.reason))
             continue
         except ProblemError as problem:
-            rejected.append(Rejection(p.line, problem.detail))
+            rejected.append(Rejection(line, problem.detail))
             continue
-        if changed:
-            applied += 1
+        if did_change:
+            changed += 1
         else:
             unchanged += 1
-    return applied, unchanged, rejected
+    return changed, unchanged, rejected
 
 
 async def _import_death_row(session: AsyncSession, request: Request, fields: dict[str, str]) -> bool:
@@ -1305,21 +1323,12 @@ async def batch_import(
             created, unchanged = len(stored), len(baselines) - len(stored)
             rejected.extend(more)
         else:  # deaths stay one by one: each locks and terminates the person's live enrollments
-            created = unchanged = 0
-            for row in rows:
-                try:
-                    async with repository.savepoint(session):
-                        changed = await _import_death_row(session, request, row.fields)
-                except _RowRejected as no:
-                    rejected.append(Rejection(row.line, no.reason))
-                    continue
-                except ProblemError as problem:
-                    rejected.append(Rejection(row.line, problem.detail))
-                    continue
-                if changed:
-                    created += 1
-                else:
-                    unchanged += 1
+            created, unchanged, more = await _rows_one_by_one(
+                session,
+                [(row.line, row.fields) for row in rows],
+                lambda fields: _import_death_row(session, request, fields),
+            )
+            rejected.extend(more)
     rejected.sort(key=lambda r: r.line)
     return ImportReport(
         kind=kind.value,
