@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -232,6 +233,11 @@ def create_service_app(
             )
         if on_startup:
             await on_startup(app)
+        # The modules, routes and settings loaded so far live as long as the process: freeze them
+        # out of the collector's view, so its full passes under load walk only the objects of
+        # requests in flight (shorter pauses in the latency tail).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
