@@ -211,7 +211,8 @@ async def settlement_bench(ctx: BenchContext) -> BenchResult:
     seconds = env_int("BENCH_SETTLEMENT_SECONDS", 15)
     rate = env_int("BENCH_SETTLEMENT_RATE", 200)
     latency_seconds = env_int("BENCH_SETTLEMENT_LATENCY_SECONDS", 15)
-    persons_count = env_int("BENCH_SETTLEMENT_PERSONS", 5000)
+    # Enough that nobody is billed the same claim twice in a run (the in-stage check refuses a duplicate charge).
+    persons_count = env_int("BENCH_SETTLEMENT_PERSONS", 30000)
 
     await asyncio.to_thread(stack.migrate)
     await asyncio.to_thread(stack.start_services)
