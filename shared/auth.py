@@ -64,6 +64,10 @@ def decode_token(token: str, secret: str, *, issuer: str = "yibao", algorithm: s
     return _verify(token, secret, issuer, algorithm)[0]
 
 
+def _expired() -> Unauthorized:
+    return Unauthorized("The token has expired; obtain a new one.", kind="token-expired")
+
+
 def _verify(token: str, secret: str, issuer: str, algorithm: str) -> tuple[Principal, float]:
     """The token's principal and its expiry (epoch seconds), or Unauthorized."""
     try:
@@ -71,7 +75,7 @@ def _verify(token: str, secret: str, issuer: str, algorithm: str) -> tuple[Princ
             token, secret, algorithms=[algorithm], issuer=issuer, options={"require": ["sub", "exp", "role"]}
         )
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("The token has expired; obtain a new one.", kind="token-expired") from exc
+        raise _expired() from exc
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"The bearer token is invalid: {exc}.", kind="token-invalid") from exc
     try:
@@ -103,7 +107,7 @@ def verified_principal(token: str, secret: str, *, issuer: str = "yibao", algori
         if time.time() < expires_at:
             return principal
         del _VERIFIED[key]
-        raise Unauthorized("The token has expired; obtain a new one.", kind="token-expired")
+        raise _expired()
     principal, expires_at = _verify(token, secret, issuer, algorithm)
     if len(_VERIFIED) >= VERIFIED_TOKENS_MAX:
         _VERIFIED.clear()

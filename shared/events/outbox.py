@@ -99,7 +99,21 @@ def stage(payloads: Sequence[EventPayload], *, source: str) -> tuple[list[Event]
     subjects, times, payloads, headers): the caller's own must differ.
     """
     trace = current_trace_headers()
-    events = [Event.new(p, source=source, trace_headers=trace) for p in payloads]
+    now = datetime.now(UTC)
+    # One instant and ids made together (shared.uuids): uuid7() one by one would move its clock a
+    # millisecond ahead per id, stamping a fan-out of thousands seconds into the future.
+    events = [
+        Event(
+            id=event_id,
+            type=payload.event_type,
+            source=source,
+            time=now,
+            subject=payload.key(),
+            payload=payload,
+            trace_headers=dict(trace),
+        )
+        for event_id, payload in zip(time_ordered_uuids(len(payloads), now), payloads, strict=True)
+    ]
     return events, _insert_params(events)
 
 
