@@ -29,11 +29,13 @@ from services.settlement.in_stage_check import (
 from services.settlement.ledger import CLEARING_KIND, journal
 from services.settlement.models import ClearingRun, ClearingRunLine, Institution, Settlement
 from services.settlement.policies import COLUMNS as POLICY_COLUMNS
+from services.settlement.policies import LEGACY_COLUMNS as LEGACY_POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
 from services.settlement.schemas import (
     AccountOut,
     AccumulatorsOut,
+    AssistanceGroupOut,
     CatalogueItemOut,
     CatalogueLoaded,
     ClearingLineOut,
@@ -53,6 +55,7 @@ from services.settlement.schemas import (
     TrialBalanceOut,
 )
 from services.settlement.service import (
+    ASSISTANCE_GROUPS,
     MAX_AMOUNT,
     Accumulators,
     Calculation,
@@ -284,7 +287,7 @@ async def _prepare(
     claim = ClaimInput(
         lines=restricted.lines,
         visit_type=body.visit_type,
-        assistance_eligible=coverage.assistance_category is not None,
+        assistance_category=coverage.assistance_category,
         cross_region=where,
         account_balance=balance,
         family_account_payer=payer,
@@ -806,7 +809,8 @@ POLICY_BODY: dict[str, Any] = {
 
 async def _policy_text(request: Request) -> str:
     """The body as policy CSV text: CSV as it is, or a JSON array of objects keyed by the CSV columns
-    (numbers as strings or integers, never floats), turned into the same CSV."""
+    (numbers as strings or integers, never floats; the older assistance_share/assistance_cap keys too),
+    turned into the same CSV."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         return await _csv_text(request)
     try:
@@ -818,10 +822,11 @@ async def _policy_text(request: Request) -> str:
     errors: list[FieldError] = []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(POLICY_COLUMNS)
+    columns = LEGACY_POLICY_COLUMNS if rows and set(rows[0]) == set(LEGACY_POLICY_COLUMNS) else POLICY_COLUMNS
+    writer.writerow(columns)
     for n, row in enumerate(rows):
-        if set(row) != set(POLICY_COLUMNS):
-            errors.append(FieldError(field=f"{n}", message=f"keys must be exactly {', '.join(POLICY_COLUMNS)}"))
+        if set(row) != set(columns):
+            errors.append(FieldError(field=f"{n}", message=f"keys must be exactly {', '.join(columns)}"))
             continue
         bad = [k for k, v in row.items() if v is not None and not isinstance(v, (str, int, bool))]
         if bad:
@@ -830,7 +835,7 @@ async def _policy_text(request: Request) -> str:
         writer.writerow(
             [
                 ("true" if row[c] else "false") if isinstance(row[c], bool) else ("" if row[c] is None else str(row[c]))
-                for c in POLICY_COLUMNS
+                for c in columns
             ]
         )
     if errors:
@@ -897,9 +902,17 @@ async def list_policies(
             cap=str(r.policy.cap),
             critical_threshold=str(r.policy.critical_threshold),
             critical_cap=str(r.policy.critical_cap),
-            assistance_share=str(r.policy.assistance_share),
-            assistance_cap=str(r.policy.assistance_cap),
             unfiled_reduction=str(r.policy.unfiled_reduction),
+            assistance_by_group=[
+                AssistanceGroupOut(
+                    group=group,
+                    name=ASSISTANCE_GROUPS[group],
+                    share=str(terms.share),
+                    cap=str(terms.cap),
+                    deductible=str(terms.deductible),
+                )
+                for group, terms in r.policy.assistance.items()
+            ],
         )
         for r in await repository.policies(session, region)
     ]

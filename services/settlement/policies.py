@@ -3,6 +3,12 @@
 A policy is keyed by region × scheme × year × visit type × institution level × retiree. It is never
 edited in place: a change is a new version with a later effective date, and the newest version
 effective on the date of service wins. Rows repeating a (key, version) are refused.
+
+医疗救助 is per 救助对象 group, in one column `assistance_by_group`:
+`group:share:cap[:deductible]` items joined by `;`, e.g. `extreme_poverty:1.00:60000;poverty_risk:0.60:20000:1000`
+(share 救助比例, cap 年度救助限额, deductible 救助起付线, 0 when left out); empty: no group gets assistance.
+A file with the older header (one `assistance_share` and `assistance_cap` for every group) is still
+read: each known group gets that share and cap, as migration 0012 did to the stored versions.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from services.settlement.service import CriticalTier, Policy, Scheme
+from services.settlement.service import ASSISTANCE_GROUPS, AssistanceTerms, CriticalTier, Policy, Scheme
 
 COLUMNS = (
     "region",
@@ -32,9 +38,15 @@ COLUMNS = (
     "critical_threshold",
     "critical_tiers",
     "critical_cap",
+    "assistance_by_group",
+    "unfiled_reduction",
+)
+# The header before 医疗救助 was per group: one share and cap for every group (read, then converted).
+LEGACY_COLUMNS = (
+    *COLUMNS[: COLUMNS.index("assistance_by_group")],
     "assistance_share",
     "assistance_cap",
-    "unfiled_reduction",
+    *COLUMNS[COLUMNS.index("assistance_by_group") + 1 :],
 )
 DEMO_POLICIES = Path(__file__).parent / "data" / "policies.csv"
 
@@ -103,6 +115,37 @@ def parse_tiers(text: str) -> tuple[CriticalTier, ...]:
     return tuple(tiers)
 
 
+def parse_assistance_groups(text: str) -> dict[str, AssistanceTerms]:
+    """'extreme_poverty:1.00:60000;poverty_risk:0.60:20000:1000' → terms per group, in the order given."""
+    groups: dict[str, AssistanceTerms] = {}
+    if not text.strip():
+        return groups
+    for part in text.split(";"):
+        cells = [c.strip() for c in part.split(":")]
+        if len(cells) not in (3, 4):
+            raise ValueError(f"assistance group {part!r} is not group:share:cap or group:share:cap:deductible")
+        group = cells[0]
+        if group not in ASSISTANCE_GROUPS:
+            raise ValueError(f"assistance group {group!r} is unknown; known groups: {', '.join(ASSISTANCE_GROUPS)}")
+        if group in groups:
+            raise ValueError(f"assistance group {group} is listed twice")
+        groups[group] = AssistanceTerms(
+            share=_ratio(cells[1], f"{group} assistance share"),
+            cap=_dec(cells[2], f"{group} assistance cap"),
+            deductible=_dec(cells[3], f"{group} assistance deductible") if len(cells) == 4 else Decimal("0"),
+        )
+    return groups
+
+
+def from_legacy_row(row: dict[str, str]) -> dict[str, str]:
+    """A row of the older header as a current one: every known group gets its one share and cap
+    (no 救助起付线), as migration 0012 converts the stored versions."""
+    _ratio(row["assistance_share"], "assistance_share")  # refused under the old column's own name
+    _dec(row["assistance_cap"], "assistance_cap")
+    by_group = ";".join(f"{group}:{row['assistance_share']}:{row['assistance_cap']}:0" for group in ASSISTANCE_GROUPS)
+    return {column: by_group if column == "assistance_by_group" else row[column] for column in COLUMNS}
+
+
 def parse_policy_row(row: dict[str, str]) -> PolicyRecord:
     """One CSV row (column → text) as a record; ValueError says what is wrong."""
     if not (len(row["region"]) == 6 and row["region"].isdigit()):
@@ -155,34 +198,36 @@ def parse_policy_row(row: dict[str, str]) -> PolicyRecord:
         critical_threshold=_dec(row["critical_threshold"], "critical_threshold"),
         critical_tiers=parse_tiers(row["critical_tiers"]),
         critical_cap=_dec(row["critical_cap"], "critical_cap"),
-        assistance_share=_ratio(row["assistance_share"], "assistance_share"),
-        assistance_cap=_dec(row["assistance_cap"], "assistance_cap"),
         unfiled_reduction=_ratio(row["unfiled_reduction"], "unfiled_reduction"),
+        assistance=parse_assistance_groups(row["assistance_by_group"]),
     )
     return PolicyRecord(key=key, version=version, effective_from=eff_from, effective_to=eff_to, policy=policy)
 
 
 def load_policy_rows(text: str) -> list[tuple[dict[str, str], PolicyRecord]]:
-    """Parse a policy CSV (header = COLUMNS) into (row as loaded, record) pairs.
+    """Parse a policy CSV (header = COLUMNS, or LEGACY_COLUMNS) into (row as loaded, record) pairs.
 
-    Raises PolicyTableError listing every bad row. The row is kept so storage can hold exactly
-    what was validated and parse it again with `parse_policy_row`.
+    Raises PolicyTableError listing every bad row. The row is kept (in the current columns) so
+    storage can hold exactly what was validated and parse it again with `parse_policy_row`.
     """
     reader = csv.reader(io.StringIO(text))
-    header = [h.strip() for h in next(reader, [])]
-    if tuple(header) != COLUMNS:
+    header = tuple(h.strip() for h in next(reader, []))
+    if header not in (COLUMNS, LEGACY_COLUMNS):
         raise PolicyTableError([(1, f"header must be {','.join(COLUMNS)}")])
+    legacy = header == LEGACY_COLUMNS
     loaded: list[tuple[dict[str, str], PolicyRecord]] = []
     errors: list[tuple[int, str]] = []
     seen: dict[tuple[PolicyKey, int], int] = {}
     for row_no, cells in enumerate(reader, start=2):
         if not cells or all(not c.strip() for c in cells):
             continue
-        if len(cells) != len(COLUMNS):
-            errors.append((row_no, f"{len(cells)} fields, expected {len(COLUMNS)}"))
+        if len(cells) != len(header):
+            errors.append((row_no, f"{len(cells)} fields, expected {len(header)}"))
             continue
-        row = dict(zip(COLUMNS, (c.strip() for c in cells), strict=True))
+        row = dict(zip(header, (c.strip() for c in cells), strict=True))
         try:
+            if legacy:
+                row = from_legacy_row(row)
             rec = parse_policy_row(row)
         except ValueError as exc:
             errors.append((row_no, str(exc)))

@@ -229,6 +229,16 @@ class PoliciesLoaded(BaseModel):
     unchanged: list[str] = Field(description="versions already stored with identical values (a reload)")
 
 
+class AssistanceGroupOut(BaseModel):
+    """医疗救助 of one 救助对象 group under a policy version."""
+
+    group: str = Field(description="资助参保 group, e.g. extreme_poverty, minimum_living")
+    name: str = Field(description="the group's Chinese name, e.g. 特困人员")
+    share: str = Field(description='救助比例 of what is still owed in scope, e.g. "0.70"')
+    cap: str = Field(description="年度救助限额 per person-year")
+    deductible: str = Field(description="救助起付线 on the person-year assistance base")
+
+
 class PolicyOut(BaseModel):
     name: str
     region: str
@@ -245,6 +255,7 @@ class PolicyOut(BaseModel):
     cap: str
     critical_threshold: str
     critical_cap: str
-    assistance_share: str
-    assistance_cap: str
     unfiled_reduction: str
+    assistance_by_group: list[AssistanceGroupOut] = Field(
+        description="医疗救助 per group; a 救助对象 whose group is not listed gets none under this version"
+    )

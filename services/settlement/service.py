@@ -10,7 +10,7 @@ docs/settlement.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
 from typing import Literal, cast
@@ -109,6 +109,27 @@ class CriticalTier:
     ratio: Decimal  # 分段报销比例
 
 
+# 医疗救助对象 groups settlement knows (enrollment's 资助参保 categories, kept here because a service
+# never imports another): a policy may give each its own share, cap and 救助起付线.
+ASSISTANCE_GROUPS: dict[str, str] = {
+    "extreme_poverty": "特困人员",
+    "orphan": "孤儿",
+    "minimum_living": "低保对象",
+    "poverty_risk": "返贫致贫风险人员",
+    "severe_disability": "重度残疾人",
+}
+
+
+@dataclass(frozen=True)
+class AssistanceTerms:
+    """What 医疗救助 pays one group under a policy version. Share × the yearly assistance base above
+    the deductible, within the cap; the cap and the deductible are per person-year."""
+
+    share: Decimal  # 救助比例
+    cap: Decimal  # 年度救助限额
+    deductible: Decimal = ZERO  # 救助起付线
+
+
 @dataclass(frozen=True)
 class Policy:
     """The parameters for one scheme and visit type, under a named version."""
@@ -121,9 +142,9 @@ class Policy:
     critical_threshold: Decimal  # 大病保险起付线 (大额医疗补助 for employees)
     critical_tiers: tuple[CriticalTier, ...]  # 分段比例, bands above the threshold, ascending
     critical_cap: Decimal  # 大病保险 / 大额医疗补助 年度最高支付限额
-    assistance_share: Decimal  # 医疗救助比例
-    assistance_cap: Decimal  # 医疗救助年度限额
     unfiled_reduction: Decimal  # 异地未备案降低报销比例 (points off `ratio`)
+    # 医疗救助 per 救助对象 group (ASSISTANCE_GROUPS key → terms); a group not listed gets none.
+    assistance: Mapping[str, AssistanceTerms] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -144,7 +165,8 @@ class Accumulators:
 class ClaimInput:
     lines: tuple[LineInput, ...]
     visit_type: str  # "inpatient" 住院 / "outpatient" 门诊
-    assistance_eligible: bool = False  # 医疗救助对象
+    # 资助参保 group of the person's covering enrollment (ASSISTANCE_GROUPS key); None: not a 医疗救助对象.
+    assistance_category: str | None = None
     cross_region: CrossRegion = "local"
     account_balance: Decimal = ZERO  # 个人账户余额 (employees), or the family payer's
     # 家庭共济: a bound employee whose personal account pays instead of the patient's own (any scheme).
@@ -285,24 +307,41 @@ def calculate(
         )
     )
 
-    # 5. Medical assistance (医疗救助): a share of what is still owed in scope, within its yearly cap.
+    # 5. Medical assistance (医疗救助): the group's share of what is still owed in scope, above the
+    # group's 救助起付线, within its yearly cap. Like the tiers above, it is rounded on the year: this
+    # claim gets the group's yearly figure after it minus the same figure before it, so one group's
+    # claims pay the same in any order; a person whose group changes in the year gets the new
+    # group's terms on what each later claim adds (docs/settlement.md).
     owed = self_inscope - critical
     assistance_base = accumulators.assistance_base
     maf = ZERO
-    if claim.assistance_eligible:
-        assistance_base += owed
-        maf = _pos(
-            min(to_fen(policy.assistance_cap), to_fen(assistance_base * policy.assistance_share))
-            - accumulators.assistance_paid
-        )
-        steps.append(
-            Step(
-                "maf_pay 医疗救助",
-                maf,
-                v,
-                f"{owed} still owed in scope × {policy.assistance_share} (yearly), cap {policy.assistance_cap}",
+    group = claim.assistance_category
+    if group is not None:
+        terms = policy.assistance.get(group)
+        named = f"{group} {ASSISTANCE_GROUPS.get(group, '(not a known 救助 group)')}"
+        if terms is None:
+            listed = ", ".join(policy.assistance) or "none"
+            steps.append(
+                Step(
+                    "maf_pay 医疗救助", ZERO, v, f"{named} is not an assistance group of this policy (listed: {listed})"
+                )
             )
-        )
+        else:
+            assistance_base += owed
+            yearly_before = to_fen(_pos(accumulators.assistance_base - terms.deductible) * terms.share)
+            yearly_after = to_fen(_pos(assistance_base - terms.deductible) * terms.share)
+            cap_left = _pos(to_fen(terms.cap) - accumulators.assistance_paid)
+            maf = _pos(min(yearly_after - yearly_before, cap_left, owed))
+            steps.append(
+                Step(
+                    "maf_pay 医疗救助",
+                    maf,
+                    v,
+                    f"{named}: {owed} still owed in scope; yearly base {accumulators.assistance_base} → "
+                    f"{assistance_base}, above 救助起付线 {terms.deductible} × {terms.share} = {yearly_after} "
+                    f"(was {yearly_before}); yearly cap {terms.cap} with {accumulators.assistance_paid} paid before",
+                )
+            )
 
     # 6-7. Personal account (个人账户, employees) then cash (个人现金).
     fund = hifp + critical + maf

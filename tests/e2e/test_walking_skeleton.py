@@ -32,8 +32,8 @@ async def test_register_enroll_settle_audit(gateway: httpx.AsyncClient, running_
     assert answer.status_code == 201, answer.text
     settled = answer.json()
     breakdown = settled["breakdown"]
-    # Demo policy 350500-2026-resident-inpatient-L3-v2 (from 2026-07-01; 2027's v1 is the same): 起付线 800,
-    # ratio 0.67.
+    # Demo policy 350500-2026-resident-inpatient-L3-v4 (from 2026-07-01; 2027's v2 is the same): 起付线 800,
+    # ratio 0.67 (v4 and 2027's v2 are 2026's v2 and 2027's v1 with 医疗救助 per group).
     # Lines: 45 × 12.50 = 562.50 (甲) + 980.00 (甲) + 36.80 (乙, 先行自付 10% = 3.68) = 1579.30.
     # Policy scope 1579.30 − 3.68 = 1575.62; fund (1575.62 − 800) × 0.67 = 519.6654 → 519.67;
     # below the 大病 threshold; cash 1579.30 − 519.67 = 1059.63.
@@ -44,10 +44,10 @@ async def test_register_enroll_settle_audit(gateway: httpx.AsyncClient, running_
     assert breakdown["psn_cash_pay"] == "1059.63"
     year = date.fromisoformat(body["discharged_on"]).year  # type: ignore[arg-type]
     assert settled["policy_version"] in {
+        "350500-2026-resident-inpatient-L3-v4",
         f"350500-{year}-resident-inpatient-L3-v2",
-        f"350500-{year}-resident-inpatient-L3-v1",
     }
-    assert settled["policy_version"] != "350500-2026-resident-inpatient-L3-v1"  # 起付线 1000 until 2026-06-30
+    assert settled["policy_version"] != "350500-2026-resident-inpatient-L3-v3"  # 起付线 1000 until 2026-06-30
     assert {step["rule"] for step in settled["explanation"]} >= {"起付线 deductible", "hifp_pay 统筹基金"}
     assert answer.headers["location"].endswith(settled["settlement_id"])
     assert answer.headers["x-request-id"]
@@ -82,7 +82,7 @@ async def test_a_clean_claim_is_audited_clean(gateway: httpx.AsyncClient) -> Non
     person_no = await insured_person(gateway, scheme="employee")
     answer = await settle_when_eligible(gateway, claim(person_no, quantity=2), str(uuid.uuid4()))
     assert answer.status_code == 201, answer.text
-    # Demo policy 350500-2026-employee-inpatient-L3-v1: 起付线 800, ratio 0.90. Lines 25.00 + 980.00 +
+    # Demo policy 350500-2026-employee-inpatient-L3-v2: 起付线 800, ratio 0.90. Lines 25.00 + 980.00 +
     # 36.80 = 1041.80, 先行自付 3.68, scope 1038.12; fund (1038.12 − 800) × 0.90 = 214.308 → 214.31.
     assert answer.json()["breakdown"]["hifp_pay"] == "214.31"
     # The personal part 827.49 is paid from the employee's personal account (个人账户) as far as the

@@ -32,7 +32,7 @@ from tests.integration.settlement_app import API, OPS, SettlementApp, settlement
 
 INSTITUTION = "HIT0000000002"
 HOSPITAL = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-it', institution=INSTITUTION)}"}
-ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient v2: 起付线 800, 0.67, 救助 0.70
+ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient v4: 起付线 800, 0.67, 救助 by group
 AMBROXOL = "XR05CB0690402"  # 氨溴索注射液, 甲类, limit 1040.00
 
 

@@ -44,7 +44,7 @@ from tests.integration.settlement_app import API, DATA, OPS, SettlementApp, sett
 
 INSTITUTION = "HIT0000000001"
 HOSPITAL = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-it', institution=INSTITUTION)}"}
-ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient: policy v2 (起付线 800, 0.67)
+ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient: policy v4 (起付线 800, 0.67)
 STENT = "00331100430000"  # 经皮冠状动脉支架置入术, 甲类, limit 4200.00, level 3 only
 AMBROXOL = "XR05CB0690402"  # 氨溴索注射液, 甲类, limit 1040.00
 RABEPRAZOLE = "XA02BC0220601"  # 雷贝拉唑肠溶片, 乙类 10%, limit 68.00
@@ -200,7 +200,7 @@ async def test_an_employee_personal_account_pays_once_credited_and_gets_it_back_
     account = f"{API}/persons/{person_no}/account"
     assert (await harness.client.get(account, headers=OPS)).json()["balance"] == "300.00"
 
-    # Employee L3 inpatient v1 (起付线 800, 0.90): 2000 + 100 (先行自付 10.00), scope 2090.00;
+    # Employee L3 inpatient v2 (起付线 800, 0.90): 2000 + 100 (先行自付 10.00), scope 2090.00;
     # fund (2090 − 800) × 0.90 = 1161.00; personal 939.00: the account pays 300.00, cash 639.00.
     first = await harness.settle(stay(person_no, [(AMBROXOL, 2, "1000.00"), (RABEPRAZOLE, 2, "50.00")]))
     assert first.status_code == 201, first.text
@@ -397,7 +397,7 @@ async def test_pre_settlement_calculates_and_stores_nothing(harness: Harness) ->
     assert pre.status_code == 200, pre.text
     # 2000 + 100 (先行自付 10.00) = 2100.00; scope 2090.00; fund (2090 − 800) × 0.67 = 864.30.
     assert pre.json()["breakdown"]["hifp_pay"] == "864.30"
-    assert pre.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v2"
+    assert pre.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v4"
     async with harness.db.transaction() as session:
         assert await session.get(AccumulatorRow, (person_no, 2026)) is None
     real = await harness.settle(body)
@@ -468,7 +468,7 @@ async def test_care_in_another_city_gets_the_filed_ratio_only_under_a_valid_fili
         assert answer.status_code == 200, answer.text
         return str(answer.json()["breakdown"]["hifp_pay"])
 
-    # Home policy (泉州 resident L3 v2): (2000 − 800) × (0.67 − 0.15 未备案) = 624.00; filed: × 0.67 = 804.00.
+    # Home policy (泉州 resident L3 v4): (2000 − 800) × (0.67 − 0.15 未备案) = 624.00; filed: × 0.67 = 804.00.
     assert await fund() == "624.00"
     filing_id = uuid.uuid4()
     await harness.deliver(

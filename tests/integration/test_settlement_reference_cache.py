@@ -26,7 +26,7 @@ from tests.integration.settlement_app import API, DATA, OPS, SettlementApp, sett
 
 INSTITUTION = "HIT0000000003"
 HOSPITAL = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-it', institution=INSTITUTION)}"}
-ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient: policy v2 (起付线 800, 0.67)
+ADMITTED, DISCHARGED = date(2026, 9, 1), date(2026, 9, 5)  # resident L3 inpatient: policy v4 (起付线 800, 0.67)
 RABEPRAZOLE = "XA02BC0220601"  # 雷贝拉唑肠溶片, 乙类 10%, limit 68.00
 
 
@@ -127,24 +127,25 @@ async def test_a_catalogue_replaced_by_another_process_is_used_by_the_next_settl
 async def test_a_policy_version_added_by_another_process_is_used_by_the_next_settlement(harness: Harness) -> None:
     first, second = await harness.insured(), await harness.insured()
     line = [(RABEPRAZOLE, 20, "60.00")]  # 1200.00: 1080.00 in scope after 10% 先行自付
-    under_v2 = await harness.settle(first, line)
-    assert _breakdown(under_v2)["hifp_pay"] == "187.60"  # (1080 - 800) × 0.67
-    assert under_v2.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v2"
-    version_3 = {"version": "3", "effective_from": "2026-08-01", "ratio": "0.50"}
+    # v4: v2 (from July, 起付线 800, 0.67) with 医疗救助 per group; v5 is another replica's.
+    under_v4 = await harness.settle(first, line)
+    assert _breakdown(under_v4)["hifp_pay"] == "187.60"  # (1080 - 800) × 0.67
+    assert under_v4.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v4"
+    version_5 = {"version": "5", "effective_from": "2026-08-01", "ratio": "0.50"}
     key = "region = '350500' AND scheme = 'resident' AND year = 2026 AND visit_type = 'inpatient'"
     key += " AND institution_level = 3 AND NOT retiree"
     try:
         await harness.sql(  # another replica's POST /policies: a new version, from August
             f"INSERT INTO policies (region, scheme, year, visit_type, institution_level, retiree, version, source_row)"  # noqa: S608
-            f" SELECT region, scheme, year, visit_type, institution_level, retiree, 3,"
-            f" source_row || CAST(:changes AS jsonb) FROM policies WHERE {key} AND version = 2",
-            params={"changes": json.dumps(version_3)},
+            f" SELECT region, scheme, year, visit_type, institution_level, retiree, 5,"
+            f" source_row || CAST(:changes AS jsonb) FROM policies WHERE {key} AND version = 4",
+            params={"changes": json.dumps(version_5)},
         )
-        under_v3 = await harness.settle(second, line)
-        assert _breakdown(under_v3)["hifp_pay"] == "140.00", under_v3.text  # (1080 - 800) × 0.50
-        assert under_v3.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v3"
+        under_v5 = await harness.settle(second, line)
+        assert _breakdown(under_v5)["hifp_pay"] == "140.00", under_v5.text  # (1080 - 800) × 0.50
+        assert under_v5.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v5"
     finally:
-        await harness.sql(f"DELETE FROM policies WHERE {key} AND version = 3")  # noqa: S608
+        await harness.sql(f"DELETE FROM policies WHERE {key} AND version = 5")  # noqa: S608
     # The count fell back: the cache reloads rather than keep serving the removed version.
     back = await harness.settle(await harness.insured(), line)
-    assert back.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v2", back.text
+    assert back.json()["policy_version"] == "350500-2026-resident-inpatient-L3-v4", back.text

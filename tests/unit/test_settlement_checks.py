@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from services.settlement.ledger import balanced, journal
 from services.settlement.service import (
     Accumulators,
+    AssistanceTerms,
     CatalogueItem,
     ClaimInput,
     Coverage,
@@ -147,16 +148,19 @@ POLICY = Policy(
     critical_threshold=D("1500.00"),
     critical_tiers=(CriticalTier(D("5000.00"), D("0.60")), CriticalTier(None, D("0.70"))),
     critical_cap=D("4000.00"),
-    assistance_share=D("0.70"),
-    assistance_cap=D("3000.00"),
     unfiled_reduction=D("0.15"),
+    assistance={
+        "extreme_poverty": AssistanceTerms(D("1.00"), D("6000.00")),
+        "minimum_living": AssistanceTerms(D("0.70"), D("3000.00")),
+        "poverty_risk": AssistanceTerms(D("0.60"), D("2000.00"), deductible=D("500.00")),
+    },
 )
 CATALOGUE = {
     "A": CatalogueItem("A", "drug", "A"),
     "B": CatalogueItem("B", "drug", "B", preselfpay_ratio=D("0.10"), limit_price=D("50.00")),
 }
 claims = st.builds(
-    lambda lines, assisted: ClaimInput(lines=tuple(lines), visit_type="inpatient", assistance_eligible=assisted),
+    lambda lines, group: ClaimInput(lines=tuple(lines), visit_type="inpatient", assistance_category=group),
     st.lists(
         st.builds(
             LineInput,
@@ -167,7 +171,8 @@ claims = st.builds(
         min_size=1,
         max_size=4,
     ),
-    st.booleans(),
+    # the person's group may change within the year: a reversal still takes back exactly its own part
+    st.sampled_from([None, "extreme_poverty", "minimum_living", "poverty_risk", "orphan"]),
 )
 
 

@@ -20,15 +20,21 @@ from services.settlement.catalogue import (
 from services.settlement.demo import DEMO_STAYS, stay_lines
 from services.settlement.policies import (
     DEMO_POLICIES,
+    PolicyKey,
     PolicyNotFound,
     PolicyTableError,
     load_policies,
+    load_policy_rows,
+    parse_assistance_groups,
+    parse_policy_row,
     parse_tiers,
     select_policy,
 )
 from services.settlement.restrictions import RestrictionResult, check_restrictions
 from services.settlement.service import (
+    ASSISTANCE_GROUPS,
     Accumulators,
+    AssistanceTerms,
     CatalogueItem,
     ClaimInput,
     CriticalTier,
@@ -184,8 +190,9 @@ def test_catalogue_on_picks_the_version_valid_on_the_date_and_region() -> None:
 
 POLICY_HEADER = (
     "region,scheme,year,visit_type,institution_level,retiree,version,effective_from,effective_to,deductible,ratio,"
-    "cap,critical_threshold,critical_tiers,critical_cap,assistance_share,assistance_cap,unfiled_reduction"
+    "cap,critical_threshold,critical_tiers,critical_cap,assistance_by_group,unfiled_reduction"
 )
+ASSISTANCE_BY_GROUP = "extreme_poverty:1.00:60000;minimum_living:0.70:30000:0;poverty_risk:0.60:20000:1000"
 
 
 def policy_row(level: int = 3, version: int = 1, eff: str = "2026-01-01", ratio: str = "0.65", **kw: str) -> str:
@@ -193,7 +200,7 @@ def policy_row(level: int = 3, version: int = 1, eff: str = "2026-01-01", ratio:
     retiree = kw.get("retiree", "false")
     return (
         f"350500,{scheme},2026,inpatient,{level},{retiree},{version},{eff},{kw.get('to', '')},1000,{ratio},"
-        "150000,15000,50000:0.60;:0.70,400000,0.70,30000,0.15"
+        f"150000,15000,50000:0.60;:0.70,400000,{kw.get('assistance', ASSISTANCE_BY_GROUP)},0.15"
     )
 
 
@@ -236,10 +243,15 @@ def test_newest_version_effective_on_the_date_wins_and_old_versions_remain() -> 
     policies = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
     before = select_policy(policies, QZ, "resident", date(2026, 6, 30), "inpatient", 3, False)
     after = select_policy(policies, QZ, "resident", date(2026, 7, 1), "inpatient", 3, False)
-    assert before.version.endswith("-v1")
-    assert after.version.endswith("-v2")
+    # v1 (from 1 January) and v2 (from 1 July) paid one 救助 share to every group; v3 and v4, from the
+    # same dates, are them with 医疗救助 per group, and supersede them as the higher versions.
+    assert before.version.endswith("-v3")
+    assert after.version.endswith("-v4")
     assert before.deductible == Decimal("1000")
     assert after.deductible == Decimal("800")
+    old = [p for p in policies if p.key == PolicyKey(QZ, "resident", 2026, "inpatient", 3, False) and p.version <= 2]
+    assert [p.policy.deductible for p in old] == [Decimal("1000"), Decimal("800")]  # the old versions remain
+    assert all(p.policy.assistance["extreme_poverty"].share == Decimal("0.70") for p in old)
 
 
 def test_a_version_with_an_end_date_stops_applying() -> None:
@@ -297,6 +309,69 @@ def test_policy_table_refuses_in_place_edits_and_bad_rows() -> None:
     assert "residents have no retiree policy" in rows[5]
     assert "not in year 2026" in rows[6]
     assert "institution_level '4'" in rows[7]
+
+
+def test_assistance_by_group_parses_share_cap_and_deductible_per_group() -> None:
+    assert parse_assistance_groups(ASSISTANCE_BY_GROUP) == {
+        "extreme_poverty": AssistanceTerms(Decimal("1.00"), Decimal("60000"), Decimal("0")),
+        "minimum_living": AssistanceTerms(Decimal("0.70"), Decimal("30000"), Decimal("0")),
+        "poverty_risk": AssistanceTerms(Decimal("0.60"), Decimal("20000"), Decimal("1000")),
+    }
+    assert parse_assistance_groups("") == {}  # no group gets 医疗救助 under that version
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("minimum_living:1.10:30000", "minimum_living assistance share 1.10 is above 1"),
+        ("minimum_living:-0.1:30000", "minimum_living assistance share '-0.1' must be a non-negative number"),
+        ("minimum_living:0.70:-5", "minimum_living assistance cap '-5' must be a non-negative number"),
+        ("minimum_living:0.70:30000:-1", "minimum_living assistance deductible '-1' must be"),
+        ("minimum_living:0.70:lots", "minimum_living assistance cap 'lots' is not a number"),
+        ("refugee:0.70:30000", "assistance group 'refugee' is unknown; known groups: extreme_poverty, orphan"),
+        ("minimum_living:0.70:30000;minimum_living:0.60:1000", "minimum_living is listed twice"),
+        ("minimum_living:0.70", "is not group:share:cap or group:share:cap:deductible"),
+        ("minimum_living:0.70:1:2:3", "is not group:share:cap"),
+    ],
+)
+def test_bad_assistance_groups_are_refused_with_the_row_and_the_reason(text: str, reason: str) -> None:
+    with pytest.raises(PolicyTableError) as err:
+        load_policies("\n".join([POLICY_HEADER, policy_row(), policy_row(version=2, assistance=text)]))
+    [(row, message)] = err.value.errors
+    assert row == 3
+    assert reason in message
+
+
+LEGACY_HEADER = POLICY_HEADER.replace("assistance_by_group", "assistance_share,assistance_cap")
+
+
+def test_a_table_in_the_older_columns_gives_every_group_its_one_share_and_cap() -> None:
+    legacy = policy_row(assistance="0.70,30000")
+    [(row, record)] = load_policy_rows("\n".join([LEGACY_HEADER, legacy]))
+    assert set(record.policy.assistance) == set(ASSISTANCE_GROUPS)
+    assert set(record.policy.assistance.values()) == {AssistanceTerms(Decimal("0.70"), Decimal("30000"), Decimal(0))}
+    # Stored in the current columns, as migration 0012 writes the versions stored before it.
+    assert "assistance_share" not in row
+    assert row["assistance_by_group"] == ";".join(f"{g}:0.70:30000:0" for g in ASSISTANCE_GROUPS)
+    assert parse_policy_row(row) == record
+    with pytest.raises(PolicyTableError, match=r"assistance_share 1\.5 is above 1"):
+        load_policies("\n".join([LEGACY_HEADER, policy_row(assistance="1.5,30000")]))
+
+
+def test_demo_policies_pay_each_group_its_own_assistance() -> None:
+    policies = load_policies(DEMO_POLICIES.read_text(encoding="utf-8"))
+    expected = {
+        "extreme_poverty": ("1.00", "60000", "0"),
+        "orphan": ("1.00", "60000", "0"),
+        "minimum_living": ("0.70", "30000", "0"),
+        "poverty_risk": ("0.60", "20000", "1000"),
+        "severe_disability": ("0.70", "30000", "0"),
+    }
+    for year in sorted({2026, 2027, date.today().year}):
+        for visit in ("inpatient", "outpatient"):
+            p = select_policy(policies, QZ, "resident", date(year, 8, 1), visit, 3, False)
+            terms = {g: (str(t.share), str(t.cap), str(t.deductible)) for g, t in p.assistance.items()}
+            assert terms == expected, p.version
 
 
 def test_critical_tiers_parse() -> None:
