@@ -56,6 +56,7 @@ async def test_a_minimum_living_resident_gets_medical_assistance_an_ordinary_one
     gateway: httpx.AsyncClient,
 ) -> None:
     dibao = await _enrolled(gateway, "resident", assistance_category="minimum_living")  # 低保对象
+    tekun = await _enrolled(gateway, "resident", assistance_category="extreme_poverty")  # 特困人员
     ordinary = await _enrolled(gateway, "resident")
     plain = await settle_when_eligible(gateway, claim(ordinary), str(uuid.uuid4()))
     assert plain.status_code == 201, plain.text
@@ -63,8 +64,8 @@ async def test_a_minimum_living_resident_gets_medical_assistance_an_ordinary_one
 
     helped = await settle_when_eligible(gateway, claim(dibao), str(uuid.uuid4()))
     assert helped.status_code == 201, helped.text
-    # The same bill: the same basic fund; assistance pays 0.70 (the demo policy's share) of what is
-    # still owed in scope, and the cash shrinks by exactly that.
+    # The same bill: the same basic fund; assistance pays 0.70 (the demo policy's share for 低保) of
+    # what is still owed in scope, and the cash shrinks by exactly that.
     assert _money(helped, "hifp_pay") == _money(plain, "hifp_pay")
     owed = _money(helped, "inscp_scp_amt") - _money(helped, "hifp_pay") - _money(helped, "hifmi_pay")
     assert _money(helped, "maf_pay") == to_fen(owed * Decimal("0.70")) > 0
@@ -72,11 +73,21 @@ async def test_a_minimum_living_resident_gets_medical_assistance_an_ordinary_one
     year = helped.json()["discharged_on"][:4]
     assert Decimal((await _accumulated(gateway, dibao, year))["assistance_paid"]) == _money(helped, "maf_pay")
 
-    undone = await gateway.post(f"{API}/settlements/{helped.json()['settlement_id']}/reversal", headers=HOSPITAL)
-    assert undone.status_code == 200, undone.text
-    restored = await _accumulated(gateway, dibao, year)
-    assert Decimal(restored["assistance_paid"]) == 0
-    assert Decimal(restored["assistance_base"]) == 0
+    # 特困 with the same bill: 100% of what is still owed in scope (no 救助起付线), more than 低保 gets.
+    fully = await settle_when_eligible(gateway, claim(tekun), str(uuid.uuid4()))
+    assert fully.status_code == 201, fully.text
+    assert _money(fully, "hifp_pay") == _money(plain, "hifp_pay")
+    assert _money(fully, "maf_pay") == owed > _money(helped, "maf_pay")
+    assert _money(fully, "psn_cash_pay") == _money(plain, "psn_cash_pay") - owed
+    step = next(s for s in fully.json()["explanation"] if s["rule"] == "maf_pay 医疗救助")
+    assert step["detail"].startswith("extreme_poverty 特困人员")
+
+    for person_no, settled in ((dibao, helped), (tekun, fully)):
+        undone = await gateway.post(f"{API}/settlements/{settled.json()['settlement_id']}/reversal", headers=HOSPITAL)
+        assert undone.status_code == 200, undone.text
+        restored = await _accumulated(gateway, person_no, year)
+        assert Decimal(restored["assistance_paid"]) == 0
+        assert Decimal(restored["assistance_base"]) == 0
 
 
 async def test_an_employee_account_pays_for_a_bound_spouse_once_the_binding_reaches_settlement(

@@ -28,7 +28,7 @@ from shared.events.contracts import (
     FamilyUnbound,
     PersonRegistered,
 )
-from tests.integration.settlement_app import API, OPS, SettlementApp, settlement_app
+from tests.integration.settlement_app import API, DATA, OPS, SettlementApp, settlement_app
 
 INSTITUTION = "HIT0000000002"
 HOSPITAL = {"Authorization": f"Bearer {development_token(Role.HOSPITAL, 'his-it', institution=INSTITUTION)}"}
@@ -146,6 +146,79 @@ async def test_a_minimum_living_resident_gets_medical_assistance_and_its_reversa
     # Settled again, the stay gets the same assistance: nothing of the first was left behind.
     again = await harness.settle(stay(dibao, body))
     assert _breakdown(again, *fields) == _breakdown(helped, *fields)
+
+
+async def test_each_assistance_group_gets_its_own_share_of_the_same_stay_and_a_reversal_restores_it(
+    harness: Harness,
+) -> None:
+    # The same stay as above: 1196.00 still owed in scope after the basic fund's 804.00.
+    body = [(AMBROXOL, 2, "1000.00")]
+    fields = ("hifp_pay", "maf_pay", "fund_pay_sumamt", "psn_cash_pay")
+    expected = {
+        "extreme_poverty": ("804.00", "1196.00", "2000.00", "0.00"),  # 特困: 100%, no 救助起付线
+        "minimum_living": ("804.00", "837.20", "1641.20", "358.80"),  # 低保: 1196.00 × 0.70
+        "poverty_risk": ("804.00", "117.60", "921.60", "1078.40"),  # 返贫致贫风险: (1196.00 − 1000.00) × 0.60
+        "refugee": ("804.00", "0.00", "804.00", "1196.00"),  # a group no policy lists: none, and told so
+    }
+    answers = {}
+    for group, figures in expected.items():
+        person_no = await harness.insured(assistance_category=group)
+        answers[group] = answer = await harness.settle(stay(person_no, body))
+        assert answer.status_code == 201, answer.text
+        assert _breakdown(answer, *fields) == figures, group
+        step = next(s for s in answer.json()["explanation"] if s["rule"] == "maf_pay 医疗救助")
+        assert step["detail"].startswith(group), step
+        assert step["policy_version"] == "350500-2026-resident-inpatient-L3-v4"
+        accumulated = await harness.accumulators(person_no)
+        assert accumulated["assistance_paid"] == Decimal(figures[1])
+        assert accumulated["assistance_base"] == (Decimal("1196.00") if group != "refugee" else 0)
+    assert (
+        "特困人员" in next(s for s in answers["extreme_poverty"].json()["explanation"] if "maf" in s["rule"])["detail"]
+    )
+    assert "not an assistance group of this policy" in str(answers["refugee"].json()["explanation"])
+
+    tekun = answers["extreme_poverty"].json()
+    assert (await harness.ledger_net(tekun["settlement_id"]))["medical_assistance_expense"] == Decimal("1196.00")
+    undone = await harness.client.post(f"{API}/settlements/{tekun['settlement_id']}/reversal", headers=OPS)
+    assert undone.status_code == 200, undone.text
+    restored = await harness.accumulators(tekun["person_no"])
+    assert (restored["assistance_base"], restored["assistance_paid"], restored["settlements"]) == (0, 0, 0)
+    assert all(net == 0 for net in (await harness.ledger_net(tekun["settlement_id"])).values())
+
+    # The policy API shows each group's parameters of the version that paid.
+    listed = await harness.client.get(f"{API}/policies", params={"region": "350500"}, headers=OPS)
+    assert listed.status_code == 200, listed.text
+    [v4] = [p for p in listed.json() if p["name"] == "350500-2026-resident-inpatient-L3-v4"]
+    assert {g["group"]: (g["name"], g["share"], g["cap"], g["deductible"]) for g in v4["assistance_by_group"]} == {
+        "extreme_poverty": ("特困人员", "1.00", "60000", "0"),
+        "orphan": ("孤儿", "1.00", "60000", "0"),
+        "minimum_living": ("低保对象", "0.70", "30000", "0"),
+        "poverty_risk": ("返贫致贫风险人员", "0.60", "20000", "1000"),
+        "severe_disability": ("重度残疾人", "0.70", "30000", "0"),
+    }
+    [v2] = [p for p in listed.json() if p["name"] == "350500-2026-resident-inpatient-L3-v2"]
+    assert {(g["share"], g["cap"]) for g in v2["assistance_by_group"]} == {("0.70", "30000")}  # the one share, kept
+
+    # A bad group, share or cap is a 422 naming the row; nothing is loaded.
+    header, v1 = (DATA / "policies.csv").read_text().splitlines()[:2]
+    by_group = v1.split(",")[15]
+    bad_rows = [
+        v1.replace(",1,2026-01-01,", ",90,2026-10-01,").replace(by_group, "refugee:0.70:30000"),
+        v1.replace(",1,2026-01-01,", ",91,2026-10-01,").replace(by_group, "orphan:1.20:30000"),
+        v1.replace(",1,2026-01-01,", ",92,2026-10-01,").replace(by_group, "orphan:1.00:-1"),
+    ]
+    refused = await harness.client.post(
+        f"{API}/policies", content="\n".join([header, *bad_rows]).encode(), headers={**OPS, "Content-Type": "text/csv"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"].endswith("/policies-invalid")
+    assert [(e["field"], e["message"].split(" ")[:3]) for e in refused.json()["errors"]] == [
+        ("row 2", ["assistance", "group", "'refugee'"]),
+        ("row 3", ["orphan", "assistance", "share"]),
+        ("row 4", ["orphan", "assistance", "cap"]),
+    ]
+    after = await harness.client.get(f"{API}/policies", params={"region": "350500"}, headers=OPS)
+    assert len(after.json()) == len(listed.json())
 
 
 async def test_a_bound_employee_account_pays_for_the_relative_and_gets_it_back_on_reversal(

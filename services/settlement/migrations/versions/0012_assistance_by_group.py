@@ -23,15 +23,19 @@ GROUPS = ("extreme_poverty", "orphan", "minimum_living", "poverty_risk", "severe
 
 
 def upgrade() -> None:
-    # 'extreme_poverty:' || share || ':' || cap || ':0;orphan:...': the texts as they were loaded.
+    # group || ':' || share || ':' || cap || ':0', joined by ';': the texts as they were loaded.
     by_group = " || ';' || ".join(
-        f"'{group}:' || (source_row->>'assistance_share') || ':' || (source_row->>'assistance_cap') || ':0'"
+        f"'{group}' || ':' || (source_row->>'assistance_share') || ':' || (source_row->>'assistance_cap')"
+        " || :no_deductible"
         for group in GROUPS
     )
-    op.execute(
-        "UPDATE policies SET source_row = (source_row - 'assistance_share' - 'assistance_cap')"  # noqa: S608
-        f" || jsonb_build_object('assistance_by_group', {by_group})"
-        " WHERE source_row ? 'assistance_share'"
+    op.get_bind().execute(
+        sa.text(
+            "UPDATE policies SET source_row = (source_row - 'assistance_share' - 'assistance_cap')"  # noqa: S608
+            f" || jsonb_build_object('assistance_by_group', {by_group})"
+            " WHERE source_row ? 'assistance_share'"
+        ),
+        {"no_deductible": ":0"},
     )
 
 
