@@ -3,10 +3,13 @@ a read: the statement runs once more on a new connection (decision 0009)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.db import Database, fetch_row
 from shared.settings import plain_url
@@ -126,4 +129,21 @@ async def test_fetch_row_in_a_transaction_runs_on_the_sessions_connection(fresh_
     finally:
         stop_listening()
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        await db.dispose()
+
+
+async def test_fetch_row_with_every_plain_connection_busy_is_database_busy(fresh_database: FreshDatabase) -> None:
+    """The plain pool waits `pool_timeout_s` for a connection, then raises what the engines' pools
+    raise (SQLAlchemy's TimeoutError: the 503 database-busy problem), not asyncpg's own timeout."""
+    url = await fresh_database("db_fetch_row_busy")
+    db = Database(url, pool_size=1, max_overflow=0, pool_timeout_s=0.2)
+    try:
+        async with db.reading() as holder, db.reading() as waiter:
+            slow = asyncio.create_task(fetch_row(holder, "SELECT pg_sleep(1.5)"))
+            await asyncio.sleep(0.3)  # the slow statement holds the only connection
+            with pytest.raises(PoolTimeout):
+                await fetch_row(waiter, "SELECT 1")
+            await slow
+            assert await fetch_row(waiter, "SELECT 2 AS two") is not None
+    finally:
         await db.dispose()
