@@ -21,12 +21,14 @@ target is 50 ms (`other_targets_met`).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -167,7 +169,9 @@ def draft_order(rng: random.Random, person_no: str, today: date) -> dict[str, An
     }
 
 
-async def open_loop(gateway: str, orders: list[dict[str, Any]], rate: int, seconds: float) -> dict[str, Any]:
+async def open_loop(
+    gateway: str, orders: list[dict[str, Any]], rate: int, seconds: float, trace: Path | None = None
+) -> dict[str, Any]:
     """Request i is due at t0 + i/rate; its latency runs from then, however late it is sent.
 
     CONNECTIONS senders take the due requests in order, each with one connection, like a
@@ -175,25 +179,36 @@ async def open_loop(gateway: str, orders: list[dict[str, Any]], rate: int, secon
     wait counts. (Thousands of requests queued inside httpx's own pool made the client the
     bottleneck: its pool scans every waiting request on every release.) Requests still
     unanswered DRAIN_S after the last is due count as failed (status 0) at DRAIN_S.
+
+    With `trace`, each request carries `X-Request-Id: bench-<i>` (the services' access logs name
+    it) and a JSON line per request is written there: i, due (s after t0), sent late by (ms),
+    latency (ms), status; to tell a tail of stalls from one of queueing.
     """
     token = development_token(Role.HOSPITAL, "bench-his", institution=INSTITUTIONS[0])
     headers = {"Authorization": f"Bearer {token}"}
     total = int(rate * seconds)
     latencies: list[float] = []
+    traced: list[tuple[int, float, float, float, int]] = []
     statuses: dict[int, int] = {}
     due: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+    bodies = [json.dumps(order).encode() for order in orders]  # encoded before the clock starts
     async with load_client(gateway, CONNECTIONS, DRAIN_S) as client:
         t0 = time.perf_counter()
 
         async def sender() -> None:
             while (item := await due.get()) is not None:
                 i, scheduled = item
+                sent = time.perf_counter()
+                request_headers = headers if trace is None else {**headers, "X-Request-Id": f"bench-{i}"}
                 try:
-                    status = await json_post(client, PRECHECKS, orders[i % len(orders)], headers)
+                    status = await json_post(client, PRECHECKS, bodies[i % len(bodies)], request_headers)
                 except (aiohttp.ClientError, TimeoutError):
                     status = 0
-                latencies.append((time.perf_counter() - scheduled) * 1000)
+                latency_ms = (time.perf_counter() - scheduled) * 1000
+                latencies.append(latency_ms)
                 statuses[status] = statuses.get(status, 0) + 1
+                if trace is not None:
+                    traced.append((i, scheduled - t0, (sent - scheduled) * 1000, latency_ms, status))
 
         senders = [asyncio.create_task(sender()) for _ in range(CONNECTIONS)]
         for i in range(total):
@@ -209,6 +224,17 @@ async def open_loop(gateway: str, orders: list[dict[str, Any]], rate: int, secon
         for task in pending:
             task.cancel()
         elapsed = time.perf_counter() - t0
+    if trace is not None:
+        await asyncio.to_thread(
+            trace.write_text,
+            "".join(
+                json.dumps(
+                    {"i": i, "due_s": round(due_s, 4), "sent_late_ms": round(late, 2), "ms": round(ms, 2), "status": st}
+                )
+                + "\n"
+                for i, due_s, late, ms, st in sorted(traced)
+            ),
+        )
     unanswered = total - len(latencies)
     if unanswered:
         latencies.extend([DRAIN_S * 1000.0] * unanswered)
@@ -288,7 +314,10 @@ async def precheck_bench(ctx: BenchContext) -> BenchResult:
         gateway_pid = stack.processes["gateway"].pid
         cpu_before = (cpu_seconds(supervision_pid), cpu_seconds(gateway_pid), cpu_seconds(os.getpid()))
         say(f"open loop: {rate}/s for {seconds}s")
-        measured = await open_loop(stack.gateway_url, orders[len(orders) // 2 :] + orders, rate, seconds)
+        trace = os.environ.get("BENCH_PRECHECK_TRACE")
+        measured = await open_loop(
+            stack.gateway_url, orders[len(orders) // 2 :] + orders, rate, seconds, Path(trace) if trace else None
+        )
         cpu_after = (cpu_seconds(supervision_pid), cpu_seconds(gateway_pid), cpu_seconds(os.getpid()))
     finally:
         for name in list(stack.processes):

@@ -7,7 +7,7 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,7 @@ def create_service_app(
     on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
     use_database: bool = True,
     root_routers: list[APIRouter] | None = None,
+    inner_middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     service = settings.service_name
     configure_logging(service, settings.log_level)
@@ -296,6 +297,10 @@ def create_service_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Inside the request context (each sees its request id, span, metrics and access log): a
+    # service's own pure-ASGI layers, such as the gateway's proxy fast path.
+    for middleware in reversed(inner_middleware):
+        app.add_middleware(middleware)
     # The one server span per request, request id, metrics and access log (decision 0011).
     app.add_middleware(RequestContextMiddleware, service=service)
     return app

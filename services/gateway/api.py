@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from services.gateway import repository
@@ -112,6 +114,9 @@ async def forward(request: Request) -> Response:
     """
     service: str = request.path_params["service"]
     path: str = request.path_params["path"]
+    # Starlette's plain routes do not name themselves in the scope (FastAPI's do): without this
+    # the request metrics and span called every proxied request "unmatched".
+    request.scope["route"] = PROXY_ROUTE
     upstream = request.app.state.upstreams.get(service)
     if upstream is None:
         raise NotFound(f"There is no service {service!r}; see /api/v1/gateway/services.", kind="unknown-service")
@@ -151,12 +156,61 @@ async def forward(request: Request) -> Response:
     return Response(content=content, status_code=status, headers=returned)
 
 
-proxy.add_route(
-    "/api/v1/{service}/{path:path}",
-    forward,
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-    include_in_schema=False,
-)
+PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+proxy.add_route("/api/v1/{service}/{path:path}", forward, methods=sorted(PROXIED_METHODS), include_in_schema=False)
+PROXY_ROUTE = proxy.routes[-1]
+
+
+class ProxyFastPath:
+    """Pure ASGI, just inside the request-context middleware: a request the proxy route would
+    take goes straight to `forward`, past Starlette's router (which tries the gateway's own
+    routes first), its exception middleware and FastAPI's exit stack: about a fifth of the
+    gateway's CPU a proxied request, and the proxy carries all of the platform's traffic.
+
+    It takes exactly what the route would: a proxied method under `/api/v1/<service>/` for any
+    service but the gateway's own (whose paths go the usual way, unknown ones included). The
+    route and its path parameters are set in the scope as the router would (the metrics label
+    and the access log read them). A `ProblemError` or any other exception with a handler of its
+    own becomes that handler's problem response, as the exception middleware would make it;
+    anything else propagates to the server-error middleware outside (the 500 problem)."""
+
+    _PREFIX = "/api/v1/"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] not in PROXIED_METHODS or not path.startswith(self._PREFIX):
+            await self.app(scope, receive, send)
+            return
+        service, slash, rest = path[len(self._PREFIX) :].partition("/")
+        if not slash or not service or service == "gateway":
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = {"service": service, "path": rest}
+        scope["route"] = PROXY_ROUTE
+        request = Request(scope, receive)
+        try:
+            response = await forward(request)
+        except Exception as exc:
+            handler = _problem_handler(request.app, exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)
+
+
+def _problem_handler(app: FastAPI, exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]] | None:
+    """The app's handler for this exception's nearest class, as Starlette's exception middleware
+    looks it up; `Exception`'s own (the 500) is left to the server-error middleware."""
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            return None
+        handler = app.exception_handlers.get(cls)
+        if handler is not None:
+            return handler  # type: ignore[return-value]
+    return None
 
 
 async def open_upstreams(app: FastAPI) -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from services.gateway.api import check_upstreams, close_upstreams, open_upstreams, proxy, router
+from services.gateway.api import ProxyFastPath, check_upstreams, close_upstreams, open_upstreams, proxy, router
 from services.gateway.settings import Settings
 from shared.app import check_database, create_service_app
 
@@ -20,4 +20,5 @@ app = create_service_app(
     dependency_checks=frozenset({"services"}),
     on_startup=open_upstreams,
     on_shutdown=close_upstreams,
+    inner_middleware=[ProxyFastPath],
 )

@@ -59,6 +59,7 @@ from services.supervision.service import (
     traceability_codes,
     with_profile,
 )
+from shared.db import fetch_row
 from shared.events.contracts import ClaimSettled
 
 # ---------------------------------------------------------------------------------------------
@@ -776,42 +777,43 @@ async def finish_audits(session: AsyncSession, outcomes: Sequence[tuple[UUID, st
 # a subquery per projection, each row an anonymous record that asyncpg decodes to a tuple of typed
 # values. Every filter takes an array (`= ANY`), so the text never varies with the batch and the
 # statement is prepared once per connection (an expanding IN-list compiled anew per call).
-_HISTORY_VIEW = text(
-    """
+# Sent by asyncpg itself (shared.db.fetch_row): $1 institutions, $2 persons, $3 earliest, $4 latest,
+# $5 latest_admitted, $6 drug_groups, $7 traceability codes, $8 ltc_persons, $9 ltc_from, $10 ltc_to,
+# $11 peer_levels, $12 peer_groups.
+_HISTORY_VIEW = """
     SELECT
       ARRAY(SELECT ROW(i.institution_code, i.institution_level, i.institution_type, i.region_code)
             FROM institutions i
-            WHERE i.institution_code = ANY(CAST(:institutions AS varchar[]))) AS institutions,
+            WHERE i.institution_code = ANY($1::varchar[])) AS institutions,
       ARRAY(SELECT ROW(p.person_no, p.sex, p.birth_date, p.died_on)
             FROM persons p
-            WHERE p.person_no = ANY(CAST(:persons AS varchar[]))) AS persons,
+            WHERE p.person_no = ANY($2::varchar[])) AS persons,
       ARRAY(SELECT ROW(h.person_no, h.settlement_id, h.institution_code, h.visit_type, h.admitted_on,
                        h.discharged_on, h.diagnoses, h.item_codes)
             FROM claim_history h
-            WHERE h.person_no = ANY(CAST(:persons AS varchar[]))
-              AND h.discharged_on >= CAST(:earliest AS date) AND h.admitted_on <= CAST(:latest AS date))
+            WHERE h.person_no = ANY($2::varchar[])
+              AND h.discharged_on >= $3::date AND h.admitted_on <= $4::date)
         AS prior_claims,
       ARRAY(SELECT ROW(d.person_no, d.settlement_id, d.drug_group, d.practitioner_code, d.institution_code,
                        d.purchased_on)
             FROM drug_purchases d
-            WHERE d.person_no = ANY(CAST(:persons AS varchar[]))
-              AND d.drug_group = ANY(CAST(:drug_groups AS varchar[]))
-              AND d.purchased_on >= CAST(:earliest AS date)
-              AND d.purchased_on <= CAST(:latest_admitted AS date)) AS drug_purchases,
+            WHERE d.person_no = ANY($2::varchar[])
+              AND d.drug_group = ANY($6::varchar[])
+              AND d.purchased_on >= $3::date
+              AND d.purchased_on <= $5::date) AS drug_purchases,
       ARRAY(SELECT ROW(t.code, t.settlement_id)
             FROM traceability_codes t
-            WHERE t.code = ANY(CAST(:codes AS varchar[]))) AS sold_codes,
+            WHERE t.code = ANY($7::varchar[])) AS sold_codes,
       ARRAY(SELECT ROW(l.person_no, l.service_date, l.amount)
             FROM ltc_services l
-            WHERE l.person_no = ANY(CAST(:ltc_persons AS varchar[]))
-              AND l.service_date >= CAST(:ltc_from AS date) AND l.service_date <= CAST(:ltc_to AS date))
+            WHERE l.person_no = ANY($8::varchar[])
+              AND l.service_date >= $9::date AND l.service_date <= $10::date)
         AS ltc_services,
       ARRAY(SELECT ROW(c.institution_code, c.institution_level, c.diagnosis_group, c.cases, c.total_cost)
             FROM institution_costs c
-            WHERE c.institution_level = ANY(CAST(:peer_levels AS integer[]))
-              AND c.diagnosis_group = ANY(CAST(:peer_groups AS varchar[]))) AS institution_costs
+            WHERE c.institution_level = ANY($11::integer[])
+              AND c.diagnosis_group = ANY($12::varchar[])) AS institution_costs
     """
-)
 
 
 async def knowledge_base(session: AsyncSession) -> dict[str, ItemRestriction]:
@@ -870,31 +872,31 @@ async def load_batch_history(
         for c in claims
         if (group := diagnosis_group(c)) is not None and c.institution_level is not None and "PEER-OUTLIER" in wanted
     }
-    row = (
-        await session.execute(
-            _HISTORY_VIEW,
-            {
-                "institutions": sorted(set(institutions)),
-                "persons": persons,
-                "earliest": min(window_start(c, days) for c in claims),
-                "latest": max(c.discharged_on for c in claims),
-                "latest_admitted": max(c.admitted_on for c in claims),
-                "drug_groups": sorted({g for c in claims for g in drug_groups(c, catalogue.values())}),
-                "codes": sorted({code for c in claims for code in traceability_codes(c)}),
-                "ltc_persons": sorted({c.person_no for c in inpatients}),
-                "ltc_from": min((c.admitted_on for c in inpatients), default=None),
-                "ltc_to": max((c.discharged_on for c in inpatients), default=None),
-                "peer_levels": sorted({level for level, _ in peer_keys}),
-                "peer_groups": sorted({group for _, group in peer_keys}),
-            },
-        )
-    ).one()
-    for code, level, kind, region in row.institutions:
+    row = await fetch_row(
+        session,
+        _HISTORY_VIEW,
+        sorted(set(institutions)),
+        persons,
+        min(window_start(c, days) for c in claims),
+        max(c.discharged_on for c in claims),
+        max(c.admitted_on for c in claims),
+        sorted({g for c in claims for g in drug_groups(c, catalogue.values())}),
+        sorted({code for c in claims for code in traceability_codes(c)}),
+        sorted({c.person_no for c in inpatients}),
+        min((c.admitted_on for c in inpatients), default=None),
+        max((c.discharged_on for c in inpatients), default=None),
+        sorted({level for level, _ in peer_keys}),
+        sorted({group for _, group in peer_keys}),
+    )
+    assert row is not None  # one row of arrays, always
+    for code, level, kind, region in row["institutions"]:
         loaded.institutions[code] = InstitutionProfile(level, kind, region)
-    for person_no, sex, birth_date, died_on in row.persons:
+    for person_no, sex, birth_date, died_on in row["persons"]:
         loaded.persons[person_no] = PersonRow(sex=sex, birth_date=birth_date, death_date=died_on)
     item_codes = {line.item_code for c in claims for line in c.lines}
-    for person_no, settlement_id, institution, visit_type, admitted, discharged, diagnoses, items in row.prior_claims:
+    for person_no, settlement_id, institution, visit_type, admitted, discharged, diagnoses, items in row[
+        "prior_claims"
+    ]:
         loaded.prior_claims.setdefault(person_no, []).append(
             PriorClaim(
                 settlement_id=settlement_id,
@@ -908,7 +910,7 @@ async def load_batch_history(
         )
         item_codes.update(items)
     loaded.catalogue = {code: catalogue[code] for code in item_codes if code in catalogue}
-    for person_no, settlement_id, group, practitioner, institution, purchased_on in row.drug_purchases:
+    for person_no, settlement_id, group, practitioner, institution, purchased_on in row["drug_purchases"]:
         loaded.drug_purchases.setdefault(person_no, []).append(
             DrugPurchase(
                 settlement_id=settlement_id,
@@ -918,10 +920,10 @@ async def load_batch_history(
                 purchased_on=purchased_on,
             )
         )
-    loaded.sold_codes = {code: settlement_id for code, settlement_id in row.sold_codes}
-    for person_no, service_date, amount in row.ltc_services:
+    loaded.sold_codes = {code: settlement_id for code, settlement_id in row["sold_codes"]}
+    for person_no, service_date, amount in row["ltc_services"]:
         loaded.ltc_services.setdefault(person_no, []).append(LtcService(service_date=service_date, amount=amount))
-    for institution, level, group, cases, total_cost in row.institution_costs:
+    for institution, level, group, cases, total_cost in row["institution_costs"]:
         if (level, group) in peer_keys:
             loaded.institution_costs[(institution, level, group)] = (cases, total_cost)
     return loaded

@@ -108,13 +108,16 @@ async def test_a_draft_gets_its_profile_and_every_projection_in_one_statement(db
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement)
 
+    # The view goes past SQLAlchemy (shared.db.fetch_row): its engine events and the plain pool's listeners.
     event.listen(db.reader_engine.sync_engine, "before_cursor_execute", count)
+    stop_listening = db.listen_plain_statements(statements.append)
     try:
         async with db.reading() as session:
             claim, history = await repository.load_draft_history(
                 session, draft(person, institution, trace, level=None), rules, catalogue
             )
     finally:
+        stop_listening()
         event.remove(db.reader_engine.sync_engine, "before_cursor_execute", count)
 
     assert len(statements) == 1  # the profile and the whole view: one statement

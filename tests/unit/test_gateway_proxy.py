@@ -14,15 +14,25 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY
 from yarl import URL
 
-from services.gateway.api import check_upstreams, close_upstreams, open_upstreams, proxy
+from services.gateway.api import ProxyFastPath, check_upstreams, close_upstreams, open_upstreams, proxy
 from services.gateway.settings import Settings
 from shared.app import NO_NATIVE_TELEMETRY, RequestContextMiddleware
 from shared.auth import Role, issue_token
 from shared.errors import install_problem_handlers
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+FAST_PATH: list[bool] = [False]
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["router", "fast-path"])
+def proxy_path(request: pytest.FixtureRequest) -> bool:
+    """Every test runs against the proxy route through Starlette's router and through the gateway's
+    `ProxyFastPath` (as services/gateway/main.py mounts it): the two must not differ."""
+    FAST_PATH[0] = request.param
+    return bool(request.param)
 
 
 @dataclass
@@ -95,6 +105,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[str]:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(proxy)
+    if FAST_PATH[0]:
+        app.add_middleware(ProxyFastPath)
     app.add_middleware(RequestContextMiddleware, service="gateway", tracer_provider=TracerProvider())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     serving = asyncio.create_task(server.serve())
@@ -138,6 +150,8 @@ async def test_a_request_reaches_the_service_as_it_came_with_the_callers_identit
     recorder, port = upstream
     settings = gateway_settings(port)
     token = hospital_token(settings)
+    labels = {"service": "gateway", "method": "POST", "route": "/api/v1/{service}/{path:path}", "status": "201"}
+    counted_before = REGISTRY.get_sample_value("yibao_http_requests_total", labels) or 0.0
     # Percent-encodings (a slash, a space, a Chinese query value) must arrive untouched.
     target = "/api/v1/supervision/items/a%2Fb%20c?q=%E5%8C%BB&x=1"
     async with (
@@ -175,6 +189,8 @@ async def test_a_request_reaches_the_service_as_it_came_with_the_callers_identit
     version, trace_id, parent_span, _ = seen.headers["traceparent"].split("-")
     assert (version, trace_id) == ("00", TRACE_ID)
     assert parent_span != "00f067aa0ba902b7"
+    # Counted under the proxy route's template, whichever path took it.
+    assert REGISTRY.get_sample_value("yibao_http_requests_total", labels) == counted_before + 1
 
 
 async def test_no_content_type_is_invented_and_no_cookie_or_redirect_is_kept(upstream: tuple[Upstream, int]) -> None:
@@ -217,6 +233,13 @@ async def test_a_slow_service_is_a_504_and_a_missing_one_a_503(upstream: tuple[U
         async with client.get(f"{gateway}/api/v1/nosuch/x", headers=auth) as unknown:
             assert unknown.status == 404
             assert (await unknown.json(content_type=None))["type"] == "https://yibao.dev/problems/unknown-service"
+        # The gateway's own prefix is never proxied; a method the route does not take is the router's 405.
+        async with client.get(f"{gateway}/api/v1/gateway/nothing-here", headers=auth) as own:
+            assert own.status == 404
+            assert (await own.json(content_type=None))["type"] == "https://yibao.dev/problems/unknown-service"
+        async with client.options(f"{gateway}/api/v1/supervision/prechecks", headers=auth) as options:
+            assert options.status == 405
+            assert options.headers["content-type"] == "application/problem+json"
 
 
 async def test_only_the_openapi_document_passes_without_a_token(upstream: tuple[Upstream, int]) -> None:

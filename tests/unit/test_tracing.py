@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from shared.tracing import current_trace_headers, tracer_provider
+from shared.tracing import context_from_headers, current_trace_headers, tracer_provider
 
 
 class _Collector(BaseHTTPRequestHandler):
@@ -52,6 +52,22 @@ def test_without_a_collector_spans_get_ids_but_go_nowhere(collector: str) -> Non
     provider = tracer_provider("test", {})
     with provider.get_tracer("t").start_as_current_span("settle") as span:
         assert span.get_span_context().is_valid
+        assert not span.is_recording()  # nothing would read what it records
+        headers = current_trace_headers()
+    ids = span.get_span_context()
+    _version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    assert (trace_id, span_id) == (f"{ids.trace_id:032x}", f"{ids.span_id:016x}")
+    assert int(flags, 16) & 1 == 0  # passed on as not sampled
     provider.force_flush(1000)
     provider.shutdown()
     assert _Collector.received == []
+
+
+def test_without_a_collector_a_callers_sampled_trace_is_continued_and_recorded() -> None:
+    provider = tracer_provider("test", {})
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = context_from_headers({"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    with provider.get_tracer("t").start_as_current_span("settle", context=parent) as span:
+        assert f"{span.get_span_context().trace_id:032x}" == trace_id
+        assert span.is_recording()
+    provider.shutdown()
