@@ -60,6 +60,7 @@ from services.enrollment.regions import (
     RegionTree,
     coverage_rate,
     roll_up,
+    unknown_person_regions,
 )
 from services.enrollment.schemas import (
     ContributionCreate,
@@ -164,6 +165,19 @@ def _resident_id(id_number: str) -> ResidentId:
         ) from bad
 
 
+def _check_person_regions(request: Request, hukou: str | None, residence: str | None) -> None:
+    """Refuse region codes the region tree does not name (regions.person_code_forms has the rule); the batch
+    import rejects such a row with the same words."""
+    unknown = unknown_person_regions(request.app.state.regions, hukou, residence)
+    if unknown:
+        raise Unprocessable(
+            " ".join(reason for _, reason in unknown),
+            kind="region-not-in-tree",
+            title="Unknown region code",
+            errors=[FieldError(field=field_name, message=reason) for field_name, reason in unknown],
+        )
+
+
 async def _find_registered(session: AsyncSession, request: Request, id_number: str) -> Person | None:
     """The person registered with this resident ID (looked up by its keyed hash), if any."""
     resident = _resident_id(id_number)
@@ -177,6 +191,7 @@ def event_region_code(code: str) -> str:
 
 async def _register(session: AsyncSession, request: Request, body: PersonCreate) -> Person:
     resident = _resident_id(body.id_number)
+    _check_person_regions(request, body.hukou_region_code, body.residence_region_code)
     settings = request.app.state.settings
     hashed = id_hash(resident.number, settings.id_hash_key)
     existing = await repository.person_by_hash(session, hashed)
@@ -658,10 +673,11 @@ async def transfer(
 
 @router.patch("/persons/{person_no}", response_model=PersonOut)
 async def update_person(
-    person_no: PersonNoPath, body: PersonUpdate, session: DbSession, principal: CurrentPrincipal
+    person_no: PersonNoPath, body: PersonUpdate, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> PersonOut:
     """Change the name or regions (迁移户籍, 变更常住地); person.updated when a region changed."""
     require_role(principal, Role.OPS, Role.ADMIN)
+    _check_person_regions(request, body.hukou_region_code, body.residence_region_code)
     person = await _living_person(session, person_no)
     regions_before = (person.hukou_region_code, person.residence_region_code)
     if body.name is not None:
@@ -1197,7 +1213,13 @@ async def _import_persons(
     # Validating, hashing and sealing thousands of IDs is CPU work: off the event loop, so the
     # service keeps answering other requests while a file is prepared.
     prepared, rejected = await asyncio.to_thread(
-        prepare_persons, rows, _sealer(request), today=today, enrolled_on=now.date(), policy=_policy(request)
+        prepare_persons,
+        rows,
+        _sealer(request),
+        request.app.state.regions,
+        today=today,
+        enrolled_on=now.date(),
+        policy=_policy(request),
     )
     applied = unchanged = 0
     one_by_one: list[PreparedPerson] = []

@@ -30,6 +30,7 @@ from services.enrollment.contributions import (
     check_enrollment_terms,
 )
 from services.enrollment.lifecycle import Coverage, NoCoverLeft, WaitingPolicy, coverage_on_payment
+from services.enrollment.regions import RegionTree, unknown_person_regions
 from services.enrollment.schemas import EnrollmentCreate, PersonCreate
 from services.enrollment.service import IdSealer, InvalidIdNumber, parse_id_number
 from shared.events.contracts import Scheme
@@ -345,9 +346,12 @@ def _new_person_enrollment(
 
 
 def prepare_persons(
-    rows: list[Row], sealer: IdSealer, *, today: date, enrolled_on: date, policy: WaitingPolicy
+    rows: list[Row], sealer: IdSealer, regions: RegionTree, *, today: date, enrolled_on: date, policy: WaitingPolicy
 ) -> tuple[list[PreparedPerson], list[Rejection]]:
     """Validate and derive every row; the second and later rows of one resident ID are rejected as duplicates.
+
+    The hukou and residence codes must name nodes of the region tree (a dict look-up each), as the single-record
+    route requires, checked after the ID, as there.
 
     `today` is the business date (payment day, ID birth-date check), `enrolled_on` the UTC date of the write.
     """
@@ -367,6 +371,10 @@ def prepare_persons(
             resident = parse_id_number(id_number, today=today)
         except InvalidIdNumber as bad:
             rejected.append(Rejection(row.line, invalid_id_reason(bad)))
+            continue
+        if not (regions.names(hukou) and regions.names(residence)):
+            unknown = unknown_person_regions(regions, hukou, residence)
+            rejected.append(Rejection(row.line, " ".join(reason for _, reason in unknown)))
             continue
         hashed = sealer.hash(resident.number)
         earlier = first_line.setdefault(hashed, row.line)
@@ -429,7 +437,7 @@ def prepare_baselines(rows: list[Row], known_regions: Collection[str]) -> tuple[
     for row in rows:
         code, figure = row.fields["region_code"], row.fields["hukou_population"]
         if code not in known_regions:
-            rejected.append(Rejection(row.line, f"region {code} is not in the region tree"))
+            rejected.append(Rejection(row.line, f"region_code {code} is not in the region tree"))
         elif not (figure.isascii() and figure.isdigit() and int(figure) <= MAX_POPULATION):
             rejected.append(Rejection(row.line, f"hukou_population {figure!r} is not a whole number of persons"))
         elif code in first_line:
