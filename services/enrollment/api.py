@@ -29,6 +29,7 @@ from services.enrollment.filings import (
     decide_filing,
     effective_status,
 )
+from services.enrollment.import_events import ImportEvents
 from services.enrollment.imports import (
     ImportFileError,
     ImportKind,
@@ -111,7 +112,6 @@ from shared.events.contracts import (
     EnrollmentActivated,
     EnrollmentSuspended,
     EnrollmentTerminated,
-    EventPayload,
     FamilyBound,
     FamilyUnbound,
     FilingApproved,
@@ -120,7 +120,7 @@ from shared.events.contracts import (
     PersonRegistered,
     PersonUpdated,
 )
-from shared.events.outbox import publish, publish_copied
+from shared.events.outbox import EncodedEvent, publish, publish_encoded
 from shared.schemas import PersonNoPath
 from shared.uuids import random_uuids
 
@@ -1127,9 +1127,10 @@ async def _write_new_persons(
     zero = Decimal("0.00")
     enrollments: list[repository.NewActiveEnrollment] = []
     contributions: list[repository.NewContribution] = []
-    # model_construct: every value is already validated (the row) or made by us and the database (numbers, ids,
-    # instants); re-validating three payloads a row would cost more than the rest of the row together.
-    events: list[EventPayload] = []
+    # The events as their contracts' JSON, written directly (import_events.py: the same bytes the models dump);
+    # every value is already validated (the row) or made by us and the database (numbers, ids, instants).
+    write = ImportEvents()
+    events: list[EncodedEvent] = []
     ids = iter(random_uuids(2 * sum(1 for p in new if p.enrollment is not None)))  # enrollment, contribution
     for p in new:
         got = inserted.get(p.id_hash)
@@ -1137,7 +1138,7 @@ async def _write_new_persons(
             continue
         person_no, registered_at = got
         events.append(
-            PersonRegistered.model_construct(
+            write.person_registered(
                 person_no=person_no,
                 id_number_masked=p.id_masked,
                 birth_date=p.birth_date,
@@ -1170,7 +1171,7 @@ async def _write_new_persons(
             )
         )  # fmt: skip
         events.append(
-            ContributionPosted.model_construct(
+            write.contribution_posted(
                 contribution_id=contribution_id,
                 enrollment_id=enrollment_id,
                 person_no=person_no,
@@ -1184,7 +1185,7 @@ async def _write_new_persons(
             )
         )
         events.append(
-            EnrollmentActivated.model_construct(
+            write.enrollment_activated(
                 enrollment_id=enrollment_id,
                 person_no=person_no,
                 scheme=wanted.scheme,
@@ -1194,12 +1195,13 @@ async def _write_new_persons(
                 effective_to=cover.effective_to,
                 employer_code=wanted.employer_code,
                 retiree=False,
+                assistance_category=wanted.assistance_category,  # as the single route's _activate publishes it
             )
         )
     if enrollments:
         await repository.copy_active_enrollments(session, enrollments)
         await repository.copy_contributions(session, contributions)
-    await publish_copied(session, events, source=SOURCE)
+    await publish_encoded(session, events, source=SOURCE)
     return late
 
 

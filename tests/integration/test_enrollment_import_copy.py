@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 import httpx
@@ -104,6 +105,8 @@ def _people(count: int, seed: int) -> list[dict[str, str]]:
 
 async def test_copied_rows_and_events_are_complete_ordered_and_written_once(importer: Importer) -> None:
     rows = _people(60, seed=11)
+    rows[1] |= {"scheme": "resident", "year": rows[0]["year"] or str(date.today().year), "employer_code": "",
+                "contribution_base": "", "assistance_category": "minimum_living"}  # fmt: skip
     enrolled = sum(1 for r in rows if r["scheme"])
     report = await importer.post(rows)
     assert (report["applied"], report["unchanged"], report["rejected"]) == (60, 0, [])
@@ -137,6 +140,44 @@ async def test_copied_rows_and_events_are_complete_ordered_and_written_once(impo
         payload = contract.model_validate_json(e["payload"])  # the contract reads it back
         assert payload.key() == e["key"]
         by_person.setdefault(e["key"], []).append(e["event_type"])
+    # What the events say is what was stored (enrollments and contributions travel as COPY text, decision 0014).
+    stored_enrollments = {
+        str(r["id"]): r
+        for r in await importer.fetch(
+            "SELECT id, person_no, scheme, year, region_code, effective_from, effective_to, employer_code,"
+            " assistance_category, retiree FROM enrollments"
+        )
+    }
+    stored_contributions = {
+        str(r["id"]): r
+        for r in await importer.fetch(
+            "SELECT id, enrollment_id, person_no, year, individual, employer, subsidy, personal_account_credit"
+            " FROM contributions"
+        )
+    }
+    categories = []
+    for e in events:
+        body = json.loads(e["payload"])
+        if e["event_type"] == "enrollment.activated":
+            row = stored_enrollments[body["enrollment_id"]]
+            assert (row["person_no"], row["scheme"], row["year"], row["region_code"]) == (
+                body["person_no"], body["scheme"], body["year"], body["region_code"],
+            )  # fmt: skip
+            assert (str(row["effective_from"]), str(row["effective_to"])) == (
+                body["effective_from"], body["effective_to"],
+            )  # fmt: skip
+            assert (row["employer_code"], row["retiree"]) == (body["employer_code"], body["retiree"])
+            assert row["assistance_category"] == body["assistance_category"]  # the import used to leave it out
+            categories.append(body["assistance_category"])
+        elif e["event_type"] == "contribution.posted":
+            row = stored_contributions[body["contribution_id"]]
+            assert (str(row["enrollment_id"]), row["person_no"], row["year"]) == (
+                body["enrollment_id"], body["person_no"], body["year"],
+            )  # fmt: skip
+            amounts = ("individual", "employer", "subsidy", "personal_account_credit")
+            assert [f"{row[a]:.2f}" for a in amounts] == [body[a] for a in amounts]
+    assert "minimum_living" in categories
+    assert len(stored_enrollments) == len(stored_contributions) == enrolled
     stored = {r["person_no"] for r in await importer.fetch("SELECT person_no FROM persons")}
     assert set(by_person) == stored
     # Per person in the order the single routes publish them (the relay publishes by id).
