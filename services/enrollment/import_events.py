@@ -73,19 +73,24 @@ class ImportEvents:
     """Writes one chunk's events; instants and amounts, repeated across the chunk, are formatted once each."""
 
     def __init__(self) -> None:
-        self._instants: dict[datetime, str] = {}
-        self._amounts: dict[Decimal, str] = {}
+        self._instant_seen: tuple[datetime, str] | None = None
+        self._amounts: dict[tuple[Decimal, bool], str] = {}
 
     def _instant(self, moment: datetime) -> str:
-        text = self._instants.get(moment)
-        if text is None:
-            text = self._instants[moment] = instant_json(moment)
-        return text
+        # A chunk has one or two instants (the insert's, the payment's), often the very same object: the last one
+        # formatted is kept (hashing an aware datetime for a dict costs more than comparing it).
+        seen = self._instant_seen
+        if seen is None or not (
+            seen[0] is moment or (seen[0] == moment and seen[0].utcoffset() == moment.utcoffset())
+        ):  # one instant in two zones is written two ways
+            seen = self._instant_seen = (moment, instant_json(moment))
+        return seen[1]
 
     def _money(self, amount: Decimal) -> str:
-        text = self._amounts.get(amount)
+        key = (amount, amount.is_signed())  # 0 and -0 are equal but written differently
+        text = self._amounts.get(key)
         if text is None:
-            text = self._amounts[amount] = f'"{to_fen(amount)}"'  # shared.money: two decimals, half-up
+            text = self._amounts[key] = f'"{to_fen(amount)}"'  # shared.money: two decimals, half-up
         return text
 
     def person_registered(

@@ -1,4 +1,4 @@
-"""The import's enrollments and contributions as COPY text lines (decision 0014): every field in its column's
+"""The import's contributions as COPY text lines (decision 0014): every field in its column's
 input syntax, strings escaped, NULL as \\N, one line a row."""
 
 from __future__ import annotations
@@ -7,12 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from services.enrollment.repository import (
-    NewActiveEnrollment,
-    NewContribution,
-    contribution_copy_lines,
-    enrollment_copy_lines,
-)
+from services.enrollment.repository import NewContribution, contribution_copy_lines
 from shared.db import copy_text_value
 
 NOW = datetime(2026, 11, 24, 3, 4, 5, 600, tzinfo=UTC)
@@ -35,27 +30,6 @@ def test_strings_with_separators_survive_and_none_is_null() -> None:
         assert "\n" not in written
         assert _unescape(written) == value
     assert copy_text_value(None) == "\\N"
-
-
-def test_enrollment_lines_hold_every_column_in_order() -> None:
-    ids = [uuid.uuid4(), uuid.uuid4()]
-    rows = [
-        NewActiveEnrollment(ids[0], "P00000000001", "employee", 2026, "350582", "active", date(2026, 3, 1),
-                            date(2026, 12, 31), NOW, "91350582A", Decimal("6000.00"), None, False,
-                            "from the start date\t(roster)", NOW),
-        NewActiveEnrollment(ids[1], "P00000000002", "resident", 2026, "350582103201", "active", date(2026, 1, 1),
-                            date(2026, 12, 31), NOW, None, None, "minimum_living", True, "newborn", NOW),
-    ]  # fmt: skip
-    lines = enrollment_copy_lines(rows)
-    assert all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
-    first, second = (line[:-1].split("\t") for line in lines)
-    assert len(first) == len(second) == len(NewActiveEnrollment._fields)
-    assert [_unescape(f) for f in first] == [
-        str(ids[0]), "P00000000001", "employee", "2026", "350582", "active", "2026-03-01", "2026-12-31",
-        "2026-11-24T03:04:05.000600+00:00", "91350582A", "6000.00", None, "f", "from the start date\t(roster)",
-        "2026-11-24T03:04:05.000600+00:00",
-    ]  # fmt: skip
-    assert [_unescape(f) for f in second][9:13] == [None, None, "minimum_living", "t"]
 
 
 def test_contribution_lines_write_amounts_as_plain_decimals() -> None:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from hypothesis import given, settings
@@ -114,3 +115,23 @@ def test_an_instant_without_a_zone_or_with_an_odd_offset_is_refused() -> None:
         instant_json(datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="whole minutes"):
         instant_json(datetime(2026, 1, 1, tzinfo=timezone(timedelta(seconds=30))))
+
+
+def test_equal_instants_and_amounts_written_differently_are_not_confused_by_the_caches() -> None:
+    write = ImportEvents()
+    utc = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "person_no": "P00000000001", "id_number_masked": "350582********0024", "birth_date": date(1990, 3, 7),
+        "sex": "F", "hukou_region_code": "350582", "residence_region_code": "350582",
+    }  # fmt: skip
+    money: dict[str, Any] = {"contribution_id": uuid4(), "enrollment_id": uuid4(), "person_no": "P00000000001",
+             "scheme": "resident", "year": 2026, "employer": Decimal("0"), "subsidy": Decimal("1.005"),
+             "personal_account_credit": Decimal("0.00"), "posted_at": utc}  # fmt: skip
+    for amount in (Decimal("0"), Decimal("-0"), Decimal("0.00"), Decimal("-0.004")):
+        _same(write.contribution_posted(**money, individual=amount), ContributionPosted, money | {"individual": amount})
+    for moment in (utc, utc.astimezone(timezone(timedelta(hours=8))), utc):
+        _same(
+            write.person_registered(**values, registered_at=moment),
+            PersonRegistered,
+            values | {"registered_at": moment},
+        )
