@@ -29,6 +29,7 @@ from services.enrollment.filings import (
     decide_filing,
     effective_status,
 )
+from services.enrollment.import_events import ImportEvents
 from services.enrollment.imports import (
     ImportFileError,
     ImportKind,
@@ -60,6 +61,7 @@ from services.enrollment.regions import (
     RegionTree,
     coverage_rate,
     roll_up,
+    unknown_person_regions,
 )
 from services.enrollment.schemas import (
     ContributionCreate,
@@ -110,7 +112,6 @@ from shared.events.contracts import (
     EnrollmentActivated,
     EnrollmentSuspended,
     EnrollmentTerminated,
-    EventPayload,
     FamilyBound,
     FamilyUnbound,
     FilingApproved,
@@ -119,7 +120,7 @@ from shared.events.contracts import (
     PersonRegistered,
     PersonUpdated,
 )
-from shared.events.outbox import publish, publish_copied
+from shared.events.outbox import EncodedEvent, publish, publish_encoded
 from shared.schemas import PersonNoPath
 from shared.uuids import random_uuids
 
@@ -164,6 +165,19 @@ def _resident_id(id_number: str) -> ResidentId:
         ) from bad
 
 
+def _check_person_regions(request: Request, hukou: str | None, residence: str | None) -> None:
+    """Refuse region codes the region tree does not name (regions.person_code_forms has the rule); the batch
+    import rejects such a row with the same words."""
+    unknown = unknown_person_regions(request.app.state.regions, hukou, residence)
+    if unknown:
+        raise Unprocessable(
+            " ".join(reason for _, reason in unknown),
+            kind="region-not-in-tree",
+            title="Unknown region code",
+            errors=[FieldError(field=field_name, message=reason) for field_name, reason in unknown],
+        )
+
+
 async def _find_registered(session: AsyncSession, request: Request, id_number: str) -> Person | None:
     """The person registered with this resident ID (looked up by its keyed hash), if any."""
     resident = _resident_id(id_number)
@@ -177,6 +191,7 @@ def event_region_code(code: str) -> str:
 
 async def _register(session: AsyncSession, request: Request, body: PersonCreate) -> Person:
     resident = _resident_id(body.id_number)
+    _check_person_regions(request, body.hukou_region_code, body.residence_region_code)
     settings = request.app.state.settings
     hashed = id_hash(resident.number, settings.id_hash_key)
     existing = await repository.person_by_hash(session, hashed)
@@ -658,10 +673,11 @@ async def transfer(
 
 @router.patch("/persons/{person_no}", response_model=PersonOut)
 async def update_person(
-    person_no: PersonNoPath, body: PersonUpdate, session: DbSession, principal: CurrentPrincipal
+    person_no: PersonNoPath, body: PersonUpdate, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> PersonOut:
     """Change the name or regions (迁移户籍, 变更常住地); person.updated when a region changed."""
     require_role(principal, Role.OPS, Role.ADMIN)
+    _check_person_regions(request, body.hukou_region_code, body.residence_region_code)
     person = await _living_person(session, person_no)
     regions_before = (person.hukou_region_code, person.residence_region_code)
     if body.name is not None:
@@ -1111,9 +1127,10 @@ async def _write_new_persons(
     zero = Decimal("0.00")
     enrollments: list[repository.NewActiveEnrollment] = []
     contributions: list[repository.NewContribution] = []
-    # model_construct: every value is already validated (the row) or made by us and the database (numbers, ids,
-    # instants); re-validating three payloads a row would cost more than the rest of the row together.
-    events: list[EventPayload] = []
+    # The events as their contracts' JSON, written directly (import_events.py: the same bytes the models dump);
+    # every value is already validated (the row) or made by us and the database (numbers, ids, instants).
+    write = ImportEvents()
+    events: list[EncodedEvent] = []
     ids = iter(random_uuids(2 * sum(1 for p in new if p.enrollment is not None)))  # enrollment, contribution
     for p in new:
         got = inserted.get(p.id_hash)
@@ -1121,7 +1138,7 @@ async def _write_new_persons(
             continue
         person_no, registered_at = got
         events.append(
-            PersonRegistered.model_construct(
+            write.person_registered(
                 person_no=person_no,
                 id_number_masked=p.id_masked,
                 birth_date=p.birth_date,
@@ -1154,7 +1171,7 @@ async def _write_new_persons(
             )
         )  # fmt: skip
         events.append(
-            ContributionPosted.model_construct(
+            write.contribution_posted(
                 contribution_id=contribution_id,
                 enrollment_id=enrollment_id,
                 person_no=person_no,
@@ -1168,7 +1185,7 @@ async def _write_new_persons(
             )
         )
         events.append(
-            EnrollmentActivated.model_construct(
+            write.enrollment_activated(
                 enrollment_id=enrollment_id,
                 person_no=person_no,
                 scheme=wanted.scheme,
@@ -1178,12 +1195,13 @@ async def _write_new_persons(
                 effective_to=cover.effective_to,
                 employer_code=wanted.employer_code,
                 retiree=False,
+                assistance_category=wanted.assistance_category,  # as the single route's _activate publishes it
             )
         )
     if enrollments:
         await repository.copy_active_enrollments(session, enrollments)
         await repository.copy_contributions(session, contributions)
-    await publish_copied(session, events, source=SOURCE)
+    await publish_encoded(session, events, source=SOURCE)
     return late
 
 
@@ -1197,7 +1215,13 @@ async def _import_persons(
     # Validating, hashing and sealing thousands of IDs is CPU work: off the event loop, so the
     # service keeps answering other requests while a file is prepared.
     prepared, rejected = await asyncio.to_thread(
-        prepare_persons, rows, _sealer(request), today=today, enrolled_on=now.date(), policy=_policy(request)
+        prepare_persons,
+        rows,
+        _sealer(request),
+        request.app.state.regions,
+        today=today,
+        enrolled_on=now.date(),
+        policy=_policy(request),
     )
     applied = unchanged = 0
     one_by_one: list[PreparedPerson] = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import ValidationError
 
@@ -30,8 +30,9 @@ from services.enrollment.contributions import (
     check_enrollment_terms,
 )
 from services.enrollment.lifecycle import Coverage, NoCoverLeft, WaitingPolicy, coverage_on_payment
+from services.enrollment.regions import RegionTree, unknown_person_regions
 from services.enrollment.schemas import EnrollmentCreate, PersonCreate
-from services.enrollment.service import IdSealer, InvalidIdNumber, parse_id_number
+from services.enrollment.service import IdSealer, InvalidIdNumber, ResidentId, parse_id_number
 from shared.events.contracts import Scheme
 
 
@@ -65,8 +66,7 @@ OPTIONAL: dict[ImportKind, tuple[str, ...]] = {
 MAX_ROWS = 50_000  # one request; larger files go in several
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):  # a tuple: a file's tens of thousands are made faster than a frozen dataclass's
     line: int  # 1-based line in the file (CSV: the header is line 1)
     fields: dict[str, str]
 
@@ -83,11 +83,12 @@ class ImportFileError(ValueError):
 
 def read_rows(kind: ImportKind, text: str, *, json_lines: bool) -> tuple[list[Row], list[Rejection]]:
     """Rows with their line numbers, and the lines that cannot even be read as a row of this kind."""
+    if not json_lines:
+        return _csv_rows(kind, text)
     rows: list[Row] = []
     rejected: list[Rejection] = []
     allowed = set(REQUIRED[kind]) | set(OPTIONAL[kind])
-    records = _json_lines(text, rejected) if json_lines else _csv_records(text, kind, rejected)
-    for line, record in records:
+    for line, record in _json_lines(text, rejected):
         unknown = sorted(set(record) - allowed)
         missing = [name for name in REQUIRED[kind] if not str(record.get(name) or "").strip()]
         if unknown:
@@ -102,19 +103,40 @@ def read_rows(kind: ImportKind, text: str, *, json_lines: bool) -> tuple[list[Ro
     return rows, rejected
 
 
-def _csv_records(text: str, kind: ImportKind, rejected: list[Rejection]) -> list[tuple[int, dict[str, object]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+def _csv_rows(kind: ImportKind, text: str) -> tuple[list[Row], list[Rejection]]:
+    """CSV as csv.DictReader reads it (blank lines skipped, a short row's missing cells absent), but with the
+    header's checks made once for the file instead of once a row."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
     absent = [name for name in REQUIRED[kind] if name not in header]
     if absent:
         raise ImportFileError(f"the CSV header lacks: {', '.join(absent)}")
-    records: list[tuple[int, dict[str, object]]] = []
-    for record in reader:
-        if None in record:  # more cells than header columns
-            rejected.append(Rejection(reader.line_num, "more cells than the header has columns"))
-            continue
-        records.append((reader.line_num, dict(record)))
-    return records
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise ImportFileError(f"the CSV header names {', '.join(twice)} more than once")
+    unknown = sorted(set(header) - set(REQUIRED[kind]) - set(OPTIONAL[kind]))
+    every_row_refused = f"unknown field(s): {', '.join(unknown)}" if unknown else None
+    required, columns = REQUIRED[kind], len(header)
+    rows: list[Row] = []
+    rejected: list[Rejection] = []
+    for cells in reader:
+        if not cells:
+            continue  # a blank line
+        line = reader.line_num
+        if len(cells) > columns:
+            rejected.append(Rejection(line, "more cells than the header has columns"))
+        elif every_row_refused is not None:
+            rejected.append(Rejection(line, every_row_refused))
+        else:
+            fields = {name: value for name, cell in zip(header, cells, strict=False) if (value := cell.strip())}
+            missing = [name for name in required if name not in fields]
+            if missing:
+                rejected.append(Rejection(line, f"missing: {', '.join(missing)}"))
+            else:
+                rows.append(Row(line, fields))
+        if len(rows) + len(rejected) > MAX_ROWS:
+            raise ImportFileError(f"at most {MAX_ROWS} rows per request")
+    return rows, rejected
 
 
 def _json_lines(text: str, rejected: list[Rejection]) -> list[tuple[int, dict[str, object]]]:
@@ -140,8 +162,7 @@ Sex = Literal["M", "F"]
 PERSON_FIELDS = ("id_number", "name", "hukou_region_code", "residence_region_code")
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedEnrollment:
+class PreparedEnrollment(NamedTuple):  # tuples: made once a row, faster than frozen dataclasses
     """The row's enrollment as it would be for a newly registered person: paid in full at once, so active."""
 
     scheme: Scheme
@@ -155,8 +176,7 @@ class PreparedEnrollment:
     refusal: str | None  # why a new person could not be enrolled so (the row is then rejected whole)
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedPerson:
+class PreparedPerson(NamedTuple):
     line: int
     fields: dict[str, str]  # the raw row, for the one-by-one path
     id_hash: str
@@ -201,8 +221,7 @@ def parse_person_row(fields: dict[str, str], *, today: date) -> tuple[PersonCrea
     return body, enrollment
 
 
-@dataclass(frozen=True, slots=True)
-class _Wanted:
+class _Wanted(NamedTuple):
     """A row's enrollment fields once valid (what EnrollmentCreate would hold)."""
 
     scheme: Scheme
@@ -345,13 +364,16 @@ def _new_person_enrollment(
 
 
 def prepare_persons(
-    rows: list[Row], sealer: IdSealer, *, today: date, enrolled_on: date, policy: WaitingPolicy
+    rows: list[Row], sealer: IdSealer, regions: RegionTree, *, today: date, enrolled_on: date, policy: WaitingPolicy
 ) -> tuple[list[PreparedPerson], list[Rejection]]:
     """Validate and derive every row; the second and later rows of one resident ID are rejected as duplicates.
 
+    The hukou and residence codes must name nodes of the region tree (a dict look-up each), as the single-record
+    route requires, checked after the ID, as there.
+
     `today` is the business date (payment day, ID birth-date check), `enrolled_on` the UTC date of the write.
     """
-    prepared: list[PreparedPerson] = []
+    accepted: list[tuple[Row, ResidentId, str, str, str, str, _Wanted | None]] = []
     rejected: list[Rejection] = []
     first_line: dict[str, int] = {}
     for row in rows:
@@ -368,30 +390,37 @@ def prepare_persons(
         except InvalidIdNumber as bad:
             rejected.append(Rejection(row.line, invalid_id_reason(bad)))
             continue
+        if not (regions.names(hukou) and regions.names(residence)):
+            unknown = unknown_person_regions(regions, hukou, residence)
+            rejected.append(Rejection(row.line, " ".join(reason for _, reason in unknown)))
+            continue
         hashed = sealer.hash(resident.number)
         earlier = first_line.setdefault(hashed, row.line)
         if earlier != row.line:
             rejected.append(Rejection(row.line, f"the same resident ID as line {earlier}: one row per person a file"))
             continue
-        prepared.append(
-            PreparedPerson(
-                line=row.line,
-                fields=row.fields,
-                id_hash=hashed,
-                id_masked=resident.masked,
-                id_encrypted=sealer.encrypt(resident.number),
-                name=name,
-                birth_date=resident.birth_date,
-                sex="M" if resident.sex == "M" else "F",
-                hukou_region_code=hukou,
-                residence_region_code=residence,
-                enrollment=None
-                if wanted is None
-                else _new_person_enrollment(
-                    wanted, resident.birth_date, today=today, enrolled_on=enrolled_on, policy=policy
-                ),
-            )
+        accepted.append((row, resident, hashed, name, hukou, residence, wanted))
+    sealed = sealer.encrypt_many([resident.number for _, resident, *_ in accepted])  # one OS call for the nonces
+    prepared = [
+        PreparedPerson(
+            line=row.line,
+            fields=row.fields,
+            id_hash=hashed,
+            id_masked=resident.masked,
+            id_encrypted=encrypted,
+            name=name,
+            birth_date=resident.birth_date,
+            sex="M" if resident.sex == "M" else "F",
+            hukou_region_code=hukou,
+            residence_region_code=residence,
+            enrollment=None
+            if wanted is None
+            else _new_person_enrollment(
+                wanted, resident.birth_date, today=today, enrolled_on=enrolled_on, policy=policy
+            ),
         )
+        for (row, resident, hashed, name, hukou, residence, wanted), encrypted in zip(accepted, sealed, strict=True)
+    ]
     return prepared, rejected
 
 
@@ -429,7 +458,7 @@ def prepare_baselines(rows: list[Row], known_regions: Collection[str]) -> tuple[
     for row in rows:
         code, figure = row.fields["region_code"], row.fields["hukou_population"]
         if code not in known_regions:
-            rejected.append(Rejection(row.line, f"region {code} is not in the region tree"))
+            rejected.append(Rejection(row.line, f"region_code {code} is not in the region tree"))
         elif not (figure.isascii() and figure.isdigit() and int(figure) <= MAX_POPULATION):
             rejected.append(Rejection(row.line, f"hukou_population {figure!r} is not a whole number of persons"))
         elif code in first_line:

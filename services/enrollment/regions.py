@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -67,9 +67,63 @@ class Region:
 @dataclass(frozen=True)
 class RegionTree:
     by_code: Mapping[str, Region]
+    person_codes: Mapping[str, Region] = field(init=False, repr=False)  # every way a person's code may name a node
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "person_codes", person_code_forms(self.by_code.values()))
 
     def get(self, code: str) -> Region | None:
         return self.by_code.get(code)
+
+    def names(self, code: str) -> bool:
+        """Whether a person's region code (hukou, residence) names a node of the tree: one dict look-up."""
+        return code in self.person_codes
+
+    def nearest_listed(self, code: str) -> Region | None:
+        """The deepest node the code lies under (for a rejection's wording only)."""
+        for length in (12, 9, 6):
+            node = self.person_codes.get(code[:length]) if len(code) > length else None
+            if node is not None:
+                return node
+        return None
+
+
+# A person's code is a node's full code (12 digits; 15 for a grid cell) or that code cut to 6 or 9 digits where
+# only zeros are cut (GB/T 2260's six-digit county or city code 350582, a town's nine digits 350582103). Any other
+# code is refused, and so is a code deeper than the tree: a grid cell the file does not list, or a village of a
+# county whose towns it does not list. The tree is the registry of places: coverage drills down it, and a code it
+# does not know is a typo or a place to add to data/regions.csv first.
+SHORT_FORMS = (6, 9)
+
+
+def person_code_forms(regions: Iterable[Region]) -> dict[str, Region]:
+    forms: dict[str, Region] = {}
+    for region in regions:
+        forms[region.code] = region
+        for length in SHORT_FORMS:
+            if region.code[length:] == "0" * (len(region.code) - length):
+                forms.setdefault(region.code[:length], region)
+    return forms
+
+
+def unknown_region_reason(tree: RegionTree, field_name: str, code: str) -> str | None:
+    """None when the code names a node of the tree; otherwise why not, in the words of both the single-record
+    route's 422 and the batch import's rejection."""
+    if tree.names(code):
+        return None
+    nearest = tree.nearest_listed(code)
+    hint = "" if nearest is None else f" (the nearest region it lies under is {nearest.code} {nearest.name})"
+    return f"{field_name} {code} is not in the region tree{hint}."
+
+
+def unknown_person_regions(tree: RegionTree, hukou: str | None, residence: str | None) -> list[tuple[str, str]]:
+    """(field, reason) for each of a person's region codes the tree does not name; None: not given (a PATCH)."""
+    unknown: list[tuple[str, str]] = []
+    for field_name, code in (("hukou_region_code", hukou), ("residence_region_code", residence)):
+        reason = None if code is None else unknown_region_reason(tree, field_name, code)
+        if reason is not None:
+            unknown.append((field_name, reason))
+    return unknown
 
 
 def parse_regions(text: str) -> RegionTree:

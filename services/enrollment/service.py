@@ -7,6 +7,7 @@ import hmac
 import operator
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
@@ -169,23 +170,30 @@ def decrypt_id_number(blob: bytes, key: bytes) -> str:
 
 
 class IdSealer:
-    """The keyed hash and the encrypted copy for many IDs: the HMAC key schedule, the HKDF derivation and the AES key
-    object are built once (a batch import seals thousands of IDs; per ID only one hash and one encryption remain)."""
+    """The keyed hash and the encrypted copy for many IDs: the HKDF derivation and the AES key object are built
+    once (a batch import seals thousands of IDs; per ID only one one-shot HMAC and one encryption remain)."""
 
     def __init__(self, hash_key: str, encryption_secret: str) -> None:
-        self._hmac = hmac.new(hash_key.encode(), digestmod=hashlib.sha256)
+        self._hash_key = hash_key.encode()
         self._aes = AESGCM(id_encryption_key(encryption_secret))
 
     def hash(self, number: str) -> str:
-        """Equal to id_hash(number, hash_key)."""
-        mac = self._hmac.copy()
-        mac.update(number.encode())
-        return mac.hexdigest()
+        """Equal to id_hash(number, hash_key); OpenSSL's one-shot HMAC, no Python hmac object per ID."""
+        return hmac.digest(self._hash_key, number.encode(), "sha256").hex()
 
     def encrypt(self, number: str) -> bytes:
         """Same layout as encrypt_id_number (decrypt_id_number reads it)."""
-        nonce = os.urandom(_NONCE_BYTES)
-        return _CIPHER_VERSION + nonce + self._aes.encrypt(nonce, number.encode(), _ASSOCIATED_DATA)
+        return self.encrypt_many([number])[0]
+
+    def encrypt_many(self, numbers: Sequence[str]) -> list[bytes]:
+        """encrypt for each number, with the fresh random nonces drawn from the OS in one call."""
+        pool = os.urandom(_NONCE_BYTES * len(numbers))
+        sealed = []
+        encrypt = self._aes.encrypt
+        for start, number in zip(range(0, len(pool), _NONCE_BYTES), numbers, strict=True):
+            nonce = pool[start : start + _NONCE_BYTES]
+            sealed.append(_CIPHER_VERSION + nonce + encrypt(nonce, number.encode(), _ASSOCIATED_DATA))
+        return sealed
 
 
 def format_person_no(sequence: int) -> str:

@@ -232,7 +232,7 @@ async def test_two_concurrent_imports_of_one_file_register_each_person_once(
     numbers = ids(300)
     body = "\n".join(
         ["id_number,name,hukou_region_code,residence_region_code,scheme,year"]
-        + [f"{n},并发,350582105201,350582105201,resident,{YEAR}" for n in numbers]
+        + [f"{n},并发,350582105202,350582105202,resident,{YEAR}" for n in numbers]
     ).encode()
     headers = {**OPS, "Content-Type": "text/csv"}
     a, b = await asyncio.gather(

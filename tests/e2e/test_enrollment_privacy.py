@@ -30,8 +30,8 @@ async def test_search_and_no_full_id_in_responses_events_or_logs(
 
     registered = await call(
         "POST", f"{BASE}/persons", headers=OPS,
-        json={"id_number": number, "name": "隐私测试", "hukou_region_code": "350582105201",
-              "residence_region_code": "350582105201"},
+        json={"id_number": number, "name": "隐私测试", "hukou_region_code": "350582105202",
+              "residence_region_code": "350582105202"},
     )  # fmt: skip
     assert registered.status_code == 201
     person_no = registered.json()["person_no"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from shared.db import CopyRefused, Database, copy_records
+from shared.db import CopyRefused, Database, copy_records, copy_text, copy_text_value
 from tests.integration.conftest import FreshDatabase
 
 COLUMNS = ("event_id", "event_type", "topic", "key", "shard", "source", "occurred_at", "payload")
@@ -65,5 +65,38 @@ async def test_copy_in_a_session_never_committed_leaves_nothing(fresh_database: 
             assert await session.scalar(text("SELECT count(*) FROM outbox")) == 1
         async with db.transaction() as session:
             assert await session.scalar(text("SELECT count(*) FROM outbox")) == 0
+    finally:
+        await db.dispose()
+
+
+async def test_copy_text_stores_escaped_strings_and_nulls_and_a_refusal_leaves_nothing(
+    fresh_database: FreshDatabase,
+) -> None:
+    """shared.db.copy_text: the text format's escapes (copy_text_value) read back as written; a value the column's
+    input function refuses is CopyRefused, leaves nothing, and the transaction goes on."""
+    db = Database(await fresh_database("db_copy_text"))
+    odd = "tab\there, line\nbreak, cr\r, back\\slash, \\N, 晋江"
+    columns = ("event_id", "event_type", "topic", "key", "shard", "source", "subject", "occurred_at", "payload")
+
+    def line(event_id: uuid.UUID, shard: str = "1", subject: str | None = None) -> str:
+        fields = [str(event_id), "test.copied", "test.copied", copy_text_value(odd), shard, "/test"]
+        return "\t".join([*fields, copy_text_value(subject), "2026-11-24T03:04:05.000600+00:00", "\\\\x7b7d"]) + "\n"
+
+    kept = uuid.uuid4()
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            await copy_text(session, "outbox", columns, [line(kept, subject=odd), line(uuid.uuid4())])
+            with pytest.raises(CopyRefused, match="smallint"):  # the server's input function refuses a word
+                async with session.begin_nested():
+                    await copy_text(session, "outbox", columns, [line(uuid.uuid4()), line(uuid.uuid4(), shard="x")])
+            await copy_text(session, "outbox", columns, [line(uuid.uuid4())])
+        async with db.transaction() as session:
+            stored = (
+                await session.execute(text("SELECT event_id, key, subject, payload FROM outbox ORDER BY id"))
+            ).all()
+        assert len(stored) == 3
+        assert tuple(stored[0]) == (kept, odd, odd, b"{}")
+        assert stored[1].subject is None
     finally:
         await db.dispose()

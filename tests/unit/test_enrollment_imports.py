@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,8 @@ from devstack.population import IMPORT_KINDS
 from services.enrollment.contributions import contribution_due
 from services.enrollment.imports import (
     MAX_ROWS,
+    OPTIONAL,
+    REQUIRED,
     ImportFileError,
     ImportKind,
     PreparedPerson,
@@ -23,6 +28,7 @@ from services.enrollment.imports import (
     roster_as_person_row,
 )
 from services.enrollment.lifecycle import WaitingPolicy
+from services.enrollment.regions import parse_regions
 from services.enrollment.service import IdSealer, check_character, decrypt_id_number, id_encryption_key, id_hash
 
 HEADER = "id_number,name,hukou_region_code,residence_region_code,scheme\n"
@@ -80,6 +86,8 @@ def test_too_many_rows_refuses_the_file() -> None:
 TODAY = date(2026, 11, 23)
 NO_WAIT = WaitingPolicy(first_or_lapsed_days=0)
 SEALER = IdSealer("unit-hash-key", "unit-encryption-secret")
+REGIONS_CSV = Path(__file__).resolve().parents[2] / "services" / "enrollment" / "data" / "regions.csv"
+TREE = parse_regions(REGIONS_CSV.read_text(encoding="utf-8"))
 
 
 def _valid(first17: str) -> str:
@@ -93,7 +101,7 @@ def _row(line: int, **fields: str) -> Row:
 
 
 def _prepare(*rows: Row, policy: WaitingPolicy = NO_WAIT) -> tuple[list[PreparedPerson], list[Rejection]]:
-    return prepare_persons(list(rows), SEALER, today=TODAY, enrolled_on=TODAY, policy=policy)
+    return prepare_persons(list(rows), SEALER, TREE, today=TODAY, enrolled_on=TODAY, policy=policy)
 
 
 def test_the_sealer_hashes_and_encrypts_as_the_single_record_functions_do() -> None:
@@ -136,6 +144,37 @@ def test_bad_rows_are_rejected_with_the_single_routes_reasons() -> None:
     assert reasons[4].startswith("year:")
     assert reasons[5].startswith("assistance_category:")
     assert reasons[6].startswith("name:")
+
+
+def test_rows_naming_a_region_the_tree_does_not_hold_are_rejected_with_field_and_code() -> None:
+    grid, village, town, county = "350582103201001", "350582103201", "350582103", "350582"
+    prepared, rejected = _prepare(
+        _row(2, hukou_region_code=grid, residence_region_code=county),  # a listed grid cell; a county's 6 digits
+        _row(3, id_number=_valid("35058219900307003"), hukou_region_code=town, residence_region_code="350500"),
+        _row(4, id_number=_valid("35058219900307004"), hukou_region_code="350582105201"),  # 深沪镇 lists no 201
+        _row(5, id_number=_valid("35058219900307005"), residence_region_code="350582103201009"),  # unlisted grid
+        _row(6, id_number=_valid("35058219900307006"), hukou_region_code="350503001001"),  # deeper than the tree
+        _row(7, id_number=_valid("35058219900307007"), hukou_region_code="440305", residence_region_code="440305001"),
+        _row(
+            8, id_number="350582199003070025", hukou_region_code="350582105201"
+        ),  # both bad: the ID first, as POST /persons
+        _row(9, id_number=_valid("35058219900307009"), scheme="resident", residence_region_code=village),
+    )
+    assert [p.line for p in prepared] == [2, 3, 9]
+    assert [(p.hukou_region_code, p.residence_region_code) for p in prepared] == [
+        (grid, county), (town, "350500"), (village, village),
+    ]  # fmt: skip
+    assert {r.line: r.reason for r in rejected} == {
+        4: "hukou_region_code 350582105201 is not in the region tree (the nearest region it lies under is "
+        "350582105000 深沪镇).",
+        5: "residence_region_code 350582103201009 is not in the region tree (the nearest region it lies under is "
+        "350582103201 岸兜村).",
+        6: "hukou_region_code 350503001001 is not in the region tree (the nearest region it lies under is "
+        "350503000000 丰泽区).",
+        7: "hukou_region_code 440305 is not in the region tree. residence_region_code 440305001 is not in the "
+        "region tree.",
+        8: "The resident ID is invalid (check_digit): the check digit does not match (ISO 7064 MOD 11-2).",
+    }
 
 
 def test_the_second_row_of_one_id_is_a_duplicate_whatever_the_case_of_x() -> None:
@@ -245,7 +284,7 @@ def test_baselines_need_a_known_region_a_whole_number_and_one_row_per_region() -
     baselines, rejected = prepare_baselines(rows, {"350582103201", "350582103202"})
     assert baselines == {"350582103201": 3000, "350582103202": 0}
     assert [(r.line, r.reason) for r in rejected] == [
-        (3, "region 350582999999 is not in the region tree"),
+        (3, "region_code 350582999999 is not in the region tree"),
         (4, "hukou_population '-1' is not a whole number of persons"),
         (5, "hukou_population '1.5' is not a whole number of persons"),
         (6, "region 350582103201 is already on line 2"),
@@ -254,3 +293,43 @@ def test_baselines_need_a_known_region_a_whole_number_and_one_row_per_region() -
 
 def test_the_cli_offers_every_import_kind() -> None:
     assert set(IMPORT_KINDS) == {kind.value for kind in ImportKind}
+
+
+def _dict_reader_rows(kind: ImportKind, text: str) -> tuple[list[Row], list[Rejection]]:
+    """The reading before decision 0014 (csv.DictReader, every check per row): the reference for the fast path."""
+    allowed = set(REQUIRED[kind]) | set(OPTIONAL[kind])
+    reader = csv.DictReader(io.StringIO(text))
+    rows, rejected = [], []
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            rejected.append(Rejection(line, "more cells than the header has columns"))
+            continue
+        unknown = sorted(set(record) - allowed)
+        missing = [name for name in REQUIRED[kind] if not str(record.get(name) or "").strip()]
+        if unknown:
+            rejected.append(Rejection(line, f"unknown field(s): {', '.join(unknown)}"))
+        elif missing:
+            rejected.append(Rejection(line, f"missing: {', '.join(missing)}"))
+        else:
+            rows.append(Row(line, {k: v.strip() for k, v in record.items() if v is not None and v.strip()}))
+    return rows, rejected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        HEADER + "350582199003070024,甲,350582,350582,resident\n\n350582199003070032, 乙 ,350582,350582\n",
+        HEADER + '350582199003070024,"甲\n乙",350582,350582,\n,,,,\n350582199003070032,丙,350582\n',
+        HEADER + "350582199003070024,甲,350582,350582,resident,extra\r\n350582199003070032,乙,350582,350582,\r\n",
+        HEADER.replace("scheme", "colour") + "350582199003070024,甲,350582,350582,red\n",
+        "id_number,name,hukou_region_code,residence_region_code\n" + "  ,甲,350582,350582\n" * 3,
+    ],
+)
+def test_the_csv_fast_path_reads_as_the_dict_reader_did(text: str) -> None:
+    assert read_rows(ImportKind.PERSONS, text, json_lines=False) == _dict_reader_rows(ImportKind.PERSONS, text)
+
+
+def test_a_csv_header_naming_a_column_twice_refuses_the_file() -> None:
+    with pytest.raises(ImportFileError, match="name more than once"):
+        read_rows(ImportKind.PERSONS, "id_number,name,hukou_region_code,residence_region_code,name\n", json_lines=False)

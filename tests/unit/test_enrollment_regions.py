@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from services.enrollment.regions import Level, RegionFileError, coverage_rate, parse_regions, roll_up
+from services.enrollment.regions import (
+    Level,
+    RegionFileError,
+    coverage_rate,
+    parse_regions,
+    roll_up,
+    unknown_person_regions,
+    unknown_region_reason,
+)
 
 REGIONS_CSV = Path(__file__).resolve().parents[2] / "services" / "enrollment" / "data" / "regions.csv"
 TREE = parse_regions(REGIONS_CSV.read_text(encoding="utf-8"))
@@ -97,3 +105,50 @@ def test_an_imported_baseline_replaces_the_files_figure_and_moves_the_sums_above
     assert (city.baseline({}), city.hukou_baseline) == (300, 300)
     assert town.baseline({"350582103201": 150}) == 350
     assert city.baseline({"350582103201": 150, "350582000000": 1000}) == 1000  # the county's own figure wins
+
+
+@pytest.mark.parametrize(
+    ("code", "named"),
+    [
+        ("350500000000", "350500000000"),  # 泉州市, full code
+        ("350500", "350500000000"),  # its GB/T 2260 six digits
+        ("350582000000", "350582000000"),  # 晋江市
+        ("350582", "350582000000"),
+        ("350582103000", "350582103000"),  # 陈埭镇
+        ("350582103", "350582103000"),  # a town's nine digits
+        ("350582103201", "350582103201"),  # 岸兜村
+        ("350582103201001", "350582103201001"),  # its first grid cell
+        ("350582103201009", None),  # a grid cell the file does not list
+        ("350582105201", None),  # a village 深沪镇 does not list
+        ("350503001001", None),  # deeper than the tree: 丰泽区 lists no towns
+        ("350503001", None),
+        ("3505821", None),  # no level has 7, 8, 10, 11, 13 or 14 digits
+        ("35058210", None),
+        ("3505821030", None),
+        ("35058210320", None),
+        ("3505821032010", None),
+        ("35058210320100", None),
+        ("440305", None),  # outside the city
+        ("350582103201000", None),  # a village code padded to 15 is no grid cell
+    ],
+)
+def test_which_person_region_codes_name_a_node(code: str, named: str | None) -> None:
+    assert TREE.names(code) is (named is not None)
+    node = TREE.person_codes.get(code)
+    assert (node.code if node else None) == named
+
+
+def test_an_unknown_code_is_explained_by_the_nearest_node_it_lies_under() -> None:
+    assert unknown_region_reason(TREE, "hukou_region_code", "350582103") is None
+    assert unknown_region_reason(TREE, "hukou_region_code", "350582103201009") == (
+        "hukou_region_code 350582103201009 is not in the region tree (the nearest region it lies under is "
+        "350582103201 岸兜村)."
+    )
+    assert unknown_region_reason(TREE, "residence_region_code", "110105") == (
+        "residence_region_code 110105 is not in the region tree."
+    )
+    assert unknown_person_regions(TREE, "350582", None) == []
+    assert [field for field, _ in unknown_person_regions(TREE, "110105", "110105")] == [
+        "hukou_region_code",
+        "residence_region_code",
+    ]
