@@ -239,6 +239,8 @@ def create_service_app(
         # requests in flight (shorter pauses in the latency tail).
         gc.collect()
         gc.freeze()
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(settings.gc_gen0_threshold, older, oldest)
         try:
             yield
         finally:
