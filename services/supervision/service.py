@@ -49,7 +49,13 @@ class RuleScope:
     institution_levels: frozenset[int] = frozenset()  # 医院等级 0-3
     institution_types: frozenset[str] = frozenset()  # 机构类型
 
+    @cached_property
+    def unrestricted(self) -> bool:
+        return not (self.regions or self.schemes or self.institution_levels or self.institution_types)
+
     def matches(self, claim: ClaimSettled) -> bool:
+        if self.unrestricted:  # most rules: no dimension to look at (the audit asks per claim and rule)
+            return True
         # A restricted dimension with an unknown value on the claim does not match.
         return (
             _admits(self.regions, claim.region_code)
@@ -92,7 +98,13 @@ class RuleVersion:
         return self.effective_from <= on_date and (self.effective_to is None or on_date <= self.effective_to)
 
     def applies(self, claim: ClaimSettled, stage: Stage, on_date: date) -> bool:
-        return stage in self.stages and self.in_effect(on_date) and self.scope.matches(claim)
+        # `in_effect` inlined: asked for every claim and rule of an audit.
+        return (
+            stage in self.stages
+            and self.effective_from <= on_date
+            and (self.effective_to is None or on_date <= self.effective_to)
+            and self.scope.matches(claim)
+        )
 
 
 @dataclass(frozen=True)
@@ -609,6 +621,8 @@ def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any
         return []
     mine = sum((c.total_cost for c in own), Decimal(0)) / sum(c.cases for c in own)
     mean = sum(peers, Decimal(0)) / len(peers)
+    if mine <= mean and z_threshold >= 0:
+        return []  # at or below the mean: z <= 0, whatever the deviation (spares most claims the sqrt)
     std = (sum(((x - mean) ** 2 for x in peers), Decimal(0)) / len(peers)).sqrt()
     if std == 0:
         if mine <= mean:
