@@ -261,7 +261,7 @@ def quantity_per_line(claim: ClaimSettled, history: History, params: Mapping[str
 
 def sex_conflict(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
     """性别不符: an item restricted to one sex billed for a person of the other."""
-    if history.sex is None:
+    if history.sex is None or not history.catalogue:
         return []
     findings = []
     for line in claim.lines:
@@ -280,7 +280,7 @@ def sex_conflict(claim: ClaimSettled, history: History, params: Mapping[str, Any
 
 def age_conflict(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
     """年龄不符: an item restricted to an age range billed outside it (age on the admission day)."""
-    if history.birth_date is None:
+    if history.birth_date is None or not history.catalogue:
         return []
     age = _age_on(history.birth_date, claim.admitted_on)
     findings = []
@@ -303,7 +303,7 @@ def age_conflict(claim: ClaimSettled, history: History, params: Mapping[str, Any
 
 def institution_level(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
     """限医院等级: an item billed by an institution below the level it is restricted to (0 = unrated)."""
-    if claim.institution_level is None:
+    if claim.institution_level is None or not history.catalogue:
         return []
     findings = []
     for line in claim.lines:
@@ -327,6 +327,8 @@ def quantity_per_day(claim: ClaimSettled, history: History, params: Mapping[str,
 
     The excess is put on the item's last line, at that line's unit price.
     """
+    if not history.catalogue:
+        return []  # no restriction to read (most claims: the audit asks every rule of every claim)
     days = max(1, (claim.discharged_on - claim.admitted_on).days)
     totals: dict[str, int] = {}
     last: dict[str, ClaimLine] = {}
@@ -382,6 +384,8 @@ def unbundling(claim: ClaimSettled, history: History, params: Mapping[str, Any])
     claim for a one-day visit on the same day. (A package billed after its components were paid
     in an earlier claim is not flagged here: the amount at stake is in the other claim.)
     """
+    if not history.catalogue:
+        return []  # no package known
     packages = {line.item_code for line in claim.lines}
     if claim.admitted_on == claim.discharged_on:
         day = claim.admitted_on
@@ -412,6 +416,8 @@ def unbundling(claim: ClaimSettled, history: History, params: Mapping[str, Any])
 
 def price_above_limit(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
     """超限价: a unit price above the item's limit price; the difference × quantity is at stake."""
+    if not history.catalogue:
+        return []
     findings = []
     for line in claim.lines:
         item = history.restriction(line.item_code)
@@ -533,6 +539,8 @@ def doctor_shopping(claim: ClaimSettled, history: History, params: Mapping[str, 
     window = int(params.get("window_days", 90))
     min_prescribers = int(params.get("min_prescribers", 5))
     min_institutions = int(params.get("min_institutions", 5))
+    if not history.catalogue:
+        return []  # no drug group known for any line
     earliest = claim.admitted_on - timedelta(days=window - 1)
     groups: dict[str, list[ClaimLine]] = {}
     for line in claim.lines:
