@@ -618,16 +618,22 @@ def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any
         return []
     min_peers = int(params.get("min_peers", 5))
     z_threshold = Decimal(str(params.get("z_threshold", 3)))
-    same = [
-        c
-        for c in history.peer_costs
-        if c.institution_level == claim.institution_level and c.diagnosis_group == group and c.cases > 0
-    ]
-    own = [c for c in same if c.institution_code == claim.institution_code]
-    peers = [c.cost_per_case for c in same if c.institution_code != claim.institution_code]
-    if not own or len(peers) < min_peers:
+    # One pass over the peer costs (asked for every claim of every batch); sums in the same order.
+    level, institution = claim.institution_level, claim.institution_code
+    peers: list[Decimal] = []
+    own_total, own_cases, has_own = Decimal(0), 0, False
+    for c in history.peer_costs:
+        if c.institution_level != level or c.diagnosis_group != group or c.cases <= 0:
+            continue
+        if c.institution_code == institution:
+            own_total += c.total_cost
+            own_cases += c.cases
+            has_own = True
+        else:
+            peers.append(c.cost_per_case)
+    if not has_own or len(peers) < min_peers:
         return []
-    mine = sum((c.total_cost for c in own), Decimal(0)) / sum(c.cases for c in own)
+    mine = own_total / own_cases
     mean = sum(peers, Decimal(0)) / len(peers)
     if mine <= mean and z_threshold >= 0:
         return []  # at or below the mean: z <= 0, whatever the deviation (spares most claims the sqrt)
