@@ -160,7 +160,7 @@ class BatchHistory:
         group = diagnosis_group(claim)
         if group is not None and claim.institution_level is not None:
             same_group = self.peer_costs.get((claim.institution_level, group), {})
-            peers = tuple(same_group[institution] for institution in sorted(same_group))
+            peers = tuple(map(same_group.__getitem__, sorted(same_group)))  # by institution code
         person = loaded.persons.get(claim.person_no)
         if person is None:
             return History(
