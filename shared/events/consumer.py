@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeAlias
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -226,19 +227,21 @@ class ConsumerRunner:
                 await self._apply_one_with_retries(record, event)
 
     async def _apply(self, events: Sequence[tuple[Record, Event]]) -> None:
-        unique: dict[str, Event] = {}
+        # Keyed by the UUID itself (asyncpg's UUIDs compare and hash as uuid.UUID), not its text:
+        # formatting two strings an event (~1-2 µs each) bought nothing.
+        unique: dict[UUID, Event] = {}
         for _, event in events:
-            unique.setdefault(str(event.id), event)
+            unique.setdefault(event.id, event)
         async with self.db.transaction() as session:
             inserted = await session.execute(
                 _INSERT_INBOX,
                 {
                     "consumer": self.name,
-                    "ids": [e.id for e in unique.values()],
+                    "ids": list(unique),
                     "types": [e.type for e in unique.values()],
                 },
             )
-            new_ids = {str(row.event_id) for row in inserted}
+            new_ids: set[UUID] = {row.event_id for row in inserted}
             fresh = [event for key, event in unique.items() if key in new_ids]
             # Runs of one type, in delivery order (a topic is one type, so usually one run per topic).
             runs: list[list[Event]] = []

@@ -403,3 +403,16 @@ def test_decode_judges_amounts_it_cannot_check_in_core_by_the_contract_itself() 
         assert info.value.reason == "invalid-payload"
         assert error in info.value.detail
         assert "lines" in info.value.detail
+
+
+def test_inbox_ids_from_asyncpg_match_event_ids_as_uuids() -> None:
+    # The consumer runner matches the inbox's RETURNING ids (asyncpg's own UUID type) against the
+    # events' uuid.UUID ids in a set, without formatting either as text.
+    from asyncpg.pgproto import pgproto
+
+    event_id = Event.new(PAYLOADS[1], source="/s").id
+    returned = pgproto.UUID(event_id.bytes)
+    assert returned == event_id
+    assert returned in {event_id}
+    assert event_id in {returned}
+    assert pgproto.UUID(uuid4().bytes) not in {event_id}
