@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    BaseModel,
     BeforeValidator,
     Field,
     PlainSerializer,
@@ -15,7 +18,8 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
-from pydantic_core import PydanticKnownError
+from pydantic_core import CoreSchema, PydanticKnownError, SchemaValidator
+from pydantic_core import core_schema as cs
 
 FEN = Decimal("0.01")
 MAX_DIGITS = 14
@@ -95,3 +99,70 @@ Money = Annotated[
     ),
     WithJsonSchema(_MONEY_JSON_SCHEMA, mode="serialization"),
 ]
+
+
+# -- decoding JSON with the amounts checked inside pydantic-core (decision 0013) ----------------
+# A plain amount as a JSON string, the same language as `_PLAIN_AMOUNT` (\A and \z: the whole
+# text, in pydantic-core's Rust regex), then pydantic-core's own Decimal: no Python call a field.
+_CORE_PLAIN_AMOUNT: CoreSchema = cs.chain_schema(
+    [cs.str_schema(pattern=r"\A-?[0-9]{1,12}(?:\.[0-9]{1,2})?\z", strict=True), cs.decimal_schema()]
+)
+
+
+def _with_core_amounts(node: Any, models: set[type[BaseModel]]) -> tuple[Any, int]:
+    """The schema with every `Money` validation replaced by `_CORE_PLAIN_AMOUNT`; how many were replaced.
+    `models` collects the model classes the schema builds."""
+    if isinstance(node, dict):
+        function = node.get("function")
+        if (
+            node.get("type") == "function-plain"
+            and isinstance(function, dict)
+            and function.get("function") is _validate_money
+        ):
+            return _CORE_PLAIN_AMOUNT, 1
+        if node.get("type") == "model" and isinstance(node.get("cls"), type):
+            models.add(node["cls"])
+        replaced = 0
+        copy: dict[str, Any] = {}
+        for key, value in node.items():
+            copy[key], count = _with_core_amounts(value, models)
+            replaced += count
+        return copy, replaced
+    if isinstance(node, list):
+        items = []
+        replaced = 0
+        for value in node:
+            item, count = _with_core_amounts(value, models)
+            items.append(item)
+            replaced += count
+        return items, replaced
+    return node, 0
+
+
+@contextmanager
+def _not_prebuilt(models: set[type[BaseModel]]) -> Iterator[None]:
+    # pydantic-core builds a `model` node from the class's own validator when the class is complete
+    # (`__pydantic_complete__`), which would put `Money`'s Python validator back: the classes are
+    # marked incomplete only while the new validator is built (at import, under the import lock).
+    marked = [model for model in models if model.__dict__.get("__pydantic_complete__")]
+    for model in marked:
+        model.__pydantic_complete__ = False
+    try:
+        yield
+    finally:
+        for model in marked:
+            model.__pydantic_complete__ = True
+
+
+def plain_amount_json_validator(model: type[BaseModel]) -> SchemaValidator | None:
+    """A validator of `model` from JSON that builds the same instances (the model's own classes)
+    and accepts only what the model accepts, with the same values, but takes its `Money` fields
+    only as plain amount strings (`"12.50"`), checked in pydantic-core. It refuses any other amount
+    (a number, `"12.500"`, `"1e2"`): the caller then validates with the model itself, whose answer
+    (accepted, or refused with `Money`'s own errors) stands. None when the model has no `Money`."""
+    models: set[type[BaseModel]] = set()
+    schema, replaced = _with_core_amounts(model.__pydantic_core_schema__, models)
+    if not replaced:
+        return None
+    with _not_prebuilt(models):
+        return SchemaValidator(schema)  # each model node carries its own config

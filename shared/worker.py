@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Mapping
@@ -64,6 +65,10 @@ async def run_worker(
                 retry_backoff=settings.consumer_retry_backoff_ms / 1000,
             )
             jobs.append(asyncio.create_task(runner.run(stop), name="consumer"))
+        # What is loaded by now lives as long as the process: out of the collector's view, so its
+        # full passes walk only the batches in flight (as the APIs do after start-up, shared/app.py).
+        gc.collect()
+        gc.freeze()
         logger.info("worker running", extra={"jobs": [j.get_name() for j in jobs]})
         done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
         # One job failing stops the others: the orchestrator restarts the whole worker.

@@ -116,27 +116,39 @@ class BatchHistory:
         self.cost_deltas[key] = (delta_cases + 1, delta_cost + total)
 
     def history_for(self, claim: ClaimSettled) -> History:
+        # Called for every claim of every batch: the parts a claim lacks (restricted items, codes, a
+        # stay, a peer group) cost nothing, and the window test reads locals.
         loaded = self.loaded
         earliest = window_start(claim, self.lookback_days)
+        last_day = claim.discharged_on
+        settlement_id = claim.settlement_id
         prior = tuple(
             p
             for p in loaded.prior_claims.get(claim.person_no, ())
-            if p.discharged_on >= earliest
-            and p.admitted_on <= claim.discharged_on
-            and p.settlement_id != claim.settlement_id
+            if p.discharged_on >= earliest and p.admitted_on <= last_day and p.settlement_id != settlement_id
         )
-        wanted = {line.item_code for line in claim.lines} | {code for p in prior for code in p.item_codes}
-        catalogue = tuple(loaded.catalogue[code] for code in sorted(wanted) if code in loaded.catalogue)
-        groups = drug_groups(claim, catalogue)
-        purchases = tuple(
-            purchase
-            for purchase in loaded.drug_purchases.get(claim.person_no, ())
-            if purchase.drug_group in groups and earliest <= purchase.purchased_on <= claim.admitted_on
-        )
-        codes = sorted(set(traceability_codes(claim)))
-        sold = tuple(
-            SoldCode(code=code, settlement_id=loaded.sold_codes[code]) for code in codes if code in loaded.sold_codes
-        )
+        catalogue: tuple[ItemRestriction, ...] = ()
+        purchases: tuple[DrugPurchase, ...] = ()
+        known = loaded.catalogue
+        if known:
+            wanted = {line.item_code for line in claim.lines}
+            for p in prior:
+                wanted.update(p.item_codes)
+            catalogue = tuple(known[code] for code in sorted(wanted) if code in known)
+            groups = drug_groups(claim, catalogue) if catalogue else set()
+            if groups:
+                purchases = tuple(
+                    purchase
+                    for purchase in loaded.drug_purchases.get(claim.person_no, ())
+                    if purchase.drug_group in groups and earliest <= purchase.purchased_on <= claim.admitted_on
+                )
+        sold: tuple[SoldCode, ...] = ()
+        codes = traceability_codes(claim)
+        if codes:
+            sold_codes = loaded.sold_codes
+            sold = tuple(
+                SoldCode(code=code, settlement_id=sold_codes[code]) for code in sorted(set(codes)) if code in sold_codes
+            )
         ltc: tuple[LtcService, ...] = ()
         if claim.visit_type == "inpatient":
             ltc = tuple(
@@ -148,12 +160,21 @@ class BatchHistory:
         group = diagnosis_group(claim)
         if group is not None and claim.institution_level is not None:
             same_group = self.peer_costs.get((claim.institution_level, group), {})
-            peers = tuple(same_group[institution] for institution in sorted(same_group))
+            peers = tuple(map(same_group.__getitem__, sorted(same_group)))  # by institution code
         person = loaded.persons.get(claim.person_no)
+        if person is None:
+            return History(
+                catalogue=catalogue,
+                prior_claims=prior,
+                sold_codes=sold,
+                drug_purchases=purchases,
+                ltc_services=ltc,
+                peer_costs=peers,
+            )
         return History(
-            sex=None if person is None else person.sex,
-            birth_date=None if person is None else person.birth_date,
-            death_date=None if person is None else person.death_date,
+            sex=person.sex,
+            birth_date=person.birth_date,
+            death_date=person.death_date,
             catalogue=catalogue,
             prior_claims=prior,
             sold_codes=sold,
@@ -178,22 +199,24 @@ class BatchHistory:
                     item_codes=tuple(sorted({line.item_code for line in claim.lines})),
                 )
             )
-        groups = frozenset(drug_groups(claim, catalogue))
-        purchases = loaded.drug_purchases.setdefault(claim.person_no, [])
-        for group in sorted(groups):
-            purchases.append(
-                DrugPurchase(
-                    settlement_id=claim.settlement_id,
-                    drug_group=group,
-                    practitioner_code=claim.practitioner_code,
-                    institution_code=claim.institution_code,
-                    purchased_on=claim.admitted_on,
+        groups = frozenset(drug_groups(claim, catalogue)) if catalogue else frozenset()
+        if groups:
+            purchases = loaded.drug_purchases.setdefault(claim.person_no, [])
+            for group in sorted(groups):
+                purchases.append(
+                    DrugPurchase(
+                        settlement_id=claim.settlement_id,
+                        drug_group=group,
+                        practitioner_code=claim.practitioner_code,
+                        institution_code=claim.institution_code,
+                        purchased_on=claim.admitted_on,
+                    )
                 )
-            )
-        codes = tuple(sorted(set(traceability_codes(claim))))
-        for code in codes:
+        codes = traceability_codes(claim)
+        unique_codes = tuple(sorted(set(codes))) if codes else ()
+        for code in unique_codes:
             loaded.sold_codes.setdefault(code, claim.settlement_id)  # the first seller keeps a code
-        self.recorded.append(RecordedClaim(claim=claim, drug_groups=groups, codes=codes))
+        self.recorded.append(RecordedClaim(claim=claim, drug_groups=groups, codes=unique_codes))
 
 
 def first_of_each(claims: Sequence[ClaimSettled]) -> list[ClaimSettled]:

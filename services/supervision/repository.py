@@ -880,7 +880,7 @@ async def load_batch_history(
         min(window_start(c, days) for c in claims),
         max(c.discharged_on for c in claims),
         max(c.admitted_on for c in claims),
-        sorted({g for c in claims for g in drug_groups(c, catalogue.values())}),
+        sorted(_drug_groups_of(claims, catalogue)),
         sorted({code for c in claims for code in traceability_codes(c)}),
         sorted({c.person_no for c in inpatients}),
         min((c.admitted_on for c in inpatients), default=None),
@@ -927,6 +927,12 @@ async def load_batch_history(
         if (level, group) in peer_keys:
             loaded.institution_costs[(institution, level, group)] = (cases, total_cost)
     return loaded
+
+
+def _drug_groups_of(claims: Sequence[ClaimSettled], catalogue: Mapping[str, ItemRestriction]) -> set[str]:
+    """`drug_groups` of every claim, the knowledge base looked up once for the batch, not once a claim."""
+    codes = {line.item_code for c in claims for line in c.lines}
+    return {group for code in codes if (item := catalogue.get(code)) is not None and (group := item.drug_group)}
 
 
 # A batch's claims into the history in one fixed statement: the rows travel as one JSON document
@@ -979,7 +985,7 @@ async def record_claims(
     for entry in recorded:
         claim = entry.claim
         settled_on = business_date(claim.settled_at)
-        row = json.dumps(
+        row = _JSON.encode(
             {
                 "settlement_id": str(claim.settlement_id),
                 "person_no": claim.person_no,
@@ -995,8 +1001,7 @@ async def record_claims(
                 "diagnosis_group": diagnosis_group(claim),
                 "region_code": claim.region_code,
                 "settled_on": settled_on.isoformat(),
-            },
-            ensure_ascii=False,
+            }
         )
         # The claim's JSON spliced in: as received, else as pydantic writes it (no intermediate dict).
         history_rows.append(f'{row[:-1]}, "claim": {_claim_json(claim, received.get(claim.settlement_id))}}}')
@@ -1035,6 +1040,10 @@ async def record_claims(
     if code_rows:
         await session.execute(insert(_table(TraceabilityCode)).on_conflict_do_nothing(), list(code_rows.values()))
     await session.execute(_RECORD_INSTITUTIONS, {"rows": json.dumps(list(institutions.values()), ensure_ascii=False)})
+
+
+# One encoder for the batch's rows: `json.dumps` with options builds a new encoder on every call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _claim_json(claim: ClaimSettled, received: bytes | None) -> str:

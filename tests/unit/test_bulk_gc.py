@@ -26,3 +26,27 @@ def test_the_threshold_is_restored_when_the_work_fails() -> None:
     with pytest.raises(RuntimeError), fewer_gc_passes():
         raise RuntimeError("a refused file")
     assert gc.get_threshold() == before
+
+
+async def test_the_consumer_runner_handles_a_poll_with_fewer_gc_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.db import Database
+    from shared.events.consumer import ConsumerRunner
+
+    runner = ConsumerRunner(
+        name="gc-test",
+        db=Database("postgresql+asyncpg://nobody@127.0.0.1:1/none", pre_ping=False),
+        bootstrap_servers="127.0.0.1:1",
+        handlers={},
+        topics=["t"],
+    )
+    seen: list[tuple[int, int, int]] = []
+
+    async def process(records: object) -> None:
+        seen.append(gc.get_threshold())
+
+    monkeypatch.setattr(runner, "_process_records", process)
+    before = gc.get_threshold()
+    await runner.process_records([])
+    assert seen == [(max(BULK_GEN0_THRESHOLD, before[0]), before[1], before[2])]
+    assert gc.get_threshold() == before
+    await runner.db.dispose()

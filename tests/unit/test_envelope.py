@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import ClassVar
@@ -373,3 +374,45 @@ def test_every_type_names_its_publisher_and_consumers_among_the_services() -> No
         assert cls.publisher in services
         assert set(cls.consumers) <= services
         assert cls.publisher not in cls.consumers
+
+
+def _claim_record(amount: object) -> tuple[bytes, list[tuple[str, bytes]]]:
+    claim = next(p for p in PAYLOADS if isinstance(p, ClaimSettled))
+    _key, value, headers = encode(Event.new(claim, source="/yibao/settlement"))
+    body = json.loads(value)
+    body["lines"][0]["amount"] = amount
+    return json.dumps(body).encode(), headers
+
+
+def test_decode_judges_amounts_it_cannot_check_in_core_by_the_contract_itself() -> None:
+    # The amounts are first checked inside pydantic-core as plain strings; anything else is the
+    # contract's own business, with Money's own errors (decision 0013).
+    value, headers = _claim_record("37.50")
+    decoded = decode(value, headers).payload
+    assert isinstance(decoded, ClaimSettled)
+    assert decoded.lines[0].amount == Decimal("37.50")
+    assert decoded == ClaimSettled.model_validate_json(value)
+    value, headers = _claim_record(37)  # an integer: Money accepts it, only not on the fast path
+    decoded = decode(value, headers).payload
+    assert isinstance(decoded, ClaimSettled)
+    assert decoded.lines[0].amount == Decimal("37")
+    for bad, error in ((37.5, "send money as a string"), ("37.505", "decimal_max_places"), ("x", "decimal_parsing")):
+        value, headers = _claim_record(bad)
+        with pytest.raises(MalformedEvent) as info:
+            decode(value, headers)
+        assert info.value.reason == "invalid-payload"
+        assert error in info.value.detail
+        assert "lines" in info.value.detail
+
+
+def test_inbox_ids_from_asyncpg_match_event_ids_as_uuids() -> None:
+    # The consumer runner matches the inbox's RETURNING ids (asyncpg's own UUID type) against the
+    # events' uuid.UUID ids in a set, without formatting either as text.
+    from asyncpg.pgproto import pgproto
+
+    event_id = Event.new(PAYLOADS[1], source="/s").id
+    returned = pgproto.UUID(event_id.bytes)
+    assert returned == event_id
+    assert returned in {event_id}
+    assert event_id in {returned}
+    assert pgproto.UUID(uuid4().bytes) not in {event_id}

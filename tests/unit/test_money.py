@@ -144,3 +144,65 @@ def test_money_fast_path_accepts_the_amounts_events_carry(monkeypatch: pytest.Mo
     assert str(Priced(amount=Decimal("7.10")).amount) == "7.10"
     with pytest.raises(ValidationError):  # and the rest does reach it
         Priced(amount="12.500")
+
+
+# -- decoding JSON with the amounts checked inside pydantic-core (decision 0013) ---------------
+class PricedLines(BaseModel):
+    """Money nested in a list of models, as a claim's lines carry it."""
+
+    total: Money
+    lines: list[Priced]
+
+
+def _fast_then_model(model: type[BaseModel], raw: str) -> BaseModel:
+    # What `shared.events.envelope.decode` does: the core-checked validator, else the model itself.
+    fast = money.plain_amount_json_validator(model)
+    assert fast is not None
+    try:
+        parsed: BaseModel = fast.validate_json(raw)
+        return parsed
+    except ValidationError:
+        return model.model_validate_json(raw)
+
+
+@pytest.mark.parametrize("value", EQUIVALENCE_INPUTS, ids=repr)
+def test_core_checked_amounts_then_the_model_judge_every_input_as_the_constrained_decimal(value: object) -> None:
+    try:
+        raw = json.dumps({"amount": value})
+    except TypeError:
+        return  # Decimal, bytes: not JSON
+    try:
+        parsed = _fast_then_model(Priced, raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        outcome: tuple[str, object] = ("refused", (error["type"], error["msg"], error["loc"], str(error.get("ctx"))))
+    else:
+        outcome = ("accepted", (type(parsed.amount), str(parsed.amount)))  # type: ignore[attr-defined]
+    assert outcome == _outcome(PricedAsBefore, "json", value)
+
+
+@pytest.mark.parametrize("text", ["12.50", "0", "0.00", "-0.00", "-3.1", "7.1", "999999999999.99", "-123456789012.34"])
+def test_core_checked_amounts_give_the_models_own_instances_and_values(text: str) -> None:
+    fast = money.plain_amount_json_validator(PricedLines)
+    assert fast is not None
+    raw = json.dumps({"total": text, "lines": [{"amount": text}, {"amount": "1.05"}]})
+    parsed = fast.validate_json(raw)
+    expected = PricedLines.model_validate_json(raw)
+    assert type(parsed) is PricedLines
+    assert type(parsed.lines[0]) is Priced
+    assert parsed == expected
+    assert parsed.model_fields_set == expected.model_fields_set
+    assert [a.as_tuple() for a in (parsed.total, parsed.lines[0].amount)] == [Decimal(text).as_tuple()] * 2
+
+
+@pytest.mark.parametrize("value", [12, 12.5, 0.1, "12.500", "1e2", "+1", " 1", "1000000000000", "١٢", "12.50\n"])
+def test_core_checked_amounts_take_only_plain_amount_strings(value: object) -> None:
+    # Its own schema, not the models' prebuilt validators: an integer, which Money itself accepts,
+    # is refused here (the model then judges it), as is anything but a plain amount string.
+    fast = money.plain_amount_json_validator(PricedLines)
+    assert fast is not None
+    with pytest.raises(ValidationError):
+        fast.validate_json(json.dumps({"total": "1.00", "lines": [{"amount": value}]}))
+    assert money.plain_amount_json_validator(BaseModel) is None  # nothing to speed up
+    assert Priced.__dict__["__pydantic_complete__"] is True
+    assert PricedLines.__dict__["__pydantic_complete__"] is True

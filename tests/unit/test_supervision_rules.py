@@ -484,6 +484,20 @@ def test_peer_outlier_identical_peers() -> None:
     assert run("PEER-OUTLIER", c, history(peer_costs=(*same, above))) == [(None, Decimal("10.00"))]
 
 
+def test_peer_outlier_below_the_mean_is_judged_by_a_negative_threshold() -> None:
+    # At or below the peers' mean z <= 0, so a non-negative threshold never flags it (the rule
+    # skips the deviation then); a negative threshold still compares the z-score.
+    c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)
+    below = InstitutionCost(INSTITUTION, 3, "J18", 10, Decimal("990.00") * 10)  # z = -10 / 70.71 = -0.14
+    costs = history(peer_costs=(*peers(3, "J18", PEER_COSTS), below))
+    assert run("PEER-OUTLIER", c, costs) == []
+    assert evaluate(c, costs, [replace(rule("PEER-OUTLIER"), parameters={"z_threshold": 0})], "post", ON) == []
+    lenient = replace(rule("PEER-OUTLIER"), parameters={"z_threshold": -1})
+    assert [f.amount_at_stake for f in evaluate(c, costs, [lenient], "post", ON)] == [Decimal("600.00")]
+    stricter = replace(rule("PEER-OUTLIER"), parameters={"z_threshold": "-0.1"})
+    assert evaluate(c, costs, [stricter], "post", ON) == []
+
+
 # --- scope, stage and effective dates ---
 
 
