@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import time
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter("yibao_http_requests_total", "HTTP requests served", ["service", "method", "route", "status"])
@@ -22,3 +26,31 @@ EVENTS_DEAD_LETTERED = Counter(
 CONSUMER_LAG = Gauge(
     "yibao_consumer_lag", "Records behind the partition's high watermark", ["consumer", "topic", "partition"]
 )
+
+GC_PAUSE = Histogram(
+    "yibao_gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector (the event loop stands still for each)",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+
+
+class _GcPauseTimer:
+    """A `gc.callbacks` entry timing each collection: a latency tail with no slow statement
+    behind it may be the collector (`yibao_gc_pause_seconds`)."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._observers = [GC_PAUSE.labels(str(generation)) for generation in range(3)]
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self._observers[info["generation"]].observe(time.perf_counter() - self._started)
+
+
+def time_gc_pauses() -> None:
+    """Time every collection of this process from now on (idempotent)."""
+    if not any(isinstance(callback, _GcPauseTimer) for callback in gc.callbacks):
+        gc.callbacks.append(_GcPauseTimer())

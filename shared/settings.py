@@ -83,13 +83,6 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 0
     db_pool_timeout_s: float = 10.0
-    # The cyclic garbage collector's generation-0 threshold in an API process, set after start-up
-    # (Python's default is 700 allocations). A request allocates thousands of objects that
-    # reference counting frees at once; each generation-0 pass still walks the young objects,
-    # and the older generations' passes it triggers walk more (see shared/app.py).
-    gc_gen0_threshold: int = Field(
-        default=700, ge=100, validation_alias=AliasChoices("YIBAO_GC_GEN0_THRESHOLD", "gc_gen0_threshold")
-    )
     http_port: int = 8000
     worker_metrics_port: int = 9100
     relay_batch_size: int = 1000
