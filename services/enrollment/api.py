@@ -71,6 +71,8 @@ from services.enrollment.schemas import (
     ContributionPostedOut,
     CoverageLineOut,
     CoverageOut,
+    CoverageSnapshotIn,
+    CoverageSnapshotOut,
     DeathRequest,
     EnrollmentCreate,
     EnrollmentOut,
@@ -1007,7 +1009,12 @@ async def coverage(
     session: DbSession,
     principal: CurrentPrincipal,
     region: str = Query(pattern=r"^\d{12}(\d{3})?$", description="region code from the region tree"),
-    as_of: date | None = Query(default=None, description="coverage on this date; today when omitted"),
+    as_of: date | None = Query(default=None, description="coverage on this date; today (live) or the latest snapshot"),
+    source: Literal["live", "snapshot"] = Query(
+        default="live",
+        description="live: count every person now (exact, slow for a whole city); snapshot: read the coverage "
+        "snapshot of as_of, or the latest one (POST /stats/coverage/snapshots takes them)",
+    ),
 ) -> CoverageOut:
     """Insured hukou residents, hukou baseline and coverage rate by scheme, for the node and each child."""
     if not principal.is_staff:
@@ -1015,15 +1022,56 @@ async def coverage(
     node = _region(request, region)
     child_level = CHILD_LEVEL[node.level]
     child_length = PREFIX_LENGTH[child_level] if child_level else PREFIX_LENGTH[node.level]
-    on = as_of or date.today()
-    counts = await repository.insured_counts(session, node.prefix, child_length, on)
+    taken_at = None
+    if source == "snapshot":
+        snapshot = await repository.coverage_snapshot(session, as_of)
+        if snapshot is None:
+            raise NotFound(
+                f"No coverage snapshot {'of ' + as_of.isoformat() if as_of else 'has been taken'}; "
+                "take one with POST /stats/coverage/snapshots, or ask for source=live.",
+                kind="coverage-snapshot-not-found",
+            )
+        on, taken_at = snapshot.as_of, snapshot.taken_at
+        counts = await repository.snapshot_insured_counts(session, on, node.prefix, child_length)
+    else:
+        on = as_of or date.today()
+        counts = await repository.insured_counts(session, node.prefix, child_length, on)
     line, children = roll_up(node, counts)
     imported = await repository.imported_baselines(session, node.prefix)
     return CoverageOut(
         as_of=on,
+        source=source,
+        snapshot_taken_at=taken_at,
         region=_coverage_line(line, imported),
         children=[_coverage_line(c, imported) for c in children],
     )
+
+
+@router.post("/stats/coverage/snapshots", status_code=201, response_model=CoverageSnapshotOut)
+async def take_coverage_snapshot(
+    body: CoverageSnapshotIn, session: DbSession, principal: CurrentPrincipal
+) -> CoverageSnapshotOut:
+    """Count the day's insured hukou residents once, by hukou code and scheme, so `GET /stats/coverage
+    ?source=snapshot` reads a few thousand rows instead of every person: for a city of millions, run
+    it nightly (ops' scheduler). Taking a day again replaces its snapshot."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    on = body.as_of or date.today()
+    snapshot = await repository.take_coverage_snapshot(session, on)
+    (_, insured), *_ = await repository.coverage_snapshots(session, limit=1, on=on)
+    return CoverageSnapshotOut(as_of=snapshot.as_of, taken_at=snapshot.taken_at, insured=insured)
+
+
+@router.get("/stats/coverage/snapshots", response_model=list[CoverageSnapshotOut])
+async def list_coverage_snapshots(
+    session: DbSession, principal: CurrentPrincipal, limit: int = Query(default=30, ge=1, le=366)
+) -> list[CoverageSnapshotOut]:
+    """The latest coverage snapshots, newest first."""
+    if not principal.is_staff:
+        raise Forbidden("Coverage statistics are for staff.")
+    return [
+        CoverageSnapshotOut(as_of=snapshot.as_of, taken_at=snapshot.taken_at, insured=insured)
+        for snapshot, insured in await repository.coverage_snapshots(session, limit=limit)
+    ]
 
 
 @router.get("/stats/uninsured", response_model=list[UninsuredOut])

@@ -123,3 +123,24 @@ class HukouBaseline(Base):
     region_code: Mapped[str] = mapped_column(String(15), primary_key=True)
     hukou_population: Mapped[int] = mapped_column(Integer)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CoverageSnapshot(Base):
+    """The insured hukou residents counted on one day (`coverage_counts`): what GET /stats/coverage
+    reads for that day instead of every person (a city-wide count is a pass over all of them)."""
+
+    __tablename__ = "coverage_snapshots"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CoverageCount(Base):
+    """Insured persons of one scheme with one hukou code (village or grid cell) on a snapshot's day."""
+
+    __tablename__ = "coverage_counts"
+
+    as_of: Mapped[date] = mapped_column(ForeignKey("coverage_snapshots.as_of", ondelete="CASCADE"), primary_key=True)
+    hukou_region_code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(16), primary_key=True)
+    insured: Mapped[int] = mapped_column(Integer)

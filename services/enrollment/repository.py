@@ -9,7 +9,23 @@ from decimal import Decimal
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, String, and_, column, func, or_, select, text, true, values
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    String,
+    and_,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    values,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
@@ -17,6 +33,8 @@ from services.enrollment.lifecycle import LIVE_STATES
 from services.enrollment.models import (
     Base,
     Contribution,
+    CoverageCount,
+    CoverageSnapshot,
     Enrollment,
     FamilyBinding,
     Filing,
@@ -298,6 +316,73 @@ async def insured_counts(
         .join(_SCHEMES, true())
         .where(Person.hukou_region_code.like(_prefix_pattern(prefix)), _alive_on(on), covered)
         .group_by(child_prefix, _SCHEMES.c.scheme)
+    )
+    return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
+
+
+async def take_coverage_snapshot(session: AsyncSession, on: date) -> CoverageSnapshot:
+    """Count, once, the persons alive and covered on `on` by full hukou code and scheme (the same
+    rule as `insured_counts`), replacing any earlier snapshot of that day. Concurrent takers of one
+    day queue on its row; the last to commit stands."""
+    taken = await session.scalar(
+        pg_insert(CoverageSnapshot)
+        .values(as_of=on)
+        .on_conflict_do_update(index_elements=["as_of"], set_={"taken_at": func.now()})
+        .returning(CoverageSnapshot)
+    )
+    await session.execute(delete(CoverageCount).where(CoverageCount.as_of == on))
+    covered = (
+        select(Enrollment.person_no)
+        .where(Enrollment.person_no == Person.person_no, Enrollment.scheme == _SCHEMES.c.scheme, _covered_on(on))
+        .exists()
+    )
+    counts = (
+        select(literal(on, Date), Person.hukou_region_code, _SCHEMES.c.scheme, func.count())
+        .select_from(Person)
+        .join(_SCHEMES, true())
+        .where(_alive_on(on), covered)
+        .group_by(Person.hukou_region_code, _SCHEMES.c.scheme)
+    )
+    await session.execute(
+        insert(CoverageCount).from_select(["as_of", "hukou_region_code", "scheme", "insured"], counts)
+    )
+    assert taken is not None  # INSERT … ON CONFLICT DO UPDATE … RETURNING always returns the row
+    return taken
+
+
+async def coverage_snapshot(session: AsyncSession, on: date | None) -> CoverageSnapshot | None:
+    """The snapshot of `on`, or the latest one when `on` is None."""
+    query = select(CoverageSnapshot)
+    query = (
+        query.where(CoverageSnapshot.as_of == on) if on is not None else query.order_by(CoverageSnapshot.as_of.desc())
+    )
+    return (await session.scalars(query.limit(1))).first()
+
+
+async def coverage_snapshots(
+    session: AsyncSession, *, limit: int, on: date | None = None
+) -> list[tuple[CoverageSnapshot, int]]:
+    """The latest snapshots (or the one of `on`), newest first, each with its insured count summed
+    over schemes and codes."""
+    insured = (
+        select(func.coalesce(func.sum(CoverageCount.insured), 0))
+        .where(CoverageCount.as_of == CoverageSnapshot.as_of)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(CoverageSnapshot, insured).order_by(CoverageSnapshot.as_of.desc()).limit(limit))
+    return [(snapshot, int(total)) for snapshot, total in rows.all()]
+
+
+async def snapshot_insured_counts(
+    session: AsyncSession, on: date, prefix: str, child_prefix_length: int
+) -> dict[tuple[str, str], int]:
+    """`insured_counts` from the snapshot of `on`: a sum over its rows under `prefix` (one per hukou
+    code and scheme: a few thousand for a city) instead of a pass over every person."""
+    child_prefix = func.left(CoverageCount.hukou_region_code, child_prefix_length).label("child_prefix")
+    rows = await session.execute(
+        select(child_prefix, CoverageCount.scheme, func.sum(CoverageCount.insured))
+        .where(CoverageCount.as_of == on, CoverageCount.hukou_region_code.like(_prefix_pattern(prefix)))
+        .group_by(child_prefix, CoverageCount.scheme)
     )
     return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
 

@@ -195,8 +195,22 @@ class CoverageLineOut(BaseModel):
 
 class CoverageOut(BaseModel):
     as_of: date
+    source: Literal["live", "snapshot"] = Field(
+        description="live: counted from every person now; snapshot: from the coverage snapshot of as_of"
+    )
+    snapshot_taken_at: datetime | None = Field(default=None, description="when that snapshot was counted")
     region: CoverageLineOut
     children: list[CoverageLineOut]
+
+
+class CoverageSnapshotIn(RequestModel):
+    as_of: date | None = Field(default=None, description="the day to count; today when omitted")
+
+
+class CoverageSnapshotOut(BaseModel):
+    as_of: date
+    taken_at: datetime
+    insured: int = Field(description="insured hukou residents counted, summed over schemes")
 
 
 class UninsuredOut(BaseModel):

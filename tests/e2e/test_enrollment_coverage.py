@@ -126,3 +126,63 @@ async def test_coverage_is_for_staff_and_known_regions(gateway: httpx.AsyncClien
         f"{BASE}/stats/uninsured", params={"region": VILLAGE}, headers=bearer(Role.AUDITOR, "aud")
     )
     assert auditor.status_code == 403
+
+
+def figures(report: dict[str, Any]) -> list[tuple[str, int, int, dict[str, int]]]:
+    """What a coverage report says of each line, without how it was counted."""
+    lines = [report["region"], *report["children"]]
+    return [(line["code"], line["hukou_baseline"], line["insured"], line["insured_by_scheme"]) for line in lines]
+
+
+async def test_a_snapshot_counts_what_the_live_query_counts_and_keeps_it(gateway: httpx.AsyncClient) -> None:
+    year_end = f"{YEAR}-12-31"
+    taken = await gateway.post(f"{BASE}/stats/coverage/snapshots", json={"as_of": year_end}, headers=OPS)
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["as_of"] == year_end
+
+    async def report(source: str, region: str) -> dict[str, Any]:
+        answer = await gateway.get(
+            f"{BASE}/stats/coverage", params={"region": region, "as_of": year_end, "source": source}, headers=OPS
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    for region in (CITY, COUNTY, TOWN, VILLAGE, GRID):
+        live, snapshot = await report("live", region), await report("snapshot", region)
+        assert (live["source"], snapshot["source"]) == ("live", "snapshot")
+        assert snapshot["snapshot_taken_at"] is not None
+        assert figures(snapshot) == figures(live)
+
+    # A person enrolled after the snapshot: the live count moves, the snapshot does not until taken again.
+    newcomer = await register(gateway, GRID)
+    await enroll(gateway, newcomer, "resident")
+    before = insured(await report("snapshot", GRID))
+    assert insured(await report("live", GRID)) == (before[0], before[1] + 1)
+    assert insured(await report("snapshot", GRID)) == before
+    again = await gateway.post(f"{BASE}/stats/coverage/snapshots", json={"as_of": year_end}, headers=OPS)
+    assert again.status_code == 201
+    assert again.json()["insured"] == taken.json()["insured"] + 1
+    assert insured(await report("snapshot", GRID)) == (before[0], before[1] + 1)
+
+    listed = await gateway.get(f"{BASE}/stats/coverage/snapshots", headers=OPS)
+    assert listed.status_code == 200
+    assert [s["insured"] for s in listed.json() if s["as_of"] == year_end] == [again.json()["insured"]]
+
+
+async def test_a_snapshot_that_was_never_taken_is_a_404_and_taking_one_is_for_ops(gateway: httpx.AsyncClient) -> None:
+    missing = await gateway.get(
+        f"{BASE}/stats/coverage", params={"region": COUNTY, "as_of": "2001-01-01", "source": "snapshot"}, headers=OPS
+    )
+    assert missing.status_code == 404
+    assert missing.json()["type"].endswith("/coverage-snapshot-not-found")
+    refused = await gateway.post(f"{BASE}/stats/coverage/snapshots", json={}, headers=HOSPITAL)
+    assert refused.status_code == 403
+    auditor = await gateway.post(f"{BASE}/stats/coverage/snapshots", json={}, headers=bearer(Role.AUDITOR, "aud"))
+    assert auditor.status_code == 403
+    unknown_field = await gateway.post(f"{BASE}/stats/coverage/snapshots", json={"day": "2026-01-01"}, headers=OPS)
+    assert unknown_field.status_code == 422
+    wrong_source = await gateway.get(
+        f"{BASE}/stats/coverage", params={"region": COUNTY, "source": "cache"}, headers=OPS
+    )
+    assert wrong_source.status_code == 422
