@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
@@ -169,22 +169,19 @@ class ReadOnlySession(AsyncSession):
     `execute`, `scalars` (through execute) and `scalar` retry; other methods do not."""
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._once_more_if_dropped(lambda: super(ReadOnlySession, self).execute(*args, **kwargs))
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._once_more_if_dropped(lambda: super(ReadOnlySession, self).scalar(*args, **kwargs))
+
+    async def _once_more_if_dropped(self, run: Callable[[], Awaitable[Any]]) -> Any:
         try:
-            return await super().execute(*args, **kwargs)
+            return await run()
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             await self.rollback()  # lets the invalidated connection go
-            return await super().execute(*args, **kwargs)
-
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().scalar(*args, **kwargs)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            await self.rollback()
-            return await super().scalar(*args, **kwargs)
+            return await run()
 
 
 def _ping_on_checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:

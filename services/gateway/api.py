@@ -168,11 +168,11 @@ class ProxyFastPath:
     gateway's CPU a proxied request, and the proxy carries all of the platform's traffic.
 
     It takes exactly what the route would: a proxied method under `/api/v1/<service>/` for any
-    service but the gateway's own (whose paths go the usual way, unknown ones included). The
-    route and its path parameters are set in the scope as the router would (the metrics label
-    and the access log read them). A `ProblemError` or any other exception with a handler of its
-    own becomes that handler's problem response, as the exception middleware would make it;
-    anything else propagates to the server-error middleware outside (the 500 problem)."""
+    service but the gateway's own (whose paths go the usual way, unknown ones included), with
+    the path parameters set in the scope as the router would. A `ProblemError` or any other
+    exception with a handler of its own becomes that handler's problem response, as the
+    exception middleware would make it; anything else propagates to the server-error middleware
+    outside (the 500 problem)."""
 
     _PREFIX = "/api/v1/"
 
@@ -188,8 +188,7 @@ class ProxyFastPath:
         if not slash or not service or service == "gateway":
             await self.app(scope, receive, send)
             return
-        scope["path_params"] = {"service": service, "path": rest}
-        scope["route"] = PROXY_ROUTE
+        scope["path_params"] = {"service": service, "path": rest}  # `forward` names the route itself
         request = Request(scope, receive)
         try:
             response = await forward(request)

@@ -44,6 +44,9 @@ class PersonRow:
     death_date: date | None
 
 
+_UNKNOWN_PERSON = PersonRow(sex=None, birth_date=None, death_date=None)  # no person.registered seen yet
+
+
 @dataclass
 class LoadedHistory:
     """What the repository read for a whole batch, before any claim of it is recorded."""
@@ -161,16 +164,7 @@ class BatchHistory:
         if group is not None and claim.institution_level is not None:
             same_group = self.peer_costs.get((claim.institution_level, group), {})
             peers = tuple(map(same_group.__getitem__, sorted(same_group)))  # by institution code
-        person = loaded.persons.get(claim.person_no)
-        if person is None:
-            return History(
-                catalogue=catalogue,
-                prior_claims=prior,
-                sold_codes=sold,
-                drug_purchases=purchases,
-                ltc_services=ltc,
-                peer_costs=peers,
-            )
+        person = loaded.persons.get(claim.person_no, _UNKNOWN_PERSON)
         return History(
             sex=person.sex,
             birth_date=person.birth_date,

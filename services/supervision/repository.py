@@ -292,26 +292,13 @@ async def claim_audit(session: AsyncSession, **values: object) -> bool:
 
 
 async def add_flags(session: AsyncSession, flags: list[Flag]) -> None:
-    """Insert new flags (Core executemany: no unit of work for rows this transaction never reads back)."""
-    if not flags:
-        return
-    await session.execute(
-        insert(_table(Flag)),
-        [
-            {
-                "id": flag.id,
-                "settlement_id": flag.settlement_id,
-                "rule_id": flag.rule_id,
-                "rule_version": flag.rule_version,
-                "severity": flag.severity,
-                "line_no": flag.line_no,
-                "amount_at_stake": flag.amount_at_stake,
-                "message": flag.message,
-                "status": flag.status,
-            }
-            for flag in flags
-        ],
-    )
+    """Insert new flags."""
+    await _insert_new(session, Flag, flags, _FLAG_COLUMNS)
+
+
+_FLAG_COLUMNS = (
+    "id", "settlement_id", "rule_id", "rule_version", "severity", "line_no", "amount_at_stake", "message", "status"
+)  # fmt: skip
 
 
 async def withdraw_flags(session: AsyncSession, settlement_id: UUID, at: datetime) -> list[Flag]:
@@ -440,24 +427,11 @@ async def save_practitioners(session: AsyncSession, rows: Sequence[LockedPractit
 
 
 async def add_points_entries(session: AsyncSession, entries: list[PointsEntry]) -> None:
-    """Append to the points ledger (Core executemany, as `add_flags`)."""
-    if not entries:
-        return
-    await session.execute(
-        insert(_table(PointsEntry)),
-        [
-            {
-                "id": entry.id,
-                "practitioner_code": entry.practitioner_code,
-                "year": entry.year,
-                "settlement_id": entry.settlement_id,
-                "flag_id": entry.flag_id,
-                "rule_id": entry.rule_id,
-                "points": entry.points,
-            }
-            for entry in entries
-        ],
-    )
+    """Append to the points ledger."""
+    await _insert_new(session, PointsEntry, entries, _POINTS_ENTRY_COLUMNS)
+
+
+_POINTS_ENTRY_COLUMNS = ("id", "practitioner_code", "year", "settlement_id", "flag_id", "rule_id", "points")
 
 
 async def points_for_flags(session: AsyncSession, flag_ids: Sequence[UUID]) -> list[PointsEntry]:
@@ -1085,6 +1059,15 @@ async def count_institution_cases(session: AsyncSession, deltas: dict[CostKey, t
         for (institution, level, group), (cases, total) in sorted(deltas.items())
     ]
     await session.execute(_COUNT_INSTITUTION_CASES, {"rows": json.dumps(rows, ensure_ascii=False)})
+
+
+async def _insert_new(session: AsyncSession, model: type[Any], rows: Sequence[Any], columns: Sequence[str]) -> None:
+    """Insert new ORM objects by Core executemany, with the given columns (the rest take their server
+    defaults): no unit of work for rows this transaction never reads back."""
+    if rows:
+        await session.execute(
+            insert(_table(model)), [{column: getattr(row, column) for column in columns} for row in rows]
+        )
 
 
 def _table(model: type[Any]) -> Table:

@@ -267,3 +267,11 @@ async def test_readiness_names_each_service_that_does_not_answer_200(upstream: t
         await close_upstreams(app)
     assert str(failing.value) == "not ready: enrollment, settlement, ltc"
     assert [s.target for s in recorder.seen] == ["/readyz"]
+
+
+def test_the_gateway_app_mounts_the_fast_path_inside_the_request_context() -> None:
+    from services.gateway.main import app
+
+    # Outermost first: the fast path must see each request's id, span, metrics and access log.
+    mounted: list[object] = [middleware.cls for middleware in app.user_middleware]
+    assert mounted == [RequestContextMiddleware, ProxyFastPath]
