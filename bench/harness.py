@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import io
 import json
 import os
 import pkgutil
@@ -248,6 +249,115 @@ def cpu_seconds(pid: int | None, *, children: bool = False) -> float | None:
                 if child is not None and child[1] == str(pid):
                     total += sum(int(v) for v in child[11:13])
     return total / tick
+
+
+async def database_floor(ctx: BenchContext, service: str, source_url: str, units: int) -> dict[str, Any]:
+    """What PostgreSQL alone needs to store what a bench's real path stored: a bound, not a contender.
+
+    Every table of `source_url` that the real path wrote is read back and written again, by binary
+    COPY in foreign-key order in one transaction, into a fresh database migrated by `service`'s own
+    migrations: the same keys, indexes, constraints and foreign keys, no Python work at all. No
+    implementation that stores those rows can be faster than this, so `units` / elapsed bounds the
+    rate the real path could reach on this machine (one connection; `postgres_cpu_us_per_unit` is
+    the bound's cost whatever the concurrency). A table that migrations already fill (reference
+    data) is left out and named in `tables_left_out`, which only makes the bound looser.
+    """
+    source = await asyncpg.connect(plain_url(source_url))
+    target_url = await ctx.migrated_database(service, ctx.unique(f"{service[:6]}floor"))
+    target = await asyncpg.connect(plain_url(target_url))
+    try:
+        tables = await _tables_in_foreign_key_order(target)
+        before = {t: await _count(target, t) for t in tables}  # reference data
+        written: dict[str, tuple[list[str], bytes]] = {}
+        left_out: list[str] = []
+        for table in tables:
+            stored = await _count(source, table)
+            if stored == before[table]:
+                continue  # nothing written here
+            if before[table]:
+                left_out.append(table)
+                continue
+            columns = await _stored_columns(target, table)
+            out = io.BytesIO()
+            await source.copy_from_table(table, columns=columns, output=out, format="binary")
+            written[table] = (columns, out.getvalue())
+        pg_cpu_before = cpu_seconds(ctx.postgres_pid(), children=True)
+        started = time.perf_counter()
+        seconds_by_table: dict[str, float] = {}
+        async with target.transaction():
+            for table, (columns, data) in written.items():
+                table_started = time.perf_counter()
+                await target.copy_to_table(table, source=io.BytesIO(data), columns=columns, format="binary")
+                seconds_by_table[table] = time.perf_counter() - table_started
+        elapsed = time.perf_counter() - started
+        postgres_cpu = cpu_delta(pg_cpu_before, cpu_seconds(ctx.postgres_pid(), children=True))
+        counts = {t: await _count(target, t) for t in written}
+    finally:
+        await source.close()
+        await target.close()
+    return {
+        "units_per_s": units / elapsed,
+        "elapsed_s": elapsed,
+        "tables": counts,
+        "table_rows": sum(counts.values()),
+        "seconds_by_table": seconds_by_table,
+        "postgres_cpu_s": postgres_cpu,
+        "postgres_cpu_us_per_unit": None if postgres_cpu is None else postgres_cpu / units * 1e6,
+        "tables_left_out": left_out,
+    }
+
+
+async def _count(conn: asyncpg.Connection, table: str) -> int:
+    # The name comes from pg_class (_tables_in_foreign_key_order), never from input.
+    return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))  # noqa: S608
+
+
+async def _tables_in_foreign_key_order(conn: asyncpg.Connection) -> list[str]:
+    """The public schema's tables, each after every table its foreign keys point to."""
+    tables = [
+        r["relname"]
+        for r in await conn.fetch(
+            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY relname"
+        )
+    ]
+    edges = await conn.fetch(
+        "SELECT c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent"
+        " FROM pg_constraint c WHERE c.contype = 'f' AND c.conrelid <> c.confrelid"
+    )
+    return foreign_key_order(tables, [(e["child"].strip('"'), e["parent"].strip('"')) for e in edges])
+
+
+def foreign_key_order(tables: list[str], references: list[tuple[str, str]]) -> list[str]:
+    """`tables` ordered so that each comes after the tables it references ((child, parent) pairs);
+    ties by name. References to tables outside the list are ignored."""
+    parents: dict[str, set[str]] = {t: set() for t in tables}
+    for child, parent in references:
+        if child in parents and parent in parents:
+            parents[child].add(parent)
+    ordered: list[str] = []
+    while parents:
+        ready = sorted(t for t, deps in parents.items() if deps <= set(ordered))
+        if not ready:
+            raise RuntimeError(f"foreign keys form a cycle among {sorted(parents)}")
+        ordered.extend(ready)
+        for t in ready:
+            del parents[t]
+    return ordered
+
+
+async def _stored_columns(conn: asyncpg.Connection, table: str) -> list[str]:
+    """Columns COPY can write: not dropped, not generated."""
+    rows = await conn.fetch(
+        "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
+        " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+        f'"{table}"',
+    )
+    return [r["attname"] for r in rows]
+
+
+def cpu_delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 def env_int(name: str, default: int) -> int:
