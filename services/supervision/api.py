@@ -20,9 +20,16 @@ from services.supervision.cases import (
     next_status,
     record_recovery,
 )
-from services.supervision.models import Case, RecoveryPayment, RuleVersionRow, SanctionRow
+from services.supervision.models import Case, Practitioner, RecoveryPayment, RuleVersionRow, SanctionRow
 from services.supervision.rule_cache import ActiveRulesMemo, KnowledgeBaseMemo
-from services.supervision.sanctions import ROLLING_DAYS, Recovery, Sanction, credit_grade
+from services.supervision.sanctions import (
+    ROLLING_DAYS,
+    Recovery,
+    ReinstatementRefused,
+    Sanction,
+    check_reinstatement,
+    credit_grade,
+)
 from services.supervision.schemas import (
     AuditOut,
     BacktestIn,
@@ -45,6 +52,7 @@ from services.supervision.schemas import (
     PrecheckWarning,
     RecoveryPaymentIn,
     RecoveryPaymentOut,
+    ReinstatementIn,
     RuleVersionCreate,
     RuleVersionOut,
     SanctionOut,
@@ -69,7 +77,7 @@ from services.supervision.service import (
 from shared.auth import CurrentPrincipal, Role, require_role
 from shared.db import DbSession, ReadSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from shared.events.contracts import InstitutionSanctioned
+from shared.events.contracts import InstitutionSanctioned, PractitionerReinstated
 from shared.events.outbox import publish
 
 router = APIRouter(tags=["supervision"])
@@ -244,12 +252,50 @@ async def get_practitioner(
 ) -> PractitionerOut:
     """医保医师记分: this year's points, thresholds reached and status. A doctor never scored has zero."""
     require_role(principal, *STAFF)
-    this_year = business_date(datetime.now(UTC)).year
     row = await repository.get_practitioner(session, practitioner_code)
-    recent = await repository.recent_points(session, practitioner_code, limit=50)
+    return await _practitioner_out(session, practitioner_code, row)
+
+
+@router.post("/practitioners/{practitioner_code}/reinstatement", response_model=PractitionerOut)
+async def reinstate_practitioner(
+    practitioner_code: Annotated[str, Path(pattern=CODE, max_length=30)],
+    body: ReinstatementIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> PractitionerOut:
+    """恢复医保支付资格: lift a suspension; publishes practitioner.reinstated, and settlement accepts the
+    doctor's claims again from `reinstated_on`. A doctor who is not suspended: 409."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    row = await repository.get_practitioner(session, practitioner_code, for_update=True)
+    today = business_date(datetime.now(UTC))
+    reinstated_on = body.reinstated_on or today
+    try:
+        check_reinstatement(row.status if row else "active", row.suspended_from if row else None, reinstated_on, today)
+    except ReinstatementRefused as exc:
+        if exc.conflict:
+            raise Conflict(f"Practitioner {practitioner_code}: {exc}.", kind="practitioner-not-suspended") from exc
+        raise Unprocessable(
+            f"{exc}.", kind="invalid-reinstatement", errors=[FieldError(field="reinstated_on", message=str(exc))]
+        ) from exc
+    assert row is not None  # check_reinstatement refuses a practitioner never scored
+    row.status = "active"
+    row.reinstated_on = reinstated_on
+    row.reinstatement_reason = body.reason
+    row.reinstated_by = principal.subject[:100]
+    await publish(
+        session,
+        PractitionerReinstated(practitioner_code=practitioner_code, reinstated_on=reinstated_on),
+        source=SOURCE,
+    )
+    await session.flush()
+    return await _practitioner_out(session, practitioner_code, row)
+
+
+async def _practitioner_out(session: AsyncSession, code: str, row: Practitioner | None) -> PractitionerOut:
+    this_year = business_date(datetime.now(UTC)).year
     if row is None:
         return PractitionerOut(
-            practitioner_code=practitioner_code,
+            practitioner_code=code,
             institution_code=None,
             year=this_year,
             points=0,
@@ -258,6 +304,7 @@ async def get_practitioner(
             suspended_from=None,
             recent_points=[],
         )
+    recent = await repository.recent_points(session, code, limit=50)
     current = row.year >= this_year  # a tally from an earlier year has been reset to zero
     return PractitionerOut(
         practitioner_code=row.practitioner_code,
@@ -267,6 +314,8 @@ async def get_practitioner(
         reached=list(row.reached) if current else [],
         status=row.status,
         suspended_from=row.suspended_from,
+        reinstated_on=row.reinstated_on,
+        reinstatement_reason=row.reinstatement_reason,
         recent_points=[PointsEntryOut.model_validate(entry) for entry in recent],
     )
 

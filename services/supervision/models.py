@@ -196,6 +196,10 @@ class Practitioner(Base):
     reached: Mapped[list[str]] = mapped_column(ARRAY(String(12)), server_default="{}")
     status: Mapped[str] = mapped_column(String(12), server_default="active")  # active / suspended
     suspended_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # 恢复: the latest reinstatement (an operator's decision; migration 0006)
+    reinstated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reinstatement_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    reinstated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

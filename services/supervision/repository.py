@@ -444,8 +444,8 @@ async def points_for_flags(session: AsyncSession, flag_ids: Sequence[UUID]) -> l
     return list(rows)
 
 
-async def get_practitioner(session: AsyncSession, code: str) -> Practitioner | None:
-    return await session.get(Practitioner, code)
+async def get_practitioner(session: AsyncSession, code: str, *, for_update: bool = False) -> Practitioner | None:
+    return await session.get(Practitioner, code, with_for_update=for_update)
 
 
 async def recent_points(session: AsyncSession, code: str, *, limit: int) -> list[PointsEntry]:

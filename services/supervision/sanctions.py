@@ -117,9 +117,28 @@ def apply_points(
     return PointsResult(new, added, crossed)
 
 
-def is_suspended(tally: PointsTally, on: date) -> bool:
-    """Whether the practitioner's insurance prescribing is suspended on `on` (this year's tally)."""
-    return tally.year == on.year and "suspension" in tally.reached
+class ReinstatementRefused(ValueError):
+    """Why a practitioner cannot be reinstated; `conflict` when the state, not the request, is wrong."""
+
+    def __init__(self, message: str, *, conflict: bool) -> None:
+        super().__init__(message)
+        self.conflict = conflict
+
+
+def check_reinstatement(status: str, suspended_from: date | None, reinstated_on: date, today: date) -> None:
+    """恢复医保支付资格: only a suspended practitioner is reinstated, on a day within the suspension.
+
+    A suspension lasts until an operator lifts it (its length is the bureau's decision, case by case:
+    served, appealed, training done); a new year restarts the points, not the prescribing right.
+    """
+    if status != "suspended" or suspended_from is None:
+        raise ReinstatementRefused("the practitioner is not suspended", conflict=True)
+    if reinstated_on < suspended_from:
+        raise ReinstatementRefused(
+            f"reinstated_on {reinstated_on} is before the suspension began ({suspended_from})", conflict=False
+        )
+    if reinstated_on > today:
+        raise ReinstatementRefused(f"reinstated_on {reinstated_on} is in the future (today is {today})", conflict=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -154,7 +154,18 @@ class PractitionerOut(BaseModel):
     reached: list[str] = Field(description="thresholds reached this year: warning, training, suspension")
     status: str = Field(description="active or suspended")
     suspended_from: date | None
+    reinstated_on: date | None = Field(default=None, description="the latest reinstatement (恢复医保支付资格), if any")
+    reinstatement_reason: str | None = None
     recent_points: list[PointsEntryOut]
+
+
+class ReinstatementIn(RequestModel):
+    """恢复医保支付资格: lift a practitioner's suspension (ops, admin)."""
+
+    reason: str = Field(min_length=1, max_length=500, description="why: served, appeal upheld, training done, ...")
+    reinstated_on: date | None = Field(
+        default=None, description="from when settlement accepts the doctor again; today (Asia/Shanghai) by default"
+    )
 
 
 class CaseCreate(RequestModel):

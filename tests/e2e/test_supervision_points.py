@@ -1,18 +1,21 @@
 """医保医师记分 end to end, all through the gateway: a hospital settles a claim whose findings reach
 12 points; within seconds the flags are visible, the doctor is suspended in supervision with
 practitioner.suspended in its outbox once, and settlement then refuses that doctor's next claim
-with a 422 practitioner-suspended problem while another doctor's claim still settles."""
+with a 422 practitioner-suspended problem while another doctor's claim still settles; an operator's
+reinstatement publishes practitioner.reinstated once, and settlement accepts the doctor again."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 
 from devstack.stack import Stack
 from shared.settings import database_url_for
-from tests.e2e.conftest import AUDITOR, claim, eventually, insured_person, settle_when_eligible
+from tests.e2e.conftest import AUDITOR, OPS, claim, eventually, insured_person, settle_when_eligible
 
 
 async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
@@ -70,3 +73,37 @@ async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient,
     colleague = f"D{uuid.uuid4().hex[:12].upper()}"
     other = await settle_when_eligible(gateway, {**claim(person_no), "practitioner_code": colleague}, str(uuid.uuid4()))
     assert other.status_code == 201, other.text
+
+    # 恢复医保支付资格: only ops or admin lift a suspension, once; settlement learns it from
+    # practitioner.reinstated and accepts the doctor's claims again.
+    reinstatement = f"/api/v1/supervision/practitioners/{doctor}/reinstatement"
+    assert (await gateway.post(reinstatement, json={"reason": "申诉成立"}, headers=AUDITOR)).status_code == 403
+    early = await gateway.post(reinstatement, json={"reason": "申诉成立", "reinstated_on": "2000-01-01"}, headers=OPS)
+    assert early.status_code == 422, early.text
+    assert early.json()["type"].endswith("/invalid-reinstatement")
+    lifted = await gateway.post(reinstatement, json={"reason": "申诉成立 appeal upheld"}, headers=OPS)
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["status"] == "active"
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # the default: today, business time
+    assert practitioner["suspended_from"] <= lifted.json()["reinstated_on"] <= today
+    assert lifted.json()["reinstatement_reason"] == "申诉成立 appeal upheld"
+    twice = await gateway.post(reinstatement, json={"reason": "again"}, headers=OPS)
+    assert twice.status_code == 409, twice.text
+    assert twice.json()["type"].endswith("/practitioner-not-suspended")
+
+    async def accepted_again() -> bool:
+        again = await settle_when_eligible(
+            gateway, {**claim(person_no), "practitioner_code": doctor}, str(uuid.uuid4())
+        )
+        assert again.status_code in (201, 422), again.text
+        return again.status_code == 201
+
+    await eventually(accepted_again, what="settlement accepting the reinstated doctor")
+    conn = await asyncpg.connect(database_url_for("supervision", running_stack.database_url))
+    try:
+        reinstated = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE event_type = 'practitioner.reinstated' AND subject = $1", doctor
+        )
+    finally:
+        await conn.close()
+    assert reinstated == 1

@@ -1,4 +1,5 @@
-"""Sanctions: practitioner points (thresholds once a year, yearly reset), 三函两牌 escalation, credit grade."""
+"""Sanctions: practitioner points (thresholds once a year, yearly reset), reinstatement, 三函两牌 escalation,
+credit grade."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from services.supervision.sanctions import (
     PointsLevel,
     PointsTally,
     Recovery,
+    ReinstatementRefused,
     Sanction,
     apply_points,
+    check_reinstatement,
     credit_grade,
     in_window,
-    is_suspended,
     next_sanction,
     points_for,
     rule_families,
@@ -82,7 +84,6 @@ def test_levels_are_crossed_in_order_and_once_only() -> None:
     for points, level in seen:
         assert points >= DEFAULT_THRESHOLDS[level] > points - per
     assert tally.reached == frozenset(POINTS_LEVELS)
-    assert is_suspended(tally, DAY)
 
 
 def test_one_big_application_crosses_several_levels() -> None:
@@ -113,8 +114,6 @@ def test_new_year_resets_the_tally_and_the_levels() -> None:
     heavy = [finding("management", "refuse")] * 10
     last_year = apply_points(PointsTally("D1", 2024), heavy, date(2024, 12, 31), FAMILIES).tally
     assert last_year.reached == frozenset(POINTS_LEVELS)
-    assert is_suspended(last_year, date(2024, 12, 31))
-    assert not is_suspended(last_year, date(2025, 1, 1))
     step = [finding("medical", "warn")]
     result = apply_points(last_year, step, date(2025, 1, 1), FAMILIES)
     assert result.tally == PointsTally("D1", 2025, points_for(step[0], FAMILIES), result.tally.reached)
@@ -264,3 +263,28 @@ def test_grade_follows_the_floors(score_off: int) -> None:
     assert result.score == score
     expected = "A" if score >= 90 else "B" if score >= 75 else "C" if score >= 60 else "D"
     assert result.grade == expected
+
+
+# -- 恢复医保支付资格 ---------------------------------------------------------------------------
+
+
+def test_a_suspended_practitioner_is_reinstated_on_a_day_within_the_suspension() -> None:
+    check_reinstatement("suspended", DAY, DAY, DAY)  # the day the suspension began
+    check_reinstatement("suspended", DAY, DAY + timedelta(days=30), DAY + timedelta(days=30))
+
+
+def test_only_a_suspended_practitioner_is_reinstated() -> None:
+    for status, since in (("active", None), ("active", DAY), ("suspended", None)):
+        with pytest.raises(ReinstatementRefused, match="not suspended") as refused:
+            check_reinstatement(status, since, DAY, DAY)
+        assert refused.value.conflict
+
+
+@pytest.mark.parametrize(
+    ("reinstated_on", "message"),
+    [(DAY - timedelta(days=1), "before the suspension began"), (DAY + timedelta(days=2), "in the future")],
+)
+def test_a_reinstatement_date_outside_the_suspension_is_refused(reinstated_on: date, message: str) -> None:
+    with pytest.raises(ReinstatementRefused, match=message) as refused:
+        check_reinstatement("suspended", DAY, reinstated_on, DAY + timedelta(days=1))
+    assert not refused.value.conflict

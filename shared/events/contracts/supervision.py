@@ -52,7 +52,7 @@ class PractitionerSuspended(EventPayload):
 
 @register
 class PractitionerReinstated(EventPayload):
-    """A suspension ended (served, or the yearly reset): settlement accepts the doctor again."""
+    """An operator lifted a suspension (恢复医保支付资格): settlement accepts the doctor again from `reinstated_on`."""
 
     event_type: ClassVar[str] = "practitioner.reinstated"
     key_field: ClassVar[str] = "practitioner_code"
