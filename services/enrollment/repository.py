@@ -369,7 +369,10 @@ async def coverage_snapshots(
         .where(CoverageCount.as_of == CoverageSnapshot.as_of)
         .scalar_subquery()
     )
-    rows = await session.execute(select(CoverageSnapshot, insured).order_by(CoverageSnapshot.as_of.desc()).limit(limit))
+    query = select(CoverageSnapshot, insured)
+    if on is not None:
+        query = query.where(CoverageSnapshot.as_of == on)
+    rows = await session.execute(query.order_by(CoverageSnapshot.as_of.desc()).limit(limit))
     return [(snapshot, int(total)) for snapshot, total in rows.all()]
 
 

@@ -136,9 +136,13 @@ def figures(report: dict[str, Any]) -> list[tuple[str, int, int, dict[str, int]]
 
 async def test_a_snapshot_counts_what_the_live_query_counts_and_keeps_it(gateway: httpx.AsyncClient) -> None:
     year_end = f"{YEAR}-12-31"
+    # A later day's snapshot (nobody covered yet) must not stand in for the day asked about.
+    later = await gateway.post(f"{BASE}/stats/coverage/snapshots", json={"as_of": f"{YEAR + 5}-12-31"}, headers=OPS)
+    assert later.status_code == 201, later.text
     taken = await gateway.post(f"{BASE}/stats/coverage/snapshots", json={"as_of": year_end}, headers=OPS)
     assert taken.status_code == 201, taken.text
     assert taken.json()["as_of"] == year_end
+    assert taken.json()["insured"] > later.json()["insured"]
 
     async def report(source: str, region: str) -> dict[str, Any]:
         answer = await gateway.get(
