@@ -422,7 +422,8 @@ async def replay_outbox(
             print(f"  ... {sum(summary.by_type.values())} events, up to outbox id {after}", file=out)
         return summary
     except (OSError, asyncpg.PostgresError, DBAPIError) as exc:
-        raise ReplayUnavailable(f"database {database_url.split('@')[-1]}: {exc}") from exc
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc  # the driver's words, not SQLAlchemy's wrapping
+        raise ReplayUnavailable(f"database {database_url.split('@')[-1]}: {reason}") from exc
     except KafkaError as exc:
         raise ReplayUnavailable(f"Kafka at {bootstrap}: {exc}") from exc
     finally:

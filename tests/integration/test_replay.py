@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -18,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devstack.infra import REPO_ROOT
 from devstack.stack import Stack
 from shared.db import Database
 from shared.events.consumer import ConsumerRunner
@@ -301,3 +305,36 @@ async def test_the_outbox_replay_republishes_the_selected_rows_as_the_relay_did_
         await producer.stop()
         await conn.close()
         await db.dispose()
+
+
+def run_cli(infra: Stack, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "shared.events.replay", *argv],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_command_finds_a_service_database_and_topics_from_the_environment(infra: Stack) -> None:
+    # The migrated settlement database (yibao_settlement on DATABASE_URL's server) and the platform's topics.
+    counted = run_cli(infra, "outbox", "settlement", "--type", "claim.settled", "--since", "2026-11-01", "--dry-run")
+    assert (counted.returncode, counted.stderr) == (0, "")
+    assert counted.stdout == "would re-publish 0 events: no published outbox row matches\n"
+    listed = run_cli(infra, "dlq", "claim.settled.dlq", "--reason", "handler-error", "--dry-run")
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert listed.stdout == "read 0; would replay 0; skipped by filter none\n"
+
+    unknown = run_cli(infra, "dlq", "claim.setled.dlq")
+    assert (unknown.returncode, unknown.stdout) == (2, "")
+    assert unknown.stderr == f"replay: no topic 'claim.setled.dlq' on {infra.bootstrap}\n"
+    missing = run_cli(
+        infra, "outbox", "ltc", "--dry-run", LTC_DATABASE_URL=infra.database_url.rsplit("/", 1)[0] + "/yibao_nowhere"
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("replay: database ")
+    assert "Traceback" not in missing.stderr
