@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic_settings import SettingsConfigDict
@@ -279,7 +279,7 @@ async def replay_dead_letters(
             records = [r for tp, batch in batches.items() for r in batch if r.offset < ends[tp]]
             if records:
                 idle_since = asyncio.get_running_loop().time()
-                await _replay_batch(consumer, producer, records, topics, only, dry_run, summary, out)
+                await _replay_batch(consumer, producer, records, topics, only, summary, out)
             elif asyncio.get_running_loop().time() - idle_since > _STALL_TIMEOUT_S:
                 raise ReplayUnavailable(f"no records from {dlq_topic} for {_STALL_TIMEOUT_S:.0f}s before its end")
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
@@ -292,14 +292,14 @@ async def replay_dead_letters(
 
 async def _replay_batch(
     consumer: AIOKafkaConsumer,
-    producer: Any,
+    producer: AIOKafkaProducer | None,
     records: Sequence[ConsumerRecord[bytes, bytes]],
     topics: set[str],
     only: DeadLetterFilter,
-    dry_run: bool,
     summary: DeadLetterSummary,
     out: TextIO,
 ) -> None:
+    """Replay one read's records, then commit past them; without a producer (a dry run), list them."""
     chosen: list[tuple[str, ConsumerRecord[bytes, bytes]]] = []
     for record in records:
         fields = header_text(record.headers)
@@ -314,9 +314,9 @@ async def _replay_batch(
         if target not in topics:
             raise ReplayError(f"record {record.partition}:{record.offset} names topic {target!r}, not on the broker")
         chosen.append((target, record))
-        if dry_run:
+        if producer is None:
             print(describe_dead_letter(record, fields), file=out)
-    if dry_run:
+    if producer is None:
         summary.replayed.update(target for target, _ in chosen)
         return
     acks = [
@@ -388,19 +388,36 @@ async def replay_outbox(
     """
     where, params = selection.where()
     db = Database(database_url, pool_size=1, max_overflow=0, pre_ping=False)
-    summary = OutboxSummary()
-    producer = None if dry_run else reliable_producer(bootstrap, client_id="yibao-replay-outbox")
     try:
         if dry_run:
-            async with db.transaction() as session:
-                await session.execute(text("SET TRANSACTION READ ONLY"))
-                counted = await session.execute(text(_COUNT_SQL.format(where=where)), params)
-                for row in counted:
-                    summary.by_type[row.event_type] = row.n
-                    summary.first_id = min(summary.first_id or row.first_id, row.first_id)
-                    summary.last_id = max(summary.last_id or row.last_id, row.last_id)
-            return summary
-        assert producer is not None
+            return await _count_rows(db, where, params)
+        return await _republish(db, bootstrap, where, params, batch_size, out)
+    except (OSError, asyncpg.PostgresError, DBAPIError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc  # the driver's words, not SQLAlchemy's wrapping
+        raise ReplayUnavailable(f"database {database_url.split('@')[-1]}: {reason}") from exc
+    except KafkaError as exc:
+        raise ReplayUnavailable(f"Kafka at {bootstrap}: {exc}") from exc
+    finally:
+        await db.dispose()
+
+
+async def _count_rows(db: Database, where: str, params: dict[str, Any]) -> OutboxSummary:
+    summary = OutboxSummary()
+    async with db.transaction() as session:
+        await session.execute(text("SET TRANSACTION READ ONLY"))
+        for row in await session.execute(text(_COUNT_SQL.format(where=where)), params):
+            summary.by_type[row.event_type] = row.n
+            summary.first_id = min(summary.first_id or row.first_id, row.first_id)
+            summary.last_id = max(summary.last_id or row.last_id, row.last_id)
+    return summary
+
+
+async def _republish(
+    db: Database, bootstrap: str, where: str, params: dict[str, Any], batch_size: int, out: TextIO
+) -> OutboxSummary:
+    summary = OutboxSummary()
+    producer = reliable_producer(bootstrap, client_id="yibao-replay-outbox")
+    try:
         await _start(producer, bootstrap)
         topics = set(await _broker_partitions(bootstrap))
         page = text(_PAGE_SQL.format(where=where))
@@ -410,7 +427,7 @@ async def replay_outbox(
                 await session.execute(text("SET TRANSACTION READ ONLY"))
                 rows = (await session.execute(page, {**params, "after": after, "limit": batch_size})).all()
             if not rows:
-                break
+                return summary
             missing = sorted({row.topic for row in rows} - topics)
             if missing:
                 raise ReplayError(f"topic {', '.join(missing)} is not on the broker (outbox id {rows[0].id} onwards)")
@@ -420,15 +437,8 @@ async def replay_outbox(
             summary.last_id = after
             summary.by_type.update(row.event_type for row in rows)
             print(f"  ... {sum(summary.by_type.values())} events, up to outbox id {after}", file=out)
-        return summary
-    except (OSError, asyncpg.PostgresError, DBAPIError) as exc:
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc  # the driver's words, not SQLAlchemy's wrapping
-        raise ReplayUnavailable(f"database {database_url.split('@')[-1]}: {reason}") from exc
-    except KafkaError as exc:
-        raise ReplayUnavailable(f"Kafka at {bootstrap}: {exc}") from exc
     finally:
         await _stop(producer)
-        await db.dispose()
 
 
 async def _broker_partitions(bootstrap: str) -> dict[str, list[int]]:
