@@ -162,6 +162,11 @@ async def test_dead_letters_replayed_after_the_fix_are_applied_exactly_once(
         assert "RuntimeError: a bug in the handler, fixed later" in poison_line
         assert any(" invalid-payload " in line for line in lines)
         assert await end_offsets(infra.bootstrap, topic) == topic_before
+        later = DeadLetterFilter(since=parse_instant("2999-01-01"))
+        none = await replay_dead_letters(
+            bootstrap=infra.bootstrap, dlq_topic=dlq_topic, group=group, only=later, dry_run=True
+        )
+        assert (none.read, sum(none.replayed.values()), dict(none.skipped)) == (2, 0, {"since": 2})
 
         # The fix is deployed; only the handler's failures are replayed (the invalid payload would fail again).
         bug["present"] = False
@@ -179,6 +184,7 @@ async def test_dead_letters_replayed_after_the_fix_are_applied_exactly_once(
         records = await read_all(infra.bootstrap, topic, sum(topic_before.values()) + 1)
         copies = [r for r in records if dict(r[4]).get("ce_id") == poison_id]
         assert len(copies) == 2
+        assert copies[0][0] == copies[1][0], "the replay landed on another partition than the original"
         for _, _, copy_key, copy_value, copy_headers in copies:
             assert (copy_key, copy_value, copy_headers) == (poison_key, poison_value, poison_headers)
 
@@ -209,21 +215,43 @@ async def test_dead_letters_replayed_after_the_fix_are_applied_exactly_once(
         await db.dispose()
 
 
-async def test_a_dead_letter_naming_a_missing_topic_stops_the_replay_and_commits_nothing(infra: Stack) -> None:
-    dlq_topic = f"harness.orphan-{uuid.uuid4().hex[:6]}.dlq"
-    await ensure_topics(infra.bootstrap, partitions=1, replication_factor=1, topics=[dlq_topic])
-    key, value, headers = encode(Event.new(HarnessTick(partition_key="k", seq=1), source="/tests"))
+async def test_offsets_are_committed_only_past_what_was_produced(infra: Stack) -> None:
+    """One record a read: the two before a record the tool cannot produce are replayed and
+    committed; that record stops the run, is not committed, and stops the next run again."""
+    target = f"harness.resume-{uuid.uuid4().hex[:6]}"
+    dlq_topic = f"{target}.dlq"
+    await ensure_topics(infra.bootstrap, partitions=1, replication_factor=1, topics=[target, dlq_topic])
+
+    def dead_letter(seq: int, topic: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        key, value, headers = encode(Event.new(HarnessTick(partition_key="k", seq=seq), source="/tests"))
+        consumer = b"fixed" if topic == target else b"other"
+        return (
+            key,
+            value,
+            [*headers, ("dlq_reason", b"handler-error"), ("dlq_consumer", consumer), ("dlq_topic", topic.encode())],
+        )
+
     producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
     await producer.start()
     try:
-        gone = [*headers, ("dlq_reason", b"handler-error"), ("dlq_topic", b"harness.no-such-topic")]
-        await producer.send_and_wait(dlq_topic, value=value, key=key, headers=gone)
+        for seq, topic in ((1, target), (2, target), (3, "harness.no-such-topic"), (4, target)):
+            key, value, headers = dead_letter(seq, topic)
+            await producer.send_and_wait(dlq_topic, value=value, key=key, headers=headers)
     finally:
         await producer.stop()
     group = f"replay-tool-{uuid.uuid4().hex[:6]}"
-    for _ in range(2):  # refused, and refused again: the record's offset was never committed
+    for _ in range(2):
         with pytest.raises(ReplayError, match=r"names topic 'harness\.no-such-topic', not on the broker"):
-            await replay_dead_letters(bootstrap=infra.bootstrap, dlq_topic=dlq_topic, group=group)
+            await replay_dead_letters(bootstrap=infra.bootstrap, dlq_topic=dlq_topic, group=group, batch_size=1)
+    # The first two went once (the second run began at the third), the fourth never.
+    replayed = await read_all(infra.bootstrap, target, 2)
+    assert [json.loads(value or b"null")["seq"] for _, _, _, value, _ in replayed] == [1, 2]
+    # Left out by a filter, the bad record is committed past and the fourth goes.
+    only = DeadLetterFilter(consumers=frozenset({"fixed"}))
+    rest = await replay_dead_letters(bootstrap=infra.bootstrap, dlq_topic=dlq_topic, group=group, only=only)
+    assert (rest.read, dict(rest.replayed), dict(rest.skipped)) == (2, {target: 1}, {"consumer": 1})
+    replayed = await read_all(infra.bootstrap, target, 3)
+    assert [json.loads(value or b"null")["seq"] for _, _, _, value, _ in replayed] == [1, 2, 4]
     with pytest.raises(ReplayError, match=r"no topic 'harness\.never-made\.dlq'"):
         await replay_dead_letters(bootstrap=infra.bootstrap, dlq_topic="harness.never-made.dlq")
 
@@ -301,6 +329,9 @@ async def test_the_outbox_replay_republishes_the_selected_rows_as_the_relay_did_
         after = [dict(r) for r in await conn.fetch("SELECT * FROM outbox ORDER BY id")]
         assert after == before, "the replay changed the outbox"
         assert after[-1]["published_at"] is None
+        # The relay carries on where it was: the pending row, and nothing the replay sent.
+        assert await relay.publish_batch() == 1
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
     finally:
         await producer.stop()
         await conn.close()
