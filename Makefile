@@ -17,7 +17,7 @@ ROLE ?= ops
 SUB ?=
 INST ?=
 
-.PHONY: help install run stop token test lint typecheck imports asyncapi-check unit integration docs bench clean
+.PHONY: help install run stop token test lint typecheck imports asyncapi-check unit integration docs bench replay clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ test: lint typecheck imports asyncapi-check ## every gate, then the whole suite 
 
 bench: install ## benchmarks; figures in var/bench/<name>.json (one by name: make bench BENCH=settlement)
 	$(BIN)/python -m bench $(BENCH)
+
+replay: install ## replay dead letters or published outbox rows: make replay ARGS="dlq claim.settled.dlq --dry-run" (docs/operations.md)
+	@$(BIN)/python -m shared.events.replay $(ARGS)
 
 clean: stop ## stop everything and delete var/ (data, logs, caches)
 	rm -rf var

@@ -173,21 +173,75 @@ async def publish_encoded(session: AsyncSession, events: Sequence[EncodedEvent],
     return len(records)
 
 
+# The columns `send_rows` builds a record from, as the relay reads them (and the replay,
+# shared.events.replay): the CloudEvents id and time come back already formatted (C in the
+# server, not Python per row).
+RECORD_COLUMNS = (
+    "id, CAST(event_id AS text) AS event_id, event_type, topic, key, source, subject,"
+    " to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') AS occurred_at,"
+    " payload, CAST(headers AS text) AS headers"
+)
+
 # Claims a batch and marks it published in one statement: the rows stay locked (FOR UPDATE
 # SKIP LOCKED) until the transaction ends, and the transaction commits only after the broker
 # acknowledged every record, so a failed send rolls the mark back. The claim walks the pending
 # index in id order and stops after `limit` rows, so its cost does not grow with the backlog;
-# `= ANY(ARRAY(...))` makes the update find them by primary key. The CloudEvents id and time
-# come back already formatted (C in the server, not Python per row).
+# `= ANY(ARRAY(...))` makes the update find them by primary key.
 _CLAIM_BATCH = text(
-    "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(ARRAY("
+    "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(ARRAY("  # noqa: S608 - constant columns
     " SELECT id FROM outbox"
     " WHERE published_at IS NULL AND pg_try_advisory_xact_lock(:namespace, shard)"
     " ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED))"
-    " RETURNING id, CAST(event_id AS text) AS event_id, event_type, topic, key, source, subject,"
-    " to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') AS occurred_at,"
-    " payload, CAST(headers AS text) AS headers"
+    " RETURNING " + RECORD_COLUMNS
 )
+
+
+async def send_rows(producer: AIOKafkaProducer, rows: Sequence[Row[Any]]) -> list[asyncio.Future[Any]]:
+    """Hand outbox rows (read as `RECORD_COLUMNS`, in id order) to the producer as one record batch
+    per partition, in order; returns the futures of the broker's acknowledgements.
+
+    The one place an outbox row becomes a Kafka record: the relay and the replay
+    (shared.events.replay) both send through it, so a replayed event is the relayed one (same key,
+    value, headers, ce_id). `send_batch` costs one future per batch, where `send` costs one per
+    record; the partition is the one `send` would choose (the default partitioner, on the key).
+    """
+    builders: dict[tuple[str, int], BatchBuilder] = {}
+    acks: list[asyncio.Future[Any]] = []
+    partitions: dict[str, list[int]] = {}
+    for row in rows:
+        topic: str = row.topic
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        key = row.key.encode()
+        target = (topic, partition_for(key, tuple(partitions[topic])))
+        headers = ce_headers(
+            event_id=row.event_id,
+            event_type=row.event_type,
+            source=row.source,
+            time=row.occurred_at,
+            subject=row.subject,
+            trace=json.loads(row.headers) if row.headers != _EMPTY_HEADERS else {},
+        )
+        builder = builders.get(target)
+        if builder is None or builder.append(timestamp=None, key=key, value=row.payload, headers=headers) is None:
+            if builder is not None:  # full: it goes now, and the partition's next records follow it
+                acks.append(await _send_batch(producer, builder, target))
+            builder = builders[target] = producer.create_batch()
+            if builder.append(timestamp=None, key=key, value=row.payload, headers=headers) is None:
+                raise ValueError(f"outbox row {row.id} does not fit in a record batch")
+    for target, builder in builders.items():
+        acks.append(await _send_batch(producer, builder, target))
+    return acks
+
+
+async def _send_batch(
+    producer: AIOKafkaProducer, builder: BatchBuilder, target: tuple[str, int]
+) -> asyncio.Future[Any]:
+    # Closed, the batch is complete: the producer sends it at once instead of lingering
+    # (`linger_ms`) for records that will never come.
+    builder.close()
+    ack: asyncio.Future[Any] = await producer.send_batch(builder, target[0], partition=target[1])
+    return ack
 
 
 class OutboxRelay:
@@ -224,51 +278,9 @@ class OutboxRelay:
             rows = sorted(claimed.all(), key=_BY_ID)  # RETURNING has no order; the log has
             if not rows:
                 return 0
-            await asyncio.gather(*await self._send(rows))
+            await asyncio.gather(*await send_rows(self.producer, rows))
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
-
-    async def _send(self, rows: Sequence[Row[Any]]) -> list[asyncio.Future[Any]]:
-        """Hand the rows to the producer as one record batch per partition, in order.
-
-        `send_batch` costs one future per batch, where `send` costs one per record; the
-        partition is the one `send` would choose (the default partitioner, on the key).
-        Returns the futures of the broker's acknowledgements.
-        """
-        builders: dict[tuple[str, int], BatchBuilder] = {}
-        acks: list[asyncio.Future[Any]] = []
-        partitions: dict[str, list[int]] = {}
-        for row in rows:
-            topic: str = row.topic
-            if topic not in partitions:
-                partitions[topic] = sorted(await self.producer.partitions_for(topic))
-            key = row.key.encode()
-            target = (topic, partition_for(key, tuple(partitions[topic])))
-            headers = ce_headers(
-                event_id=row.event_id,
-                event_type=row.event_type,
-                source=row.source,
-                time=row.occurred_at,
-                subject=row.subject,
-                trace=json.loads(row.headers) if row.headers != _EMPTY_HEADERS else {},
-            )
-            builder = builders.get(target)
-            if builder is None or builder.append(timestamp=None, key=key, value=row.payload, headers=headers) is None:
-                if builder is not None:  # full: it goes now, and the partition's next records follow it
-                    acks.append(await self._send_batch(builder, target))
-                builder = builders[target] = self.producer.create_batch()
-                if builder.append(timestamp=None, key=key, value=row.payload, headers=headers) is None:
-                    raise ValueError(f"outbox row {row.id} does not fit in a record batch")
-        for target, builder in builders.items():
-            acks.append(await self._send_batch(builder, target))
-        return acks
-
-    async def _send_batch(self, builder: BatchBuilder, target: tuple[str, int]) -> asyncio.Future[Any]:
-        # Closed, the batch is complete: the producer sends it at once instead of lingering
-        # (`linger_ms`) for records that will never come.
-        builder.close()
-        ack: asyncio.Future[Any] = await self.producer.send_batch(builder, target[0], partition=target[1])
-        return ack
 
     async def pending_count(self) -> int:
         async with self.db.transaction() as session:
