@@ -38,6 +38,9 @@ from services.supervision.schemas import (
     FlagOut,
     FlagPage,
     InstitutionHits,
+    PeerBaselineIn,
+    PeerBaselineOut,
+    PeerBaselinePage,
     PointsEntryOut,
     PractitionerOut,
     PrecheckIn,
@@ -62,6 +65,7 @@ from services.supervision.service import (
     draft_claim,
     evaluate_counted,
     in_stage_check,
+    is_closed_period,
     merge_statistics,
     run_as_if_in_force,
     tally_backtest,
@@ -545,6 +549,63 @@ async def statistics(
     )
     return StatisticsOut(
         from_month=from_month, to_month=to_month, items=[StatisticsRow.model_validate(row) for row in rows]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Peer baselines (同级同病种基线): the figures PEER-OUTLIER judges by, frozen by ops (decision 0017)
+# ---------------------------------------------------------------------------------------------
+
+
+def _month(text: str) -> date:
+    return date(int(text[:4]), int(text[5:7]), 1)
+
+
+def _baseline_out(row: repository.PeerBaselineSummary) -> PeerBaselineOut:
+    return PeerBaselineOut(
+        period=f"{row.period:%Y-%m}",
+        taken_at=row.taken_at,
+        taken_by=row.taken_by,
+        institutions=row.institutions,
+        diagnosis_groups=row.diagnosis_groups,
+        cases=row.cases,
+    )
+
+
+@router.post("/peer-baselines", status_code=201, response_model=PeerBaselineOut)
+async def take_peer_baseline(body: PeerBaselineIn, session: DbSession, principal: CurrentPrincipal) -> PeerBaselineOut:
+    """Freeze a closed month's cost per case by institution, level and diagnosis group (claims by
+    settlement date, reversed ones excluded). PEER-OUTLIER judges each claim against the latest
+    baseline of a month before the claim's own. Taking a month again replaces its baseline; run it
+    monthly, early on the 1st (ops' scheduler)."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    period = _month(body.period)
+    today = business_date(datetime.now(UTC))
+    if not is_closed_period(period, today):
+        raise Unprocessable(
+            f"{body.period} is not over yet (today is {today}): only a closed month can be frozen, "
+            "since claims still settling in it would change its figures.",
+            kind="period-not-closed",
+            errors=[FieldError(field="period", message="not a closed month")],
+        )
+    taken = await repository.take_peer_baseline(session, period, principal.subject or principal.role.value)
+    return _baseline_out(taken)
+
+
+@router.get("/peer-baselines", response_model=PeerBaselinePage)
+async def list_peer_baselines(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=120)] = 24,
+    cursor: Annotated[str | None, Query(pattern=MONTH, description="next_cursor of the page before")] = None,
+) -> PeerBaselinePage:
+    """The peer baselines taken, newest month first."""
+    require_role(principal, *STAFF)
+    rows = await repository.peer_baselines(session, before=_month(cursor) if cursor else None, limit=limit + 1)
+    page = rows[:limit]
+    return PeerBaselinePage(
+        items=[_baseline_out(row) for row in page],
+        next_cursor=f"{page[-1].period:%Y-%m}" if len(rows) > limit else None,
     )
 
 

@@ -314,3 +314,25 @@ class BacktestOut(BaseModel):
     truncated: bool = Field(description="true when the range held more claims than one backtest examines")
     candidate: BacktestResult
     active: BacktestResult | None
+
+
+class PeerBaselineIn(RequestModel):
+    period: str = Field(
+        pattern=r"^2[01]\d\d-(0[1-9]|1[0-2])$",
+        description="the closed month (YYYY-MM, by settlement date) to freeze the peers' cost per case of",
+        examples=["2026-10"],
+    )
+
+
+class PeerBaselineOut(BaseModel):
+    period: str = Field(description="YYYY-MM")
+    taken_at: datetime
+    taken_by: str
+    institutions: int = Field(description="institutions with cases in the month")
+    diagnosis_groups: int = Field(description="(level, diagnosis group) cells with cases")
+    cases: int = Field(description="settled claims counted (reversed ones excluded)")
+
+
+class PeerBaselinePage(BaseModel):
+    items: list[PeerBaselineOut]
+    next_cursor: str | None
