@@ -815,8 +815,8 @@ _HISTORY_VIEW = """
             FROM unnest($13::date[]) AS m(month)) AS baseline_of_month,
       ARRAY(SELECT ROW(c.period, c.institution_code, c.institution_level, c.diagnosis_group, c.cases, c.total_cost)
             FROM peer_baseline_costs c
-            WHERE c.period IN (SELECT (SELECT max(b.period) FROM peer_baselines b WHERE b.period < m.month)
-                               FROM unnest($13::date[]) AS m(month))
+            WHERE c.period = ANY(ARRAY(SELECT (SELECT max(b.period) FROM peer_baselines b WHERE b.period < m.month)
+                                       FROM unnest($13::date[]) AS m(month)))
               AND c.institution_level = ANY($11::integer[])
               AND c.diagnosis_group = ANY($12::varchar[])
             ORDER BY c.period, c.institution_level, c.diagnosis_group, c.institution_code) AS baseline_costs
