@@ -9,24 +9,22 @@ figures and the same finding.
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from devstack.stack import Stack
 from shared.auth import Role
-from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.events.contracts import ClaimSettled
 from shared.events.envelope import Event, encode
 from shared.events.kafka import reliable_producer
+from tests.claims import one_line_claim
 from tests.e2e.conftest import AUDITOR, OPS, bearer, eventually
 
 SUPERVISION = "/api/v1/supervision"
 BASELINES = f"{SUPERVISION}/peer-baselines"
-ZERO = Decimal("0.00")
 # A month and a diagnosis group (Q87, at level 3) no other test settles claims in: the baseline's
 # figures for this group are this test's claims only.
 MONTH = "2025-03"
@@ -35,23 +33,7 @@ LEVEL = 3
 
 
 def settled(institution: str, cost: str, settled_on: date) -> ClaimSettled:
-    amount = Decimal(cost)
-    return ClaimSettled(
-        settlement_id=uuid.uuid4(),
-        person_no=f"P{random.randrange(10**11):011d}",
-        institution_code=institution,
-        practitioner_code=f"D{institution}",
-        visit_type="outpatient",
-        admitted_on=settled_on,
-        discharged_on=settled_on,
-        diagnoses=[DIAGNOSIS],
-        lines=[ClaimLine(line_no=1, item_code="Y00000042", quantity=1, unit_price=amount, amount=amount)],
-        breakdown=SettlementBreakdown(**dict.fromkeys(SettlementBreakdown.model_fields, ZERO)),
-        settled_at=datetime(settled_on.year, settled_on.month, settled_on.day, 3, tzinfo=UTC),
-        institution_level=LEVEL,
-        institution_type="hospital",
-        region_code="350582",
-    )
+    return one_line_claim(institution, cost, settled_on, diagnosis=DIAGNOSIS, level=LEVEL)
 
 
 async def publish(stack: Stack, claims: list[ClaimSettled]) -> None:

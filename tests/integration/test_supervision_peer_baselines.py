@@ -4,10 +4,9 @@ a month before its own, in the history view's one statement."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -17,10 +16,10 @@ from services.supervision import repository
 from services.supervision.audit_batch import BatchHistory
 from services.supervision.service import LIBRARY, InstitutionCost, lookback_days
 from shared.db import Database
-from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.events.contracts import ClaimSettled
 from shared.settings import database_url_for
+from tests.claims import one_line_claim
 
-ZERO = Decimal("0.00")
 # Months and a diagnosis group (Q86, level 1) no other test settles claims in.
 JANUARY, FEBRUARY, MARCH = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)
 DIAGNOSIS = "Q86.0"
@@ -34,22 +33,8 @@ async def db(infra: Stack) -> AsyncIterator[Database]:
 
 
 def settled(institution: str, cost: str, on: date, *, level: int = 1) -> ClaimSettled:
-    amount = Decimal(cost)
-    return ClaimSettled(
-        settlement_id=uuid.uuid4(),
-        person_no=f"P{random.randrange(10**11):011d}",
-        institution_code=institution,
-        practitioner_code="D-PB-0001",
-        visit_type="outpatient",
-        admitted_on=on,
-        discharged_on=on,
-        diagnoses=[DIAGNOSIS],
-        lines=[ClaimLine(line_no=1, item_code="Y00000043", quantity=1, unit_price=amount, amount=amount)],
-        breakdown=SettlementBreakdown(**dict.fromkeys(SettlementBreakdown.model_fields, ZERO)),
-        # 17:00 UTC is the next day in Asia/Shanghai: the month is the business one.
-        settled_at=datetime(on.year, on.month, on.day, 17, tzinfo=UTC),
-        institution_level=level,
-    )
+    # 17:00 UTC is the next day in Asia/Shanghai: the month is the business one.
+    return one_line_claim(institution, cost, on, diagnosis=DIAGNOSIS, level=level, settled_hour_utc=17)
 
 
 async def test_a_batch_spanning_months_reads_the_baseline_before_each_claims_month(db: Database) -> None:

@@ -18,23 +18,9 @@ from services.supervision.service import (
     evaluate,
     lookback_days,
 )
-from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.events.contracts import ClaimLine, ClaimSettled
+from tests.claims import ZERO_BREAKDOWN
 
-ZERO = Decimal("0.00")
-BREAKDOWN = SettlementBreakdown(
-    medfee_sumamt=ZERO,
-    fulamt_ownpay_amt=ZERO,
-    overlmt_selfpay=ZERO,
-    preselfpay_amt=ZERO,
-    inscp_scp_amt=ZERO,
-    hifp_pay=ZERO,
-    hifmi_pay=ZERO,
-    hifob_pay=ZERO,
-    maf_pay=ZERO,
-    acct_pay=ZERO,
-    psn_cash_pay=ZERO,
-    fund_pay_sumamt=ZERO,
-)
 CATALOGUE = {"XN05BA0010101": ItemRestriction("XN05BA0010101", max_quantity_per_day=3, drug_group="N05BA")}
 
 
@@ -67,7 +53,7 @@ def claim(
                 traceability_codes=list(codes),
             )
         ],
-        breakdown=BREAKDOWN,
+        breakdown=ZERO_BREAKDOWN,
         settled_at=datetime(2026, 11, 3, 2, tzinfo=UTC),
         institution_level=level,
     )

@@ -33,8 +33,9 @@ from services.supervision.service import (
     next_month,
     settlement_month,
 )
-from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.events.contracts import ClaimLine, ClaimSettled
 from shared.money import to_fen
+from tests.claims import paid_by_person
 
 ZERO = Decimal("0.00")
 
@@ -62,20 +63,7 @@ def claim(*lines: tuple[int, str]) -> ClaimSettled:
         discharged_on=date(2025, 1, 3),
         diagnoses=["I10"],
         lines=claim_lines,
-        breakdown=SettlementBreakdown(
-            medfee_sumamt=total,
-            fulamt_ownpay_amt=ZERO,
-            overlmt_selfpay=ZERO,
-            preselfpay_amt=ZERO,
-            inscp_scp_amt=total,
-            hifp_pay=ZERO,
-            hifmi_pay=ZERO,
-            hifob_pay=ZERO,
-            maf_pay=ZERO,
-            acct_pay=ZERO,
-            psn_cash_pay=total,
-            fund_pay_sumamt=ZERO,
-        ),
+        breakdown=paid_by_person(total),
         settled_at=datetime(2025, 1, 3, tzinfo=UTC),
     )
 
