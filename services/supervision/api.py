@@ -41,6 +41,8 @@ from services.supervision.schemas import (
     PeerBaselineIn,
     PeerBaselineOut,
     PeerBaselinePage,
+    PeerCostOut,
+    PeerGroupOut,
     PointsEntryOut,
     PractitionerOut,
     PrecheckIn,
@@ -75,6 +77,7 @@ from shared.db import DbSession, ReadSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from shared.events.contracts import InstitutionSanctioned
 from shared.events.outbox import publish
+from shared.money import to_fen
 
 router = APIRouter(tags=["supervision"])
 SOURCE = "/yibao/supervision"
@@ -606,6 +609,43 @@ async def list_peer_baselines(
     return PeerBaselinePage(
         items=[_baseline_out(row) for row in page],
         next_cursor=f"{page[-1].period:%Y-%m}" if len(rows) > limit else None,
+    )
+
+
+@router.get("/peer-baselines/{period}/costs", response_model=PeerGroupOut)
+async def peer_baseline_costs(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    period: Annotated[str, Path(pattern=MONTH, description="YYYY-MM")],
+    institution_level: Annotated[int, Query(ge=0, le=3, description="医院等级 0-3")],
+    diagnosis_group: Annotated[str, Query(pattern=r"^[A-Za-z0-9]{3}$", description="ICD-10 category, e.g. J18")],
+) -> PeerGroupOut:
+    """The figures a PEER-OUTLIER finding was judged by: every institution's cases and cost in one
+    level and diagnosis group of a baseline (the flag's message names the month)."""
+    require_role(principal, *STAFF)
+    month = _month(period)
+    baseline = await repository.peer_baseline(session, month)
+    if baseline is None:
+        raise NotFound(
+            f"No peer baseline of {period} has been taken; take one with POST /peer-baselines.",
+            kind="peer-baseline-not-found",
+        )
+    group = diagnosis_group.upper()
+    costs = await repository.peer_baseline_group(session, month, institution_level, group)
+    return PeerGroupOut(
+        period=period,
+        taken_at=baseline.taken_at,
+        institution_level=institution_level,
+        diagnosis_group=group,
+        items=[
+            PeerCostOut(
+                institution_code=cost.institution_code,
+                cases=cost.cases,
+                total_cost=cost.total_cost,
+                cost_per_case=to_fen(cost.cost_per_case),
+            )
+            for cost in costs
+        ],
     )
 
 

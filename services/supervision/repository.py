@@ -31,6 +31,7 @@ from services.supervision.models import (
     InstitutionRow,
     ItemRestrictionRow,
     LtcServiceRow,
+    PeerBaselineCost,
     PeerBaselineRow,
     PersonFacts,
     PointsEntry,
@@ -724,6 +725,42 @@ async def peer_baselines(session: AsyncSession, *, before: date | None, limit: i
     if before is not None:
         query = query.where(PeerBaselineRow.period < before)
     return [PeerBaselineSummary(*row) for row in await session.execute(query)]
+
+
+async def peer_baseline(session: AsyncSession, period: date) -> PeerBaselineSummary | None:
+    row = (
+        await session.execute(
+            select(
+                PeerBaselineRow.period,
+                PeerBaselineRow.taken_at,
+                PeerBaselineRow.taken_by,
+                PeerBaselineRow.institutions,
+                PeerBaselineRow.diagnosis_groups,
+                PeerBaselineRow.cases,
+            ).where(PeerBaselineRow.period == period)
+        )
+    ).first()
+    return None if row is None else PeerBaselineSummary(*row)
+
+
+async def peer_baseline_group(session: AsyncSession, period: date, level: int, group: str) -> list[InstitutionCost]:
+    """One (level, diagnosis group) cell of a baseline: what PEER-OUTLIER compared, by institution code."""
+    rows = await session.execute(
+        select(
+            PeerBaselineCost.institution_code,
+            PeerBaselineCost.institution_level,
+            PeerBaselineCost.diagnosis_group,
+            PeerBaselineCost.cases,
+            PeerBaselineCost.total_cost,
+        )
+        .where(
+            PeerBaselineCost.period == period,
+            PeerBaselineCost.institution_level == level,
+            PeerBaselineCost.diagnosis_group == group,
+        )
+        .order_by(PeerBaselineCost.institution_code)
+    )
+    return [InstitutionCost(*row) for row in rows]
 
 
 # ---------------------------------------------------------------------------------------------

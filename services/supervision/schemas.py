@@ -336,3 +336,18 @@ class PeerBaselineOut(BaseModel):
 class PeerBaselinePage(BaseModel):
     items: list[PeerBaselineOut]
     next_cursor: str | None
+
+
+class PeerCostOut(BaseModel):
+    institution_code: str
+    cases: int
+    total_cost: Money
+    cost_per_case: Money = Field(description="rounded to the fen for display; the rule computes unrounded")
+
+
+class PeerGroupOut(BaseModel):
+    period: str = Field(description="YYYY-MM")
+    taken_at: datetime
+    institution_level: int
+    diagnosis_group: str = Field(description="ICD-10 category of the main diagnosis")
+    items: list[PeerCostOut] = Field(description="every institution with cases in the group, by institution code")

@@ -87,6 +87,16 @@ async def test_a_claim_is_judged_against_the_frozen_baseline_of_an_earlier_month
     assert taken.status_code == 201, taken.text
     first = taken.json()
     assert (first["period"], first["institutions"], first["diagnosis_groups"], first["cases"]) == (MONTH, 7, 1, 14)
+    # The figures a finding is judged by, for the hospital to see: the cell of the level and group.
+    cell = await gateway.get(
+        f"{BASELINES}/{MONTH}/costs", params={"institution_level": LEVEL, "diagnosis_group": "q87"}, headers=AUDITOR
+    )
+    assert cell.status_code == 200, cell.text
+    assert (cell.json()["diagnosis_group"], cell.json()["taken_at"]) == ("Q87", first["taken_at"])
+    assert [(i["institution_code"], i["cases"], i["total_cost"], i["cost_per_case"]) for i in cell.json()["items"]] == [
+        *((peer, 2, f"{2 * (100 + n)}.00", f"{100 + n}.00") for n, peer in enumerate(peers)),
+        (outlier, 2, "1000.00", "500.00"),
+    ]
 
     april = date(2025, 4, 5)
     outlier_claim = settled(outlier, "520.00", april)
@@ -138,3 +148,21 @@ async def test_peer_baselines_refuse_an_open_month_bad_input_and_other_roles(gat
     assert (await gateway.post(BASELINES, json={"period": MONTH}, headers=hospital)).status_code == 403
     assert (await gateway.get(BASELINES, headers=hospital)).status_code == 403
     assert (await gateway.get(BASELINES, params={"cursor": "March"}, headers=AUDITOR)).status_code == 422
+    costs = f"{BASELINES}/2001-01/costs"
+    never_taken = await gateway.get(costs, params={"institution_level": 1, "diagnosis_group": "J18"}, headers=AUDITOR)
+    assert never_taken.status_code == 404, never_taken.text
+    assert never_taken.json()["type"].endswith("peer-baseline-not-found")
+    bad: list[dict[str, str | int]] = [
+        {"institution_level": 4, "diagnosis_group": "J18"},
+        {"institution_level": 1, "diagnosis_group": "J1"},
+    ]
+    for params in bad:
+        assert (await gateway.get(costs, params=params, headers=AUDITOR)).status_code == 422
+    assert (
+        await gateway.get(
+            f"{BASELINES}/2001-1/costs", params={"institution_level": 1, "diagnosis_group": "J18"}, headers=AUDITOR
+        )
+    ).status_code == 422
+    assert (
+        await gateway.get(costs, params={"institution_level": 1, "diagnosis_group": "J18"}, headers=hospital)
+    ).status_code == 403
