@@ -591,7 +591,8 @@ async def take_peer_baseline(body: PeerBaselineIn, session: DbSession, principal
             kind="period-not-closed",
             errors=[FieldError(field="period", message="not a closed month")],
         )
-    taken = await repository.take_peer_baseline(session, period, principal.subject or principal.role.value)
+    taken_by = (principal.subject or principal.role.value)[:100]  # the column's width
+    taken = await repository.take_peer_baseline(session, period, taken_by)
     return _baseline_out(taken)
 
 
