@@ -4,7 +4,15 @@ N realistic `ClaimSettled` events (CloudEvents binary mode, `shared.events.envel
 produced once, untimed, into a fresh 3-partition topic by a plain producer: thousands of persons,
 hundreds of practitioners, tens of institutions, several lines a claim, a few percent planted
 violations (a quantity past the line maximum, a price past the limit, a traceability code sold
-twice, the same item billed twice on one day).
+twice, the same item billed twice on one day), and one institution (`UPCODER`) billing an extra
+800.00 service on every claim, far above its peers.
+
+PEER-OUTLIER judges claims only against a frozen peer baseline of an earlier month (decision
+0017), so each fresh database first gets, untimed, a December 2025 of claims from the same
+factory (another seed, their own traceability codes) written into the history projections as
+the audit writes them (`repository.record_claims`), and December's baseline taken as ops would
+(`repository.take_peer_baseline`); every produced claim (January-October 2026) is then judged
+against it, and the upcoder's claims are the planted `peer_outlier` count.
 
 ours:  a `ConsumerRunner` with supervision's real `HANDLERS` (what `services/supervision/worker.py`
        runs) on a fresh database migrated by supervision's own Alembic migrations (which seed the
@@ -31,7 +39,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.events import PARTITIONS, SqlTimer, cpu_now, cpu_used, topic_ready
 from bench.harness import BenchContext, BenchResult, database_floor, median, register
+from services.supervision import repository
+from services.supervision.audit_batch import RecordedClaim
 from services.supervision.handlers import HANDLERS
+from services.supervision.service import drug_groups, traceability_codes
 from shared.db import Database
 from shared.events.consumer import ConsumerRunner, Record
 from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
@@ -49,6 +60,9 @@ CONSUMER_BATCH = 1000  # ConsumerRunner's default, as the worker runs it
 PRODUCE_CHUNK = 5000
 SOURCE = "/yibao/settlement"
 YEAR_START = date(2026, 1, 1)
+BASELINE_MONTH = date(2025, 12, 1)  # the month before the claims: their peer baseline
+BASELINE_CLAIMS_MIN = 2000  # December's claims: at least this many, else a tenth of N (a month of ten)
+UPCODER = "H00007"  # level 2 (of 13 at that level): bills an extra 800.00 service on every claim
 ZERO = Decimal("0.00")
 
 # Items without restrictions in supervision's knowledge base (the bulk of real bills), and the
@@ -65,10 +79,19 @@ def _topic(run: str) -> str:
 class ClaimFactory:
     """Deterministic claims; `planted` counts the violations put in on purpose, by kind."""
 
-    def __init__(self, n: int, seed: int = SEED) -> None:
+    def __init__(
+        self, n: int, seed: int = SEED, *, start: date = YEAR_START, days: int = 300, code_prefix: str = "TR"
+    ) -> None:
         self.rng = random.Random(seed)
         self.persons = max(PERSONS, n // CLAIMS_PER_PERSON)
-        self.planted: dict[str, int] = {"quantity": 0, "price": 0, "trace_resold": 0, "duplicate": 0}
+        self.start, self.days, self.code_prefix = start, days, code_prefix
+        self.planted: dict[str, int] = {
+            "quantity": 0,
+            "price": 0,
+            "trace_resold": 0,
+            "duplicate": 0,
+            "peer_outlier": 0,
+        }
         self.sold_codes: list[str] = []
         self.last_outpatient: dict[str, tuple[date, str, str, str]] = {}  # person -> (day, item, inst, doctor)
         self.serial = 0
@@ -87,14 +110,14 @@ class ClaimFactory:
         institution, level = self.institution()
         practitioner = f"D{institution[1:]}{rng.randrange(PRACTITIONERS_PER_INSTITUTION):02d}"
         inpatient = rng.random() < 0.15
-        admitted = YEAR_START + timedelta(days=rng.randrange(300))
+        admitted = self.start + timedelta(days=rng.randrange(self.days))
         discharged = admitted + timedelta(days=rng.randrange(2, 12)) if inpatient else admitted
         lines: list[tuple[str, int, Decimal, list[str]]] = []
         for _ in range(rng.randrange(2, 7)):
             item, price = rng.choice(SEEDED_ITEMS) if rng.random() < 0.1 else rng.choice(PLAIN_ITEMS)
             lines.append((item, rng.randrange(1, 4), price, []))
         if rng.random() < 0.2:  # a drug with its traceability codes (药品追溯码)
-            codes = [f"TR{self.serial:09d}{k}" for k in range(rng.randrange(1, 3))]
+            codes = [f"{self.code_prefix}{self.serial:09d}{k}" for k in range(rng.randrange(1, 3))]
             self.sold_codes.extend(codes)
             lines.append(("Y00000007", len(codes), Decimal("12.50"), codes))
         if rng.random() < PLANTED:
@@ -113,6 +136,9 @@ class ClaimFactory:
                 kind = ""
             if kind:
                 self.planted[kind] += 1
+        if institution == UPCODER:  # an unrestricted item: no other rule's business
+            lines.append(("Y00000299", 1, Decimal("800.00"), []))
+            self.planted["peer_outlier"] += 1
         if not inpatient:
             self.last_outpatient[person] = (admitted, lines[0][0], institution, practitioner)
         claim_lines = [
@@ -198,10 +224,37 @@ def _limit_s(n: int) -> float:
     return max(300.0, n / 20)
 
 
+def december_claims(n: int) -> list[ClaimSettled]:
+    """A month of claims before the produced ones (settled December 1-30, 2025), for the baseline."""
+    factory = ClaimFactory(n, SEED + 1, start=BASELINE_MONTH, days=19, code_prefix="TD")  # discharged by the 30th
+    return [factory.claim() for _ in range(max(BASELINE_CLAIMS_MIN, n // 10))]
+
+
+async def take_december_baseline(db: Database, n: int) -> dict[str, Any]:
+    """December's claims into the history, as the audit records them, and its peer baseline; untimed."""
+    async with db.transaction() as session:
+        catalogue = list((await repository.knowledge_base(session)).values())
+        recorded = [
+            RecordedClaim(
+                claim, frozenset(drug_groups(claim, catalogue)), tuple(sorted(set(traceability_codes(claim))))
+            )
+            for claim in december_claims(n)
+        ]
+        await repository.record_claims(session, recorded)
+        baseline = await repository.take_peer_baseline(session, BASELINE_MONTH, "bench")
+    return {
+        "period": f"{baseline.period:%Y-%m}",
+        "institutions": baseline.institutions,
+        "diagnosis_groups": baseline.diagnosis_groups,
+        "cases": baseline.cases,
+    }
+
+
 async def measure_ours(ctx: BenchContext, topic: str, n: int) -> dict[str, Any]:
     run = ctx.unique("audit")
     url = await ctx.migrated_database("supervision", run)
     db = Database(url, pre_ping=False)
+    baseline = await take_december_baseline(db, n)
     sql = SqlTimer()
     sql.attach(db)
     runner = FirstFetchRunner(
@@ -264,6 +317,7 @@ async def measure_ours(ctx: BenchContext, topic: str, n: int) -> dict[str, Any]:
         "statements": sql.report(),
         "mean_batch_events": round(n / max(1, runner.batches), 1),
         "cpu_s": cpu,
+        "peer_baseline": baseline,
         "database_url": url,
     }
 
@@ -336,6 +390,7 @@ async def audit_bench(ctx: BenchContext) -> BenchResult:
         "ours_outcomes": first["outcomes"],
         "ours_flags": first["flags"],
         "ours_flags_by_rule": first["flags_by_rule"],
+        "ours_peer_baseline": first["peer_baseline"],
         "ours_audit_flagged_outbox_events": first["audit_flagged_outbox_events"],
         "ours_sql_wall_s": first["statements"],
         "ours_cpu_s": first["cpu_s"],

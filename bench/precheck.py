@@ -4,8 +4,8 @@ Starts supervision's API and the gateway on the bench stack (the precheck path i
 supervision → PostgreSQL; the other services and the workers are not on it, and on a 2-core
 machine they would only take CPU from it), migrates supervision's database, and puts a
 realistic history into supervision's projections with supervision's own repository functions
-(`record_person`, `record_claim`, `count_institution_case`: the rows `person.registered` and
-`claim.settled` would leave): `BENCH_PRECHECK_PERSONS` (1000) persons with
+(`record_person`, `record_claim`: the rows `person.registered` and `claim.settled` would
+leave): `BENCH_PRECHECK_PERSONS` (1000) persons with
 `BENCH_PRECHECK_CLAIMS` (5000) claims over the last 120 days, at several institutions and
 doctors, with drug lines of the knowledge base's drug groups and traceability codes, so the
 rules' windows (duplicate charges, doctor shopping, resold codes, phantom beds) have data.
@@ -147,7 +147,6 @@ async def load_history(url: str, persons: int, claims: int, today: date) -> list
             async with db.transaction() as session:
                 for i in range(start, min(claims, start + 500)):
                     claim = history_claim(rng, numbers[i % persons], today)
-                    await repository.count_institution_case(session, claim)
                     await repository.record_claim(session, claim, catalogue)
     finally:
         await db.dispose()

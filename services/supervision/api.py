@@ -45,6 +45,11 @@ from services.supervision.schemas import (
     FlagOut,
     FlagPage,
     InstitutionHits,
+    PeerBaselineIn,
+    PeerBaselineOut,
+    PeerBaselinePage,
+    PeerCostOut,
+    PeerGroupOut,
     PointsEntryOut,
     PractitionerOut,
     PrecheckIn,
@@ -70,6 +75,7 @@ from services.supervision.service import (
     draft_claim,
     evaluate_counted,
     in_stage_check,
+    is_closed_period,
     merge_statistics,
     run_as_if_in_force,
     tally_backtest,
@@ -79,6 +85,7 @@ from shared.db import DbSession, ReadSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from shared.events.contracts import InstitutionSanctioned, PractitionerReinstated
 from shared.events.outbox import publish
+from shared.money import to_fen
 
 router = APIRouter(tags=["supervision"])
 SOURCE = "/yibao/supervision"
@@ -594,6 +601,101 @@ async def statistics(
     )
     return StatisticsOut(
         from_month=from_month, to_month=to_month, items=[StatisticsRow.model_validate(row) for row in rows]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Peer baselines (同级同病种基线): the figures PEER-OUTLIER judges by, frozen by ops (decision 0017)
+# ---------------------------------------------------------------------------------------------
+
+
+def _month(text: str) -> date:
+    return date(int(text[:4]), int(text[5:7]), 1)
+
+
+def _baseline_out(row: repository.PeerBaselineSummary) -> PeerBaselineOut:
+    return PeerBaselineOut(
+        period=f"{row.period:%Y-%m}",
+        taken_at=row.taken_at,
+        taken_by=row.taken_by,
+        institutions=row.institutions,
+        diagnosis_groups=row.diagnosis_groups,
+        cases=row.cases,
+    )
+
+
+@router.post("/peer-baselines", status_code=201, response_model=PeerBaselineOut)
+async def take_peer_baseline(body: PeerBaselineIn, session: DbSession, principal: CurrentPrincipal) -> PeerBaselineOut:
+    """Freeze a closed month's cost per case by institution, level and diagnosis group (claims by
+    settlement date, reversed ones excluded). PEER-OUTLIER judges each claim against the latest
+    baseline of a month before the claim's own. Taking a month again replaces its baseline; run it
+    monthly, early on the 1st (ops' scheduler)."""
+    require_role(principal, Role.OPS, Role.ADMIN)
+    period = _month(body.period)
+    today = business_date(datetime.now(UTC))
+    if not is_closed_period(period, today):
+        raise Unprocessable(
+            f"{body.period} is not over yet (today is {today}): only a closed month can be frozen, "
+            "since claims still settling in it would change its figures.",
+            kind="period-not-closed",
+            errors=[FieldError(field="period", message="not a closed month")],
+        )
+    taken_by = (principal.subject or principal.role.value)[:100]  # the column's width
+    taken = await repository.take_peer_baseline(session, period, taken_by)
+    return _baseline_out(taken)
+
+
+@router.get("/peer-baselines", response_model=PeerBaselinePage)
+async def list_peer_baselines(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=120)] = 24,
+    cursor: Annotated[str | None, Query(pattern=MONTH, description="next_cursor of the page before")] = None,
+) -> PeerBaselinePage:
+    """The peer baselines taken, newest month first."""
+    require_role(principal, *STAFF)
+    rows = await repository.peer_baselines(session, before=_month(cursor) if cursor else None, limit=limit + 1)
+    page = rows[:limit]
+    return PeerBaselinePage(
+        items=[_baseline_out(row) for row in page],
+        next_cursor=f"{page[-1].period:%Y-%m}" if len(rows) > limit else None,
+    )
+
+
+@router.get("/peer-baselines/{period}/costs", response_model=PeerGroupOut)
+async def peer_baseline_costs(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    period: Annotated[str, Path(pattern=MONTH, description="YYYY-MM")],
+    institution_level: Annotated[int, Query(ge=0, le=3, description="医院等级 0-3")],
+    diagnosis_group: Annotated[str, Query(pattern=r"^[A-Za-z0-9]{3}$", description="ICD-10 category, e.g. J18")],
+) -> PeerGroupOut:
+    """The figures a PEER-OUTLIER finding was judged by: every institution's cases and cost in one
+    level and diagnosis group of a baseline (the flag's message names the month)."""
+    require_role(principal, *STAFF)
+    month = _month(period)
+    baseline = await repository.peer_baseline(session, month)
+    if baseline is None:
+        raise NotFound(
+            f"No peer baseline of {period} has been taken; take one with POST /peer-baselines.",
+            kind="peer-baseline-not-found",
+        )
+    group = diagnosis_group.upper()
+    costs = await repository.peer_baseline_group(session, month, institution_level, group)
+    return PeerGroupOut(
+        period=period,
+        taken_at=baseline.taken_at,
+        institution_level=institution_level,
+        diagnosis_group=group,
+        items=[
+            PeerCostOut(
+                institution_code=cost.institution_code,
+                cases=cost.cases,
+                total_cost=cost.total_cost,
+                cost_per_case=to_fen(cost.cost_per_case),
+            )
+            for cost in costs
+        ],
     )
 
 

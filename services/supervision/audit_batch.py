@@ -2,11 +2,12 @@
 
 The repository loads, in a few set-based queries, what every claim of the batch may read (its
 person's claims, drug purchases and LTC visits in the window, sold traceability codes, the
-knowledge base, peer costs). `BatchHistory` then hands each claim, in delivery order, the same
-`History` that `repository.load_history` would have read had the claims before it been committed
-one by one: each audited claim is recorded into the overlay before the next one is judged, so
-duplicate billing, a traceability code sold twice or overlapping stays within one batch are
-caught exactly as across batches.
+knowledge base, the frozen peer baselines). `BatchHistory` then hands each claim, in delivery
+order, the same `History` that `repository.load_history` would have read had the claims before it
+been committed one by one: each audited claim is recorded into the overlay before the next one is
+judged, so duplicate billing, a traceability code sold twice or overlapping stays within one batch
+are caught exactly as across batches. The peer comparison reads only a frozen baseline, which no
+claim of the batch changes (decision 0017).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -25,16 +25,17 @@ from services.supervision.service import (
     InstitutionProfile,
     ItemRestriction,
     LtcService,
+    PeerBaseline,
     PriorClaim,
     SoldCode,
-    claim_total,
     diagnosis_group,
     drug_groups,
+    settlement_month,
     traceability_codes,
 )
 from shared.events.contracts import ClaimSettled
 
-CostKey = tuple[str, int, str]  # institution, level, diagnosis group (同级同病种)
+PeerKey = tuple[date, int, str]  # baseline period, level, diagnosis group (同级同病种)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ class LoadedHistory:
     drug_purchases: dict[str, list[DrugPurchase]] = field(default_factory=dict)  # by person
     sold_codes: dict[str, UUID] = field(default_factory=dict)  # code -> the settlement that sold it first
     ltc_services: dict[str, list[LtcService]] = field(default_factory=dict)  # by person
-    institution_costs: dict[CostKey, tuple[int, Decimal]] = field(default_factory=dict)  # cases, total
+    # Month of settlement -> the latest peer baseline period before it (None: no baseline yet), for
+    # the batch's months; and that baseline's costs by (period, level, group), by institution code.
+    baseline_of_month: dict[date, date | None] = field(default_factory=dict)
+    baseline_costs: dict[PeerKey, tuple[InstitutionCost, ...]] = field(default_factory=dict)
     institutions: dict[str, InstitutionProfile] = field(default_factory=dict)  # only those asked for
 
 
@@ -82,41 +86,27 @@ class BatchHistory:
     def __init__(self, loaded: LoadedHistory, lookback_days: int) -> None:
         self.loaded = loaded
         self.lookback_days = lookback_days
-        self.cost_deltas: dict[CostKey, tuple[int, Decimal]] = {}
-        # Peers by (level, diagnosis group): a claim reads its own group, not every institution's costs.
-        # Each institution's figure is kept as the `InstitutionCost` the rule reads, replaced only
-        # when a claim of that institution is counted: a claim then reuses its peers' objects
-        # instead of building its whole group anew (and their cost per case is computed once).
-        self.peer_costs: dict[tuple[int, str], dict[str, InstitutionCost]] = {}
-        for (institution, level, group), (cases, cost) in loaded.institution_costs.items():
-            self.peer_costs.setdefault((level, group), {})[institution] = InstitutionCost(
-                institution_code=institution,
-                institution_level=level,
-                diagnosis_group=group,
-                cases=cases,
-                total_cost=cost,
-            )
+        # One `PeerBaseline` per (period, level, group), shared by the batch's claims of that group.
+        self.baselines: dict[tuple[date, int | None, str | None], PeerBaseline] = {}
         self.recorded: list[RecordedClaim] = []
 
-    def count_institution_case(self, claim: ClaimSettled) -> None:
-        """The claim joins its institution's cost per case before the peer rule reads it."""
+    def peer_baseline(self, claim: ClaimSettled) -> PeerBaseline | None:
+        """The frozen baseline the claim is judged against (the latest of a month before its own),
+        with the figures of its level and diagnosis group; None when no such baseline was taken."""
+        months = self.loaded.baseline_of_month
+        if not months:
+            return None  # not loaded: the peer rule is not among the rules
+        period = months.get(settlement_month(claim))
+        if period is None:
+            return None
         group = diagnosis_group(claim)
-        if group is None or claim.institution_level is None:
-            return
-        key = (claim.institution_code, claim.institution_level, group)
-        total = claim_total(claim)
-        peers = self.peer_costs.setdefault((claim.institution_level, group), {})
-        known = peers.get(claim.institution_code)
-        cases, cost = (0, Decimal("0.00")) if known is None else (known.cases, known.total_cost)
-        peers[claim.institution_code] = InstitutionCost(
-            institution_code=claim.institution_code,
-            institution_level=claim.institution_level,
-            diagnosis_group=group,
-            cases=cases + 1,
-            total_cost=cost + total,
-        )
-        delta_cases, delta_cost = self.cost_deltas.get(key, (0, Decimal("0.00")))
-        self.cost_deltas[key] = (delta_cases + 1, delta_cost + total)
+        level = claim.institution_level
+        key = (period, level, group)
+        baseline = self.baselines.get(key)
+        if baseline is None:
+            costs = () if group is None or level is None else self.loaded.baseline_costs.get((period, level, group), ())
+            baseline = self.baselines[key] = PeerBaseline(period=period, costs=costs)
+        return baseline
 
     def history_for(self, claim: ClaimSettled) -> History:
         # Called for every claim of every batch: the parts a claim lacks (restricted items, codes, a
@@ -159,11 +149,6 @@ class BatchHistory:
                 for visit in loaded.ltc_services.get(claim.person_no, ())
                 if claim.admitted_on <= visit.service_date <= claim.discharged_on
             )
-        peers: tuple[InstitutionCost, ...] = ()
-        group = diagnosis_group(claim)
-        if group is not None and claim.institution_level is not None:
-            same_group = self.peer_costs.get((claim.institution_level, group), {})
-            peers = tuple(map(same_group.__getitem__, sorted(same_group)))  # by institution code
         person = loaded.persons.get(claim.person_no, _UNKNOWN_PERSON)
         return History(
             sex=person.sex,
@@ -174,7 +159,7 @@ class BatchHistory:
             sold_codes=sold,
             drug_purchases=purchases,
             ltc_services=ltc,
-            peer_costs=peers,
+            peer_baseline=self.peer_baseline(claim),
         )
 
     def record(self, claim: ClaimSettled, catalogue: Iterable[ItemRestriction]) -> None:

@@ -67,7 +67,6 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
     flagged_events: list[AuditFlagged] = []
     to_score: list[tuple[ClaimSettled, list[tuple[Flag, Finding]]]] = []
     for event, claim in fresh:
-        batch.count_institution_case(claim)
         history = batch.history_for(claim)
         # The rules in force on the day care began judge the claim.
         findings, ran = evaluate_counted(claim, history, rules, "post", claim.admitted_on)
@@ -106,7 +105,6 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
         )
         if flags:
             to_score.append((claim, list(zip(flags, findings, strict=True))))
-    await repository.count_institution_cases(session, batch.cost_deltas)
     if all_flags:
         await repository.add_flags(session, all_flags)
     await repository.finish_audits(session, outcomes)

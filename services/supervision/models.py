@@ -151,14 +151,30 @@ class LtcServiceRow(Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
 
 
-class InstitutionCostRow(Base):
-    """Cases and cost per institution, level and diagnosis group (同级同病种), for the peer rule."""
+class PeerBaselineRow(Base):
+    """A frozen peer baseline (同级同病种基线): one closed month's claims, counted once by ops' action."""
 
-    __tablename__ = "institution_costs"
+    __tablename__ = "peer_baselines"
 
-    institution_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    period: Mapped[date] = mapped_column(Date, primary_key=True)  # the month's first day
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    taken_by: Mapped[str] = mapped_column(String(100))
+    institutions: Mapped[int] = mapped_column(Integer)
+    diagnosis_groups: Mapped[int] = mapped_column(Integer)  # (level, group) cells with cases
+    cases: Mapped[int] = mapped_column(Integer)
+
+
+class PeerBaselineCost(Base):
+    """One institution's cases and cost in one level and diagnosis group, in a baseline's month."""
+
+    __tablename__ = "peer_baseline_costs"
+
+    period: Mapped[date] = mapped_column(
+        Date, ForeignKey("peer_baselines.period", ondelete="CASCADE"), primary_key=True
+    )
     institution_level: Mapped[int] = mapped_column(Integer, primary_key=True)
     diagnosis_group: Mapped[str] = mapped_column(String(3), primary_key=True)
+    institution_code: Mapped[str] = mapped_column(String(20), primary_key=True)
     cases: Mapped[int] = mapped_column(Integer)
     total_cost: Mapped[Decimal] = mapped_column(Numeric(16, 2))
 
@@ -196,7 +212,7 @@ class Practitioner(Base):
     reached: Mapped[list[str]] = mapped_column(ARRAY(String(12)), server_default="{}")
     status: Mapped[str] = mapped_column(String(12), server_default="active")  # active / suspended
     suspended_from: Mapped[date | None] = mapped_column(Date, nullable=True)
-    # 恢复: the latest reinstatement (an operator's decision; migration 0006)
+    # 恢复: the latest reinstatement (an operator's decision; migration 0007)
     reinstated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     reinstatement_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     reinstated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision.audit_batch import (
     BatchHistory,
-    CostKey,
     LoadedHistory,
     PersonRow,
     RecordedClaim,
@@ -29,10 +28,11 @@ from services.supervision.models import (
     ClaimHistory,
     DrugPurchaseRow,
     Flag,
-    InstitutionCostRow,
     InstitutionRow,
     ItemRestrictionRow,
     LtcServiceRow,
+    PeerBaselineCost,
+    PeerBaselineRow,
     PersonFacts,
     PointsEntry,
     PointsParameter,
@@ -45,6 +45,7 @@ from services.supervision.models import (
 from services.supervision.service import (
     DrugPurchase,
     History,
+    InstitutionCost,
     InstitutionProfile,
     ItemRestriction,
     LtcService,
@@ -55,7 +56,9 @@ from services.supervision.service import (
     diagnosis_group,
     drug_groups,
     lookback_days,
+    next_month,
     rule_version_from_row,
+    settlement_month,
     traceability_codes,
     with_profile,
 )
@@ -114,30 +117,6 @@ async def load_draft_history(
 # ---------------------------------------------------------------------------------------------
 # Recording a settled claim into the projections, and forgetting a reversed one
 # ---------------------------------------------------------------------------------------------
-
-
-async def count_institution_case(session: AsyncSession, claim: ClaimSettled) -> None:
-    """Add the claim to its institution's cost per case (同级同病种), before the peer rule reads it."""
-    group = diagnosis_group(claim)
-    if group is None or claim.institution_level is None:
-        return
-    total = claim_total(claim)
-    statement = insert(InstitutionCostRow).values(
-        institution_code=claim.institution_code,
-        institution_level=claim.institution_level,
-        diagnosis_group=group,
-        cases=1,
-        total_cost=total,
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["institution_code", "institution_level", "diagnosis_group"],
-            set_={
-                "cases": InstitutionCostRow.cases + 1,
-                "total_cost": InstitutionCostRow.total_cost + total,
-            },
-        )
-    )
 
 
 async def record_claim(session: AsyncSession, claim: ClaimSettled, catalogue: Sequence[ItemRestriction]) -> None:
@@ -220,35 +199,11 @@ async def record_claim(session: AsyncSession, claim: ClaimSettled, catalogue: Se
 
 
 async def forget_claim(session: AsyncSession, settlement_id: UUID) -> None:
-    """Remove a reversed claim from the history, its codes and its institution's cost per case."""
-    removed = (
-        await session.execute(
-            delete(ClaimHistory)
-            .where(ClaimHistory.settlement_id == settlement_id)
-            .returning(
-                ClaimHistory.institution_code,
-                ClaimHistory.institution_level,
-                ClaimHistory.diagnosis_group,
-                ClaimHistory.total,
-            )
-        )
-    ).first()
+    """Remove a reversed claim from the history and its codes (a baseline taken before keeps it:
+    frozen figures change only when ops take that month again)."""
+    await session.execute(delete(ClaimHistory).where(ClaimHistory.settlement_id == settlement_id))
     await session.execute(delete(DrugPurchaseRow).where(DrugPurchaseRow.settlement_id == settlement_id))
     await session.execute(delete(TraceabilityCode).where(TraceabilityCode.settlement_id == settlement_id))
-    if removed is not None and removed.institution_level is not None and removed.diagnosis_group is not None:
-        await session.execute(
-            update(InstitutionCostRow)
-            .where(
-                InstitutionCostRow.institution_code == removed.institution_code,
-                InstitutionCostRow.institution_level == removed.institution_level,
-                InstitutionCostRow.diagnosis_group == removed.diagnosis_group,
-            )
-            .values(
-                cases=InstitutionCostRow.cases - 1,
-                total_cost=InstitutionCostRow.total_cost - removed.total,
-            )
-        )
-        await session.execute(delete(InstitutionCostRow).where(InstitutionCostRow.cases <= 0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -699,6 +654,116 @@ async def stored_claims(session: AsyncSession, *, start: date, end: date, limit:
 
 
 # ---------------------------------------------------------------------------------------------
+# Peer baselines (同级同病种基线): a closed month's cost per case, frozen by ops (decision 0017)
+# ---------------------------------------------------------------------------------------------
+
+# The month's claims still in the history (reversed ones are forgotten), counted in one statement,
+# and the baseline's summary written from what was inserted.
+_COUNT_BASELINE = text(
+    """
+    WITH counted AS (
+        INSERT INTO peer_baseline_costs (period, institution_level, diagnosis_group, institution_code, cases,
+                                         total_cost)
+        SELECT CAST(:period AS date), h.institution_level, h.diagnosis_group, h.institution_code, count(*),
+               sum(h.total)
+        FROM claim_history h
+        WHERE h.settled_on >= :period AND h.settled_on < :next_period
+          AND h.institution_level IS NOT NULL AND h.diagnosis_group IS NOT NULL
+        GROUP BY h.institution_level, h.diagnosis_group, h.institution_code
+        RETURNING institution_level, diagnosis_group, institution_code, cases
+    )
+    UPDATE peer_baselines AS b
+    SET institutions = summary.institutions, diagnosis_groups = summary.diagnosis_groups, cases = summary.cases
+    FROM (SELECT count(DISTINCT institution_code) AS institutions,
+                 count(DISTINCT (institution_level, diagnosis_group)) AS diagnosis_groups,
+                 coalesce(sum(cases), 0) AS cases
+          FROM counted) AS summary
+    WHERE b.period = :period
+    RETURNING b.period, b.taken_at, b.taken_by, b.institutions, b.diagnosis_groups, b.cases
+    """
+)
+
+
+@dataclass(frozen=True)
+class PeerBaselineSummary:
+    period: date
+    taken_at: datetime
+    taken_by: str
+    institutions: int
+    diagnosis_groups: int
+    cases: int
+
+
+async def take_peer_baseline(session: AsyncSession, period: date, taken_by: str) -> PeerBaselineSummary:
+    """Count the month's settled claims by level, diagnosis group and institution, replacing any
+    earlier baseline of that month. Concurrent takers of one month queue on its row; the last to
+    commit stands (both counted the same claims unless one was reversed in between)."""
+    await session.execute(
+        insert(PeerBaselineRow)
+        .values(period=period, taken_by=taken_by, institutions=0, diagnosis_groups=0, cases=0)
+        .on_conflict_do_update(index_elements=["period"], set_={"taken_at": func.now(), "taken_by": taken_by})
+    )
+    await session.execute(text("DELETE FROM peer_baseline_costs WHERE period = :period"), {"period": period})
+    row = (await session.execute(_COUNT_BASELINE, {"period": period, "next_period": next_month(period)})).one()
+    return PeerBaselineSummary(*row)
+
+
+async def peer_baselines(session: AsyncSession, *, before: date | None, limit: int) -> list[PeerBaselineSummary]:
+    """Baselines newest period first, those before `before` (a keyset cursor) when given."""
+    query = (
+        select(
+            PeerBaselineRow.period,
+            PeerBaselineRow.taken_at,
+            PeerBaselineRow.taken_by,
+            PeerBaselineRow.institutions,
+            PeerBaselineRow.diagnosis_groups,
+            PeerBaselineRow.cases,
+        )
+        .order_by(PeerBaselineRow.period.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(PeerBaselineRow.period < before)
+    return [PeerBaselineSummary(*row) for row in await session.execute(query)]
+
+
+async def peer_baseline(session: AsyncSession, period: date) -> PeerBaselineSummary | None:
+    row = (
+        await session.execute(
+            select(
+                PeerBaselineRow.period,
+                PeerBaselineRow.taken_at,
+                PeerBaselineRow.taken_by,
+                PeerBaselineRow.institutions,
+                PeerBaselineRow.diagnosis_groups,
+                PeerBaselineRow.cases,
+            ).where(PeerBaselineRow.period == period)
+        )
+    ).first()
+    return None if row is None else PeerBaselineSummary(*row)
+
+
+async def peer_baseline_group(session: AsyncSession, period: date, level: int, group: str) -> list[InstitutionCost]:
+    """One (level, diagnosis group) cell of a baseline: what PEER-OUTLIER compared, by institution code."""
+    rows = await session.execute(
+        select(
+            PeerBaselineCost.institution_code,
+            PeerBaselineCost.institution_level,
+            PeerBaselineCost.diagnosis_group,
+            PeerBaselineCost.cases,
+            PeerBaselineCost.total_cost,
+        )
+        .where(
+            PeerBaselineCost.period == period,
+            PeerBaselineCost.institution_level == level,
+            PeerBaselineCost.diagnosis_group == group,
+        )
+        .order_by(PeerBaselineCost.institution_code)
+    )
+    return [InstitutionCost(*row) for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------
 # The audit of a batch of settled claims: a few set-based statements per batch, not per claim
 # ---------------------------------------------------------------------------------------------
 
@@ -753,7 +818,7 @@ async def finish_audits(session: AsyncSession, outcomes: Sequence[tuple[UUID, st
 # statement is prepared once per connection (an expanding IN-list compiled anew per call).
 # Sent by asyncpg itself (shared.db.fetch_row): $1 institutions, $2 persons, $3 earliest, $4 latest,
 # $5 latest_admitted, $6 drug_groups, $7 traceability codes, $8 ltc_persons, $9 ltc_from, $10 ltc_to,
-# $11 peer_levels, $12 peer_groups.
+# $11 peer_levels, $12 peer_groups, $13 the months the claims settled in (for the peer baselines).
 _HISTORY_VIEW = """
     SELECT
       ARRAY(SELECT ROW(i.institution_code, i.institution_level, i.institution_type, i.region_code)
@@ -783,10 +848,15 @@ _HISTORY_VIEW = """
             WHERE l.person_no = ANY($8::varchar[])
               AND l.service_date >= $9::date AND l.service_date <= $10::date)
         AS ltc_services,
-      ARRAY(SELECT ROW(c.institution_code, c.institution_level, c.diagnosis_group, c.cases, c.total_cost)
-            FROM institution_costs c
-            WHERE c.institution_level = ANY($11::integer[])
-              AND c.diagnosis_group = ANY($12::varchar[])) AS institution_costs
+      ARRAY(SELECT ROW(m.month, (SELECT max(b.period) FROM peer_baselines b WHERE b.period < m.month))
+            FROM unnest($13::date[]) AS m(month)) AS baseline_of_month,
+      ARRAY(SELECT ROW(c.period, c.institution_code, c.institution_level, c.diagnosis_group, c.cases, c.total_cost)
+            FROM peer_baseline_costs c
+            WHERE c.period = ANY(ARRAY(SELECT (SELECT max(b.period) FROM peer_baselines b WHERE b.period < m.month)
+                                       FROM unnest($13::date[]) AS m(month)))
+              AND c.institution_level = ANY($11::integer[])
+              AND c.diagnosis_group = ANY($12::varchar[])
+            ORDER BY c.period, c.institution_level, c.diagnosis_group, c.institution_code) AS baseline_costs
     """
 
 
@@ -846,6 +916,8 @@ async def load_batch_history(
         for c in claims
         if (group := diagnosis_group(c)) is not None and c.institution_level is not None and "PEER-OUTLIER" in wanted
     }
+    # The peer rule reads the baseline before each claim's month: those months, when it is wanted.
+    months = sorted({settlement_month(c) for c in claims}) if "PEER-OUTLIER" in wanted else []
     row = await fetch_row(
         session,
         _HISTORY_VIEW,
@@ -861,6 +933,7 @@ async def load_batch_history(
         max((c.discharged_on for c in inpatients), default=None),
         sorted({level for level, _ in peer_keys}),
         sorted({group for _, group in peer_keys}),
+        months,
     )
     assert row is not None  # one row of arrays, always
     for code, level, kind, region in row["institutions"]:
@@ -897,9 +970,14 @@ async def load_batch_history(
     loaded.sold_codes = {code: settlement_id for code, settlement_id in row["sold_codes"]}
     for person_no, service_date, amount in row["ltc_services"]:
         loaded.ltc_services.setdefault(person_no, []).append(LtcService(service_date=service_date, amount=amount))
-    for institution, level, group, cases, total_cost in row["institution_costs"]:
+    loaded.baseline_of_month = dict(row["baseline_of_month"])
+    costs: dict[tuple[date, int, str], list[InstitutionCost]] = {}
+    for period, institution, level, group, cases, total_cost in row["baseline_costs"]:  # by institution code
         if (level, group) in peer_keys:
-            loaded.institution_costs[(institution, level, group)] = (cases, total_cost)
+            costs.setdefault((period, level, group), []).append(
+                InstitutionCost(institution, level, group, cases, total_cost)
+            )
+    loaded.baseline_costs = {key: tuple(figures) for key, figures in costs.items()}
     return loaded
 
 
@@ -1027,38 +1105,6 @@ def _claim_json(claim: ClaimSettled, received: bytes | None) -> str:
         except UnicodeDecodeError:
             pass  # not UTF-8 text: dump the model instead
     return claim.model_dump_json()
-
-
-# Fixed texts with the rows as one JSON document: a multi-row `insert().values([...])` is compiled
-# anew for every batch (its VALUES grow with the batch), which cost more than the statement's trip.
-_COUNT_INSTITUTION_CASES = text(
-    """
-    INSERT INTO institution_costs AS cost (institution_code, institution_level, diagnosis_group, cases, total_cost)
-    SELECT institution_code, institution_level, diagnosis_group, cases, total_cost
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch(
-        institution_code varchar, institution_level integer, diagnosis_group varchar, cases integer, total_cost numeric)
-    ON CONFLICT (institution_code, institution_level, diagnosis_group) DO UPDATE
-    SET cases = cost.cases + EXCLUDED.cases, total_cost = cost.total_cost + EXCLUDED.total_cost
-    """
-)
-
-
-async def count_institution_cases(session: AsyncSession, deltas: dict[CostKey, tuple[int, Decimal]]) -> None:
-    """Add a batch's cases to the institutions' cost per case (同级同病种), one statement."""
-    if not deltas:
-        return
-    # In key order, as the array is read: concurrent batches take the rows' locks in one order.
-    rows = [
-        {
-            "institution_code": institution,
-            "institution_level": level,
-            "diagnosis_group": group,
-            "cases": cases,
-            "total_cost": str(total),  # a string: the exact decimal, never a float
-        }
-        for (institution, level, group), (cases, total) in sorted(deltas.items())
-    ]
-    await session.execute(_COUNT_INSTITUTION_CASES, {"rows": json.dumps(rows, ensure_ascii=False)})
 
 
 async def _insert_new(session: AsyncSession, model: type[Any], rows: Sequence[Any], columns: Sequence[str]) -> None:

@@ -325,3 +325,40 @@ class BacktestOut(BaseModel):
     truncated: bool = Field(description="true when the range held more claims than one backtest examines")
     candidate: BacktestResult
     active: BacktestResult | None
+
+
+class PeerBaselineIn(RequestModel):
+    period: str = Field(
+        pattern=r"^2[01]\d\d-(0[1-9]|1[0-2])$",
+        description="the closed month (YYYY-MM, by settlement date) to freeze the peers' cost per case of",
+        examples=["2026-10"],
+    )
+
+
+class PeerBaselineOut(BaseModel):
+    period: str = Field(description="YYYY-MM")
+    taken_at: datetime
+    taken_by: str
+    institutions: int = Field(description="institutions with cases in the month")
+    diagnosis_groups: int = Field(description="(level, diagnosis group) cells with cases")
+    cases: int = Field(description="settled claims counted (reversed ones excluded)")
+
+
+class PeerBaselinePage(BaseModel):
+    items: list[PeerBaselineOut]
+    next_cursor: str | None
+
+
+class PeerCostOut(BaseModel):
+    institution_code: str
+    cases: int
+    total_cost: Money
+    cost_per_case: Money = Field(description="rounded to the fen for display; the rule computes unrounded")
+
+
+class PeerGroupOut(BaseModel):
+    period: str = Field(description="YYYY-MM")
+    taken_at: datetime
+    institution_level: int
+    diagnosis_group: str = Field(description="ICD-10 category of the main diagnosis")
+    items: list[PeerCostOut] = Field(description="every institution with cases in the group, by institution code")

@@ -178,6 +178,15 @@ class InstitutionCost:
 
 
 @dataclass(frozen=True)
+class PeerBaseline:
+    """A frozen peer baseline (同级同病种基线): every institution's cases and cost in one closed month,
+    by level and diagnosis group, as ops took it. `costs` holds only the groups the claim asks for."""
+
+    period: date  # the first day of the month whose settled claims it counts
+    costs: tuple[InstitutionCost, ...] = ()
+
+
+@dataclass(frozen=True)
 class InstitutionProfile:
     """What supervision's projection knows of an institution (from the claims settled there)."""
 
@@ -198,7 +207,9 @@ class History:
     sold_codes: tuple[SoldCode, ...] = ()
     drug_purchases: tuple[DrugPurchase, ...] = ()
     ltc_services: tuple[LtcService, ...] = ()
-    peer_costs: tuple[InstitutionCost, ...] = ()  # every institution's cost per case, the claim's own included
+    # The latest frozen baseline of a month before the claim's own (None: none taken yet); the
+    # claim's own institution is among its costs if it had cases then.
+    peer_baseline: PeerBaseline | None = None
 
     def restriction(self, item_code: str) -> ItemRestriction | None:
         for item in self.catalogue:
@@ -608,21 +619,27 @@ def diagnosis_group(claim: ClaimSettled) -> str | None:
 def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
     """高于同级同病种: the institution's cost per case far above its peers' (possible upcoding).
 
-    Peers are the other institutions of the claim's level with cases in the claim's diagnosis
-    group (`history.peer_costs`). With at least `min_peers` (default 5) peers, a z-score of the
-    institution's cost per case against the peers' mean and population standard deviation above
-    `z_threshold` (default 3) flags the claim; what the claim costs above the peer mean is at stake.
+    Judged against a frozen baseline (`history.peer_baseline`: a closed month before the claim's
+    own, never the running totals), so the same claims give the same findings whatever order
+    they are audited in. Peers are the other institutions of the claim's level with cases in the
+    claim's diagnosis group in that baseline. With at least `min_peers` (default 5) peers, a
+    z-score of the institution's baseline cost per case against the peers' mean and population
+    standard deviation above `z_threshold` (default 3) flags the claim; what the claim costs above
+    the peer mean is at stake. No baseline, or the institution absent from it: no finding.
     """
+    baseline = history.peer_baseline
+    if baseline is None:
+        return []  # no baseline taken yet: nothing fixed to compare with
     group = diagnosis_group(claim)
     if group is None or claim.institution_level is None:
         return []
     min_peers = int(params.get("min_peers", 5))
     z_threshold = Decimal(str(params.get("z_threshold", 3)))
-    # One pass over the peer costs (asked for every claim of every batch); sums in the same order.
+    # One pass over the baseline's costs (asked for every claim of every batch); sums in the same order.
     level, institution = claim.institution_level, claim.institution_code
     peers: list[Decimal] = []
     own_total, own_cases, has_own = Decimal(0), 0, False
-    for c in history.peer_costs:
+    for c in baseline.costs:
         if c.institution_level != level or c.diagnosis_group != group or c.cases <= 0:
             continue
         if c.institution_code == institution:
@@ -649,8 +666,8 @@ def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any
             "PEER-OUTLIER",
             None,
             max(Decimal(0), _claim_total(claim) - mean),
-            f"{claim.institution_code} costs {mine:.2f} a case in {group} at level {claim.institution_level}; "
-            f"{len(peers)} peers average {mean:.2f} (z = {z})",
+            f"{claim.institution_code} cost {mine:.2f} a case in {group} at level {claim.institution_level} "
+            f"in {baseline.period:%Y-%m}; {len(peers)} peers averaged {mean:.2f} (z = {z})",
         )
     ]
 
@@ -771,6 +788,26 @@ DEFAULT_LOOKBACK_DAYS = 366  # when no rule says how far back it looks
 def business_date(instant: datetime) -> date:
     """The Asia/Shanghai date of an instant (business dates are local; instants are UTC)."""
     return instant.astimezone(BUSINESS_ZONE).date()
+
+
+def month_of(day: date) -> date:
+    """The first day of the day's month: how peer baseline periods are named."""
+    return day.replace(day=1)
+
+
+def settlement_month(claim: ClaimSettled) -> date:
+    """The month a claim was settled in (business date): the month a peer baseline counts it in,
+    and the month whose claims are judged against the baselines of the months before it."""
+    return month_of(business_date(claim.settled_at))
+
+
+def next_month(period: date) -> date:
+    return date(period.year + period.month // 12, period.month % 12 + 1, 1)
+
+
+def is_closed_period(period: date, today: date) -> bool:
+    """A month can be frozen into a peer baseline once it is over: no claim settles in it any more."""
+    return next_month(month_of(period)) <= today
 
 
 def rule_version_from_row(
@@ -1023,7 +1060,7 @@ def check_rule_version(rule: RuleVersion) -> None:
     not when an audit meets them. Raises ValueError."""
     trial = History(
         catalogue=(ItemRestriction("TRIAL", drug_group="TRIAL", max_quantity_per_day=1, limit_price=Decimal("1.00")),),
-        peer_costs=(InstitutionCost("TRIAL", 2, "J18", 1, Decimal("1.00")),),
+        peer_baseline=PeerBaseline(date(2025, 12, 1), (InstitutionCost("TRIAL", 2, "J18", 1, Decimal("1.00")),)),
     )
     try:
         run_as_if_in_force(rule, _TRIAL_CLAIM, trial)

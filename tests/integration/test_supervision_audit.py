@@ -32,27 +32,12 @@ from shared.events.contracts import (
     LtcServiceRecorded,
     PersonDeceased,
     PersonRegistered,
-    SettlementBreakdown,
 )
 from shared.events.envelope import Event, decode, encode
 from shared.events.kafka import reliable_producer
 from shared.settings import database_url_for
+from tests.claims import ZERO_BREAKDOWN
 
-ZERO = Decimal("0.00")
-BREAKDOWN = SettlementBreakdown(
-    medfee_sumamt=ZERO,
-    fulamt_ownpay_amt=ZERO,
-    overlmt_selfpay=ZERO,
-    preselfpay_amt=ZERO,
-    inscp_scp_amt=ZERO,
-    hifp_pay=ZERO,
-    hifmi_pay=ZERO,
-    hifob_pay=ZERO,
-    maf_pay=ZERO,
-    acct_pay=ZERO,
-    psn_cash_pay=ZERO,
-    fund_pay_sumamt=ZERO,
-)
 CONSUMER = "supervision-it"
 
 
@@ -97,7 +82,7 @@ def settled(
         discharged_on=discharged_on or admitted_on,
         diagnoses=list(diagnoses),
         lines=claim_lines,
-        breakdown=BREAKDOWN,
+        breakdown=ZERO_BREAKDOWN,
         settled_at=datetime(2026, 1, 15, 2, 0, tzinfo=UTC),  # not "today": e2e backtests read today
         institution_level=2,
     )
@@ -233,7 +218,7 @@ async def test_a_reversal_withdraws_the_flags_and_forgets_the_claim(db: Database
         settlement_id=claim.settlement_id,
         person_no=person,
         institution_code=claim.institution_code,
-        breakdown=BREAKDOWN,
+        breakdown=ZERO_BREAKDOWN,
         reversed_at=datetime.now(UTC),
     )
     await send(db, reversal)
@@ -254,7 +239,7 @@ async def test_a_reversal_withdraws_the_flags_and_forgets_the_claim(db: Database
             settlement_id=early.settlement_id,
             person_no=person,
             institution_code=early.institution_code,
-            breakdown=BREAKDOWN,
+            breakdown=ZERO_BREAKDOWN,
             reversed_at=datetime.now(UTC),
         ),
     )

@@ -26,8 +26,8 @@ from shared.events.contracts import ClaimLine, ClaimSettled
 from shared.events.envelope import Event, encode
 from shared.events.kafka import ensure_topics, reliable_producer
 from shared.settings import database_url_for
+from tests.claims import ZERO_BREAKDOWN
 from tests.integration.conftest import start_harness, start_stoppable_consumer
-from tests.integration.test_supervision_audit import BREAKDOWN
 
 CLAIMS = 1_500
 DOCTORS = 30
@@ -48,7 +48,7 @@ def flagged_claim(person_no: str, doctor: str) -> ClaimSettled:
                 line_no=1, item_code="XA01AAA001", quantity=45, unit_price=Decimal("12.50"), amount=Decimal("562.50")
             )
         ],
-        breakdown=BREAKDOWN,
+        breakdown=ZERO_BREAKDOWN,
         settled_at=datetime(2026, 1, 15, 2, 0, tzinfo=UTC),  # not "today": e2e backtests read today
     )
 

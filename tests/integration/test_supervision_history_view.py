@@ -18,24 +18,10 @@ from devstack.stack import Stack
 from services.supervision import repository
 from services.supervision.service import LIBRARY, DraftLine, draft_claim
 from shared.db import Database
-from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.events.contracts import ClaimLine, ClaimSettled
 from shared.settings import database_url_for
+from tests.claims import ZERO_BREAKDOWN
 
-ZERO = Decimal("0.00")
-BREAKDOWN = SettlementBreakdown(
-    medfee_sumamt=ZERO,
-    fulamt_ownpay_amt=ZERO,
-    overlmt_selfpay=ZERO,
-    preselfpay_amt=ZERO,
-    inscp_scp_amt=ZERO,
-    hifp_pay=ZERO,
-    hifmi_pay=ZERO,
-    hifob_pay=ZERO,
-    maf_pay=ZERO,
-    acct_pay=ZERO,
-    psn_cash_pay=ZERO,
-    fund_pay_sumamt=ZERO,
-)
 PARACETAMOL = "XN02BE0010301"  # knowledge base (migration 0002): drug group N02BE
 
 
@@ -66,7 +52,7 @@ def prior_claim(person: str, institution: str, trace: str) -> ClaimSettled:
                 traceability_codes=[trace],
             )
         ],
-        breakdown=BREAKDOWN,
+        breakdown=ZERO_BREAKDOWN,
         settled_at=datetime(2026, 11, 2, 3, 0, tzinfo=UTC),
         institution_level=3,
         institution_type="hospital",

@@ -21,15 +21,21 @@ from services.supervision.service import (
     InstitutionCost,
     ItemRestriction,
     LtcService,
+    PeerBaseline,
     PriorClaim,
     RuleScope,
     RuleVersion,
     SoldCode,
     Stage,
     evaluate,
+    is_closed_period,
+    month_of,
+    next_month,
+    settlement_month,
 )
-from shared.events.contracts import ClaimLine, ClaimSettled, SettlementBreakdown
+from shared.events.contracts import ClaimLine, ClaimSettled
 from shared.money import to_fen
+from tests.claims import paid_by_person
 
 ZERO = Decimal("0.00")
 
@@ -57,20 +63,7 @@ def claim(*lines: tuple[int, str]) -> ClaimSettled:
         discharged_on=date(2025, 1, 3),
         diagnoses=["I10"],
         lines=claim_lines,
-        breakdown=SettlementBreakdown(
-            medfee_sumamt=total,
-            fulamt_ownpay_amt=ZERO,
-            overlmt_selfpay=ZERO,
-            preselfpay_amt=ZERO,
-            inscp_scp_amt=total,
-            hifp_pay=ZERO,
-            hifmi_pay=ZERO,
-            hifob_pay=ZERO,
-            maf_pay=ZERO,
-            acct_pay=ZERO,
-            psn_cash_pay=total,
-            fund_pay_sumamt=ZERO,
-        ),
+        breakdown=paid_by_person(total),
         settled_at=datetime(2025, 1, 3, tzinfo=UTC),
     )
 
@@ -445,43 +438,96 @@ def peers(level: int, group: str, costs: list[str], cases: int = 10) -> tuple[In
 
 
 PEER_COSTS = ["900.00", "950.00", "1000.00", "1050.00", "1100.00"]  # mean 1000, population sd 70.71
+BASELINE_PERIOD = date(2025, 5, 1)  # a closed month before the claims' own
+
+
+def baseline(*costs: InstitutionCost) -> PeerBaseline:
+    return PeerBaseline(BASELINE_PERIOD, costs)
 
 
 def test_institution_far_above_its_peers() -> None:
     c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)  # 1600
     far = InstitutionCost(INSTITUTION, 3, "J18", 20, Decimal("1300.00") * 20)  # z = 300 / 70.71 = 4.2
     near = replace(far, total_cost=Decimal("1200.00") * 20)  # z = 2.8
-    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(3, "J18", PEER_COSTS), far))) == [
+    assert run("PEER-OUTLIER", c, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), far))) == [
         (None, Decimal("600.00"))
     ]
-    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(3, "J18", PEER_COSTS), near))) == []
+    assert run("PEER-OUTLIER", c, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), near))) == []
     # A lower threshold is a parameter; so is the number of peers needed.
     loose = replace(rule("PEER-OUTLIER"), parameters={"z_threshold": 2.5})
-    assert len(evaluate(c, history(peer_costs=(*peers(3, "J18", PEER_COSTS), near)), [loose], "post", ON)) == 1
-    too_few = history(peer_costs=(*peers(3, "J18", PEER_COSTS[:4]), far))
+    assert (
+        len(evaluate(c, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), near)), [loose], "post", ON)) == 1
+    )
+    too_few = history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS[:4]), far))
     assert run("PEER-OUTLIER", c, too_few) == []
     # Peers are of the same level and the same diagnosis group only.
-    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(2, "J18", PEER_COSTS), far))) == []
-    assert run("PEER-OUTLIER", c, history(peer_costs=(*peers(3, "I10", PEER_COSTS), far))) == []
+    assert run("PEER-OUTLIER", c, history(peer_baseline=baseline(*peers(2, "J18", PEER_COSTS), far))) == []
+    assert run("PEER-OUTLIER", c, history(peer_baseline=baseline(*peers(3, "I10", PEER_COSTS), far))) == []
     # A cheap claim from an outlier institution is flagged with nothing at stake.
     cheap = inpatient(ON, date(2025, 6, 5), ("BED", 4, "200.00"), diagnoses=("J18",), institution_level=3)
-    assert run("PEER-OUTLIER", cheap, history(peer_costs=(*peers(3, "J18", PEER_COSTS), far))) == [
+    assert run("PEER-OUTLIER", cheap, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), far))) == [
         (None, Decimal("0.00"))
     ]
     # Level unknown: no peers to compare with.
     unknown = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18",))
-    assert run("PEER-OUTLIER", unknown, history(peer_costs=(*peers(3, "J18", PEER_COSTS), far))) == []
+    assert run("PEER-OUTLIER", unknown, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), far))) == []
+
+
+def test_peer_outlier_without_a_baseline_does_not_fire() -> None:
+    c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)
+    far = InstitutionCost(INSTITUTION, 3, "J18", 20, Decimal("1300.00") * 20)
+    assert run("PEER-OUTLIER", c, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), far))) != []
+    # No baseline taken yet: nothing fixed to compare with, whatever the rule version says.
+    assert run("PEER-OUTLIER", c, history()) == []
+    eager = replace(rule("PEER-OUTLIER"), parameters={"z_threshold": -100, "min_peers": 0})
+    assert evaluate(c, history(), [eager], "post", ON) == []
+    # A baseline without the institution (no cases of its own that month): not judged.
+    assert run("PEER-OUTLIER", c, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS)))) == []
+    # A baseline without the group at all: no peers.
+    assert evaluate(c, history(peer_baseline=baseline()), [eager], "post", ON) == []
+
+
+def test_peer_outlier_names_the_baseline_month_it_judged_by() -> None:
+    c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)
+    far = InstitutionCost(INSTITUTION, 3, "J18", 20, Decimal("1300.00") * 20)
+    (finding,) = evaluate(
+        c, history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), far)), [rule("PEER-OUTLIER")], "post", ON
+    )
+    assert finding.message == (
+        f"{INSTITUTION} cost 1300.00 a case in J18 at level 3 in 2025-05; 5 peers averaged 1000.00 (z = 4.2)"
+    )
+    assert (finding.severity, finding.rule_version) == ("warn", 1)
+
+
+def test_baseline_months() -> None:
+    assert month_of(date(2026, 11, 24)) == date(2026, 11, 1)
+    assert next_month(date(2026, 12, 1)) == date(2027, 1, 1)
+    assert next_month(date(2026, 1, 1)) == date(2026, 2, 1)
+    # A month is closed from the first day of the next one (business dates, Asia/Shanghai).
+    assert is_closed_period(date(2026, 10, 1), date(2026, 11, 1))
+    assert not is_closed_period(date(2026, 11, 1), date(2026, 11, 30))
+    assert not is_closed_period(date(2026, 12, 1), date(2026, 11, 30))
+    # The month a claim settled in is the Asia/Shanghai one: 16:30 UTC on Oct 31 is Nov 1 there.
+    c = settled(("LAB01", 1, "10.00"))
+    late = c.model_copy(update={"settled_at": datetime(2026, 10, 31, 16, 30, tzinfo=UTC)})
+    assert settlement_month(late) == date(2026, 11, 1)
+    early = c.model_copy(update={"settled_at": datetime(2026, 10, 31, 15, 59, tzinfo=UTC)})
+    assert settlement_month(early) == date(2026, 10, 1)
 
 
 def test_peer_outlier_identical_peers() -> None:
     c = settled(("LAB01", 1, "50.00"), institution_level=1, diagnoses=("I10",))
     same = peers(1, "I10", ["40.00"] * 5)
     assert (
-        run("PEER-OUTLIER", c, history(peer_costs=(*same, InstitutionCost(INSTITUTION, 1, "I10", 2, Decimal("80.00")))))
+        run(
+            "PEER-OUTLIER",
+            c,
+            history(peer_baseline=baseline(*same, InstitutionCost(INSTITUTION, 1, "I10", 2, Decimal("80.00")))),
+        )
         == []
     )
     above = InstitutionCost(INSTITUTION, 1, "I10", 2, Decimal("90.00"))
-    assert run("PEER-OUTLIER", c, history(peer_costs=(*same, above))) == [(None, Decimal("10.00"))]
+    assert run("PEER-OUTLIER", c, history(peer_baseline=baseline(*same, above))) == [(None, Decimal("10.00"))]
 
 
 def test_peer_outlier_below_the_mean_is_judged_by_a_negative_threshold() -> None:
@@ -489,7 +535,7 @@ def test_peer_outlier_below_the_mean_is_judged_by_a_negative_threshold() -> None
     # skips the deviation then); a negative threshold still compares the z-score.
     c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)
     below = InstitutionCost(INSTITUTION, 3, "J18", 10, Decimal("990.00") * 10)  # z = -10 / 70.71 = -0.14
-    costs = history(peer_costs=(*peers(3, "J18", PEER_COSTS), below))
+    costs = history(peer_baseline=baseline(*peers(3, "J18", PEER_COSTS), below))
     assert run("PEER-OUTLIER", c, costs) == []
     assert evaluate(c, costs, [replace(rule("PEER-OUTLIER"), parameters={"z_threshold": 0})], "post", ON) == []
     lenient = replace(rule("PEER-OUTLIER"), parameters={"z_threshold": -1})
@@ -601,7 +647,7 @@ def clean_case(rng: random.Random, n: int) -> tuple[ClaimSettled, History]:
         sold_codes=(SoldCode(f"OLD{n}", uuid4()),),
         drug_purchases=two_doctors,
         ltc_services=ltc,
-        peer_costs=costs,
+        peer_baseline=baseline(*costs),
     )
     return c, hist
 
@@ -685,11 +731,12 @@ def plant(rule_id: str, c: ClaimSettled, hist: History) -> tuple[ClaimSettled, H
             )
             return stay, replace(hist, ltc_services=(*hist.ltc_services, *during)), Decimal("67.25")
         case "PEER-OUTLIER":
-            own = [p for p in hist.peer_costs if p.institution_code == INSTITUTION]
-            others = [p for p in hist.peer_costs if p.institution_code != INSTITUTION]
+            assert hist.peer_baseline is not None
+            own = [p for p in hist.peer_baseline.costs if p.institution_code == INSTITUTION]
+            others = [p for p in hist.peer_baseline.costs if p.institution_code != INSTITUTION]
             mean = sum((p.cost_per_case for p in others), ZERO) / len(others)
             upcoded = [replace(p, total_cost=p.total_cost * 2) for p in own]  # far above the peers
-            return c, replace(hist, peer_costs=(*others, *upcoded)), to_fen(max(ZERO, total - mean))
+            return c, replace(hist, peer_baseline=baseline(*others, *upcoded)), to_fen(max(ZERO, total - mean))
     raise AssertionError(rule_id)
 
 
