@@ -626,6 +626,8 @@ def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any
     z-score of the institution's baseline cost per case against the peers' mean and population
     standard deviation above `z_threshold` (default 3) flags the claim; what the claim costs above
     the peer mean is at stake. No baseline, or the institution absent from it: no finding.
+    `min_cases` (default 1) leaves out of the comparison every institution, the claim's own
+    included, with fewer cases than that in the baseline: a cost per case of three cases is noise.
     """
     baseline = history.peer_baseline
     if baseline is None:
@@ -634,13 +636,14 @@ def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any
     if group is None or claim.institution_level is None:
         return []
     min_peers = int(params.get("min_peers", 5))
+    min_cases = max(1, int(params.get("min_cases", 1)))
     z_threshold = Decimal(str(params.get("z_threshold", 3)))
     # One pass over the baseline's costs (asked for every claim of every batch); sums in the same order.
     level, institution = claim.institution_level, claim.institution_code
     peers: list[Decimal] = []
     own_total, own_cases, has_own = Decimal(0), 0, False
     for c in baseline.costs:
-        if c.institution_level != level or c.diagnosis_group != group or c.cases <= 0:
+        if c.institution_level != level or c.diagnosis_group != group or c.cases < min_cases:
             continue
         if c.institution_code == institution:
             own_total += c.total_cost

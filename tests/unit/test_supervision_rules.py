@@ -487,6 +487,26 @@ def test_peer_outlier_without_a_baseline_does_not_fire() -> None:
     assert evaluate(c, history(peer_baseline=baseline()), [eager], "post", ON) == []
 
 
+def test_peer_outlier_leaves_small_cells_out_when_a_version_asks() -> None:
+    c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)
+    four_cases = InstitutionCost(INSTITUTION, 3, "J18", 4, Decimal("1300.00") * 4)
+    five_cases = InstitutionCost(INSTITUTION, 3, "J18", 5, Decimal("1300.00") * 5)
+    careful = replace(rule("PEER-OUTLIER"), version=2, parameters={"z_threshold": 3, "min_peers": 5, "min_cases": 5})
+
+    def judged(rule_version: RuleVersion, *costs: InstitutionCost) -> int:
+        return len(evaluate(c, history(peer_baseline=baseline(*costs)), [rule_version], "post", ON))
+
+    # Version 1 (no min_cases): every case counts, four cases included.
+    assert judged(rule("PEER-OUTLIER"), *peers(3, "J18", PEER_COSTS), four_cases) == 1
+    # min_cases 5: the institution's own cell of four is too small to judge; five is enough.
+    assert judged(careful, *peers(3, "J18", PEER_COSTS), four_cases) == 0
+    assert judged(careful, *peers(3, "J18", PEER_COSTS), five_cases) == 1
+    # A peer under the minimum does not count towards min_peers either: four real peers are too few.
+    small_peer = InstitutionCost("H3999", 3, "J18", 2, Decimal("2000.00"))
+    assert judged(careful, *peers(3, "J18", PEER_COSTS[:4]), small_peer, five_cases) == 0
+    assert judged(rule("PEER-OUTLIER"), *peers(3, "J18", PEER_COSTS[:4]), small_peer, five_cases) == 1
+
+
 def test_peer_outlier_names_the_baseline_month_it_judged_by() -> None:
     c = inpatient(ON, date(2025, 6, 5), ("BED", 4, "400.00"), diagnoses=("J18.9",), institution_level=3)
     far = InstitutionCost(INSTITUTION, 3, "J18", 20, Decimal("1300.00") * 20)
