@@ -295,6 +295,8 @@ def _under(code: ColumnElement[str] | InstrumentedAttribute[str], prefix: str) -
     each statement, and after five runs on a connection PostgreSQL may keep a generic plan, which cannot turn
     `LIKE $1` into an index range, so every later village's count read all 7 million persons (bench `coverage`,
     decision 0019). Region prefixes are digits only: nothing to escape, and a statement per node is cached."""
+    if not prefix.isdigit():  # a wildcard or a quote has no place in a region prefix (the routes check it too)
+        raise ValueError(f"not a region prefix: {prefix!r}")
     return code.like(bindparam("under_prefix", prefix + "%", unique=True, literal_execute=True))
 
 
