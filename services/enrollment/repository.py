@@ -14,11 +14,13 @@ from sqlalchemy import (
     Date,
     String,
     and_,
+    bindparam,
     column,
     delete,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from sqlalchemy.orm import InstrumentedAttribute
 
 from services.enrollment.lifecycle import LIVE_STATES
 from services.enrollment.models import (
@@ -287,12 +290,23 @@ def _alive_on(on: date) -> ColumnElement[bool]:
     return or_(Person.died_on.is_(None), Person.died_on >= on)
 
 
-def _prefix_pattern(prefix: str) -> str:
-    return prefix + "%"  # region prefixes are digits only: no LIKE wildcards to escape
+def _under(code: ColumnElement[str] | InstrumentedAttribute[str], prefix: str) -> ColumnElement[bool]:
+    """code LIKE 'prefix%', the pattern written into the statement, not sent as a parameter: asyncpg prepares
+    each statement, and after five runs on a connection PostgreSQL may keep a generic plan, which cannot turn
+    `LIKE $1` into an index range, so every later village's count read all 7 million persons (bench `coverage`,
+    decision 0019). Region prefixes are digits only: nothing to escape, and a statement per node is cached."""
+    if not prefix.isdigit():  # a wildcard or a quote has no place in a region prefix (the routes check it too)
+        raise ValueError(f"not a region prefix: {prefix!r}")
+    return code.like(bindparam("under_prefix", prefix + "%", unique=True, literal_execute=True))
 
 
 # Every basic scheme (shared.events.contracts.Scheme): coverage counts a person once per scheme they are covered in.
 _SCHEMES = values(column("scheme", String), name="schemes").data([("employee",), ("resident",)])
+
+
+# A node whose prefix is this short (the city, 4 digits) holds nearly every person: its count is one pass over all
+# persons and enrollments (hash joins), as the snapshot's. Any narrower node is counted from its own persons.
+_WHOLE_CITY_PREFIX_LENGTH = 4
 
 
 async def insured_counts(
@@ -301,9 +315,37 @@ async def insured_counts(
     """Persons alive on `on` whose hukou lies under `prefix` and who are covered on `on`,
     counted by (first child_prefix_length digits of the hukou code, scheme).
 
-    Each person is counted once per scheme through a semi-join (EXISTS) of persons × schemes against the covering
-    enrollments: a hash of the enrollments and a few hundred groups, where count(DISTINCT person_no) sorted every
-    covered person (a sort that spilt to disk at 100,000 persons; decision 0006)."""
+    Each person counts once per scheme they are covered in. Below the city, the node's persons are read by the
+    hukou prefix (ix_persons_hukou_covering) and each one's covering schemes looked up by person
+    (ix_enrollments_covering; both index-only, migration 0010): work in proportion to the node's persons. The
+    persons × schemes semi-join (`_city_insured_counts`) was misestimated by the planner (the join of the covering
+    enrollments with the scheme list taken for two rows) into a pass over every covering enrollment of the city
+    probing persons one by one, whatever the node: a village of 2,000 persons took as long as the city (bench
+    `coverage`, decision 0019)."""
+    if len(prefix) <= _WHOLE_CITY_PREFIX_LENGTH:
+        return await _city_insured_counts(session, prefix, child_prefix_length, on)
+    child_prefix = func.left(Person.hukou_region_code, child_prefix_length).label("child_prefix")
+    covered = (
+        select(Enrollment.scheme)
+        .where(Enrollment.person_no == Person.person_no, _covered_on(on))
+        .distinct()
+        .lateral("covered_schemes")
+    )
+    rows = await session.execute(
+        select(child_prefix, covered.c.scheme, func.count())
+        .select_from(Person)
+        .join(covered, true())
+        .where(_under(Person.hukou_region_code, prefix), _alive_on(on))
+        .group_by(child_prefix, covered.c.scheme)
+    )
+    return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
+
+
+async def _city_insured_counts(
+    session: AsyncSession, prefix: str, child_prefix_length: int, on: date
+) -> dict[tuple[str, str], int]:
+    """`insured_counts` for a node holding nearly everyone: a semi-join (EXISTS) of persons × schemes against the
+    covering enrollments, no sort of every covered person (count(DISTINCT) spilt to disk; decision 0006)."""
     child_prefix = func.left(Person.hukou_region_code, child_prefix_length).label("child_prefix")
     covered = (
         select(Enrollment.person_no)
@@ -314,7 +356,7 @@ async def insured_counts(
         select(child_prefix, _SCHEMES.c.scheme, func.count())
         .select_from(Person)
         .join(_SCHEMES, true())
-        .where(Person.hukou_region_code.like(_prefix_pattern(prefix)), _alive_on(on), covered)
+        .where(_under(Person.hukou_region_code, prefix), _alive_on(on), covered)
         .group_by(child_prefix, _SCHEMES.c.scheme)
     )
     return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
@@ -384,10 +426,16 @@ async def snapshot_insured_counts(
     child_prefix = func.left(CoverageCount.hukou_region_code, child_prefix_length).label("child_prefix")
     rows = await session.execute(
         select(child_prefix, CoverageCount.scheme, func.sum(CoverageCount.insured))
-        .where(CoverageCount.as_of == on, CoverageCount.hukou_region_code.like(_prefix_pattern(prefix)))
+        .where(CoverageCount.as_of == on, _under(CoverageCount.hukou_region_code, prefix))
         .group_by(child_prefix, CoverageCount.scheme)
     )
     return {(str(p), str(s)): int(n) for p, s, n in rows.all()}
+
+
+def _page_size(limit: int) -> ColumnElement[int]:
+    """LIMIT written into the statement, as `_under`'s prefix: a generic plan, not knowing a page is 100 rows, took
+    walking persons in person_no order for cheap and read all of them to fill a village's page."""
+    return literal_column(str(int(limit)))
 
 
 async def uninsured_under(
@@ -397,9 +445,9 @@ async def uninsured_under(
     covered = select(Enrollment.person_no).where(Enrollment.person_no == Person.person_no, _covered_on(on))
     query = (
         select(Person)
-        .where(Person.hukou_region_code.like(_prefix_pattern(prefix)), _alive_on(on), ~covered.exists())
+        .where(_under(Person.hukou_region_code, prefix), _alive_on(on), ~covered.exists())
         .order_by(Person.person_no)
-        .limit(limit)
+        .limit(_page_size(limit))
     )
     if after is not None:
         query = query.where(Person.person_no > after)
@@ -409,11 +457,11 @@ async def uninsured_under(
 async def search_persons(
     session: AsyncSession, *, name: str | None, region_prefix: str | None, limit: int, after: str | None
 ) -> list[Person]:
-    query = select(Person).order_by(Person.person_no).limit(limit)
+    query = select(Person).order_by(Person.person_no).limit(_page_size(limit))
     if name is not None:
         query = query.where(Person.name == name)
     if region_prefix is not None:
-        query = query.where(Person.hukou_region_code.like(_prefix_pattern(region_prefix)))
+        query = query.where(_under(Person.hukou_region_code, region_prefix))
     if after is not None:
         query = query.where(Person.person_no > after)
     return list(await session.scalars(query))
@@ -578,7 +626,7 @@ async def imported_baselines(session: AsyncSession, prefix: str) -> dict[str, in
     """region code → imported hukou population, for the regions under `prefix` (the node itself included)."""
     rows = await session.execute(
         select(HukouBaseline.region_code, HukouBaseline.hukou_population).where(
-            HukouBaseline.region_code.like(_prefix_pattern(prefix))
+            _under(HukouBaseline.region_code, prefix)
         )
     )
     return {str(code): int(n) for code, n in rows.all()}
