@@ -686,6 +686,13 @@ def test_gateway_reaches_the_four_services_through_their_services(objects: list[
         assert any(p["port"] == 8000 for p in services[svc]["spec"]["ports"])
 
 
+def test_settlement_asks_supervisions_in_stage_check_at_its_service(objects: list[dict[str, Any]]) -> None:
+    # 事中审核: without the URL the API would ask 127.0.0.1 and every claim would settle unchecked.
+    (c,) = containers(deployments(objects, "api")["settlement"])
+    assert env_map(c)["SETTLEMENT_SUPERVISION_URL"]["value"] == "http://supervision:8000"
+    assert any(p["port"] == 8000 for p in by_name(objects, "Service")["supervision"]["spec"]["ports"])
+
+
 def test_every_service_selects_the_pods_of_a_deployment(objects: list[dict[str, Any]]) -> None:
     deps = of_kind(objects, "Deployment")
     services = of_kind(objects, "Service")
@@ -937,11 +944,13 @@ def test_prod_network_policies_deny_by_default_and_allow_what_yibao_needs() -> N
     assert allowed(policies, "Ingress", apis["gateway"], {}, 8000, ingress_nginx)
     for svc in BACKENDS:
         assert not allowed(policies, "Ingress", apis[svc], {}, 8000, ingress_nginx), svc
-        # The gateway calls every service; nothing else in the namespace does.
+        # The gateway calls every service; of the others only settlement's API calls one:
+        # supervision's in-stage check (事中审核).
         assert connects(policies, apis["gateway"], apis[svc], 8000), svc
         for other in BACKENDS:
             if other != svc:
-                assert not connects(policies, apis[other], apis[svc], 8000), f"{other} -> {svc}"
+                in_stage_check = (other, svc) == ("settlement", "supervision")
+                assert connects(policies, apis[other], apis[svc], 8000) == in_stage_check, f"{other} -> {svc}"
                 assert not connects(policies, workers[other], apis[svc], 8000), f"{other} worker -> {svc}"
     # Each service's pods reach their own database and no other service's.
     for svc in SERVICES:
@@ -1048,6 +1057,10 @@ def test_compose_runs_each_api_after_its_migration() -> None:
     gateway_env = services["gateway"]["environment"]
     for svc in BACKENDS:
         assert gateway_env[f"GATEWAY_{svc.upper()}_URL"] == f"http://{svc}:8000"
+    # 事中审核: settlement asks supervision directly, with the common settings too.
+    settlement_env = services["settlement"]["environment"]
+    assert settlement_env["SETTLEMENT_SUPERVISION_URL"] == "http://supervision:8000"
+    assert settlement_env["DATABASE_URL"] == services["gateway"]["environment"]["DATABASE_URL"]
 
 
 def test_compose_creates_every_topic() -> None:
