@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.scheduled import parse
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -691,6 +693,38 @@ def test_settlement_asks_supervisions_in_stage_check_at_its_service(objects: lis
     (c,) = containers(deployments(objects, "api")["settlement"])
     assert env_map(c)["SETTLEMENT_SUPERVISION_URL"]["value"] == "http://supervision:8000"
     assert any(p["port"] == 8000 for p in by_name(objects, "Service")["supervision"]["spec"]["ports"])
+
+
+def test_scheduled_work_runs_as_cronjobs_calling_the_services_directly(objects: list[dict[str, Any]]) -> None:
+    cronjobs = {c["metadata"]["name"]: c for c in of_kind(objects, "CronJob")}
+    assert set(cronjobs) == {"enrollment-coverage-snapshot", "supervision-peer-baseline", "settlement-clearing"}
+    for cronjob in cronjobs.values():
+        spec = cronjob["spec"]
+        assert spec["timeZone"] == "Asia/Shanghai"
+        assert spec["concurrencyPolicy"] == "Forbid"
+        template = spec["jobTemplate"]["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] == "scheduler"
+        (c,) = template["spec"]["containers"]
+        assert c["command"][:3] == ["python", "-m", "shared.scheduled"]
+        args = parse(c["command"][3:])  # the command line the module itself accepts
+        assert args.service == labels["app.kubernetes.io/name"]
+        assert args.path.startswith(f"/api/v1/{args.service}/")
+        assert env_map(c)["YIBAO_JWT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "yibao-jwt"
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert "limits" in c["resources"]
+
+
+def test_prod_lets_scheduled_work_reach_the_service_it_calls_and_nothing_else() -> None:
+    objects = rendered("prod")
+    policies = of_kind(objects, "NetworkPolicy")
+    apis = {svc: pod_labels(d) for svc, d in deployments(objects, "api").items()}
+    for cronjob in of_kind(objects, "CronJob"):
+        pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        assert connects(policies, pod, apis[pod["app.kubernetes.io/name"]], 8000), cronjob["metadata"]["name"]
+        assert not connects(policies, pod, apis["gateway"], 8000)
+        assert not connects(policies, pod, database_pod(pod["app.kubernetes.io/name"]), 5432)
+        assert not connects(policies, pod, KAFKA_BROKER, 9092)
 
 
 def test_every_service_selects_the_pods_of_a_deployment(objects: list[dict[str, Any]]) -> None:
