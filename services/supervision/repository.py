@@ -708,38 +708,27 @@ async def take_peer_baseline(session: AsyncSession, period: date, taken_by: str)
     return PeerBaselineSummary(*row)
 
 
+# PeerBaselineSummary's fields, in order.
+_BASELINE_SUMMARY = (
+    PeerBaselineRow.period,
+    PeerBaselineRow.taken_at,
+    PeerBaselineRow.taken_by,
+    PeerBaselineRow.institutions,
+    PeerBaselineRow.diagnosis_groups,
+    PeerBaselineRow.cases,
+)
+
+
 async def peer_baselines(session: AsyncSession, *, before: date | None, limit: int) -> list[PeerBaselineSummary]:
     """Baselines newest period first, those before `before` (a keyset cursor) when given."""
-    query = (
-        select(
-            PeerBaselineRow.period,
-            PeerBaselineRow.taken_at,
-            PeerBaselineRow.taken_by,
-            PeerBaselineRow.institutions,
-            PeerBaselineRow.diagnosis_groups,
-            PeerBaselineRow.cases,
-        )
-        .order_by(PeerBaselineRow.period.desc())
-        .limit(limit)
-    )
+    query = select(*_BASELINE_SUMMARY).order_by(PeerBaselineRow.period.desc()).limit(limit)
     if before is not None:
         query = query.where(PeerBaselineRow.period < before)
     return [PeerBaselineSummary(*row) for row in await session.execute(query)]
 
 
 async def peer_baseline(session: AsyncSession, period: date) -> PeerBaselineSummary | None:
-    row = (
-        await session.execute(
-            select(
-                PeerBaselineRow.period,
-                PeerBaselineRow.taken_at,
-                PeerBaselineRow.taken_by,
-                PeerBaselineRow.institutions,
-                PeerBaselineRow.diagnosis_groups,
-                PeerBaselineRow.cases,
-            ).where(PeerBaselineRow.period == period)
-        )
-    ).first()
+    row = (await session.execute(select(*_BASELINE_SUMMARY).where(PeerBaselineRow.period == period))).first()
     return None if row is None else PeerBaselineSummary(*row)
 
 

@@ -4,26 +4,21 @@ value; the downgrade gives the older shape back. On a database of its own, migra
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
-import sys
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
 import pytest
 
-from devstack.infra import REPO_ROOT
 from devstack.stack import Stack
 from services.settlement.policies import load_policy_rows, parse_policy_row
 from services.settlement.service import ASSISTANCE_GROUPS, AssistanceTerms
-from shared.settings import database_url_for, plain_url
+from shared.settings import plain_url
+from tests.integration.migration_steps import alembic, scratch_database
 
-SETTLEMENT = REPO_ROOT / "services" / "settlement"
 LEGACY_CSV = (
     "region,scheme,year,visit_type,institution_level,retiree,version,effective_from,effective_to,deductible,ratio,"
     "cap,critical_threshold,critical_tiers,critical_cap,assistance_share,assistance_cap,unfiled_reduction\n"
@@ -35,25 +30,13 @@ LEGACY_CSV = (
 
 
 async def _alembic(url: str, *args: str) -> None:
-    run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "alembic", "-c", str(SETTLEMENT / "alembic.ini"), *args,
-        cwd=REPO_ROOT, env=os.environ | {"SETTLEMENT_DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await run.communicate()
-    assert run.returncode == 0, out.decode(errors="replace")
+    await alembic("settlement", url, *args)
 
 
 @pytest.fixture
 async def database(infra: Stack) -> AsyncIterator[str]:
-    name = f"polmig_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(plain_url(infra.database_url))
-    await admin.execute(f'CREATE DATABASE "yibao_{name}"')
-    try:
-        yield database_url_for(name, infra.database_url)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(infra, "polmig") as url:
+        yield url
 
 
 async def _source_rows(url: str) -> list[dict[str, str]]:

@@ -4,9 +4,6 @@ be a month, and the downgrade rebuilds the running totals from the claim history
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
@@ -15,33 +12,19 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from devstack.infra import REPO_ROOT
 from devstack.stack import Stack
-from shared.settings import database_url_for, plain_url
-
-SUPERVISION = REPO_ROOT / "services" / "supervision"
+from shared.settings import plain_url
+from tests.integration.migration_steps import alembic, scratch_database
 
 
 async def _alembic(url: str, *args: str) -> None:
-    run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "alembic", "-c", str(SUPERVISION / "alembic.ini"), *args,
-        cwd=REPO_ROOT, env=os.environ | {"SUPERVISION_DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await run.communicate()
-    assert run.returncode == 0, out.decode(errors="replace")
+    await alembic("supervision", url, *args)
 
 
 @pytest.fixture
 async def database(infra: Stack) -> AsyncIterator[str]:
-    name = f"peermig_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(plain_url(infra.database_url))
-    await admin.execute(f'CREATE DATABASE "yibao_{name}"')
-    try:
-        yield database_url_for(name, infra.database_url)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(infra, "peermig") as url:
+        yield url
 
 
 async def _tables(conn: asyncpg.Connection) -> set[str]:
