@@ -107,7 +107,7 @@ from services.enrollment.service import (
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.bulk import fewer_gc_passes
 from shared.db import DbSession
-from shared.errors import Conflict, FieldError, Forbidden, NotFound, ProblemError, Unprocessable
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, ProblemError, ServiceUnavailable, Unprocessable
 from shared.events.contracts import (
     PERSON_NO_PATTERN,
     ContributionPosted,
@@ -1035,7 +1035,16 @@ async def coverage(
         counts = await repository.snapshot_insured_counts(session, on, node.prefix, child_length)
     else:
         on = as_of or date.today()
-        counts = await repository.insured_counts(session, node.prefix, child_length, on)
+        limit_s = request.app.state.settings.coverage_live_timeout_s
+        try:
+            counts = await repository.insured_counts_within(session, node.prefix, child_length, on, limit_s=limit_s)
+        except repository.CountTooSlow as exc:
+            raise ServiceUnavailable(
+                f"Counting everyone under {region} live took longer than {limit_s:g} s. Read the day's coverage "
+                "snapshot instead (source=snapshot; ops take one nightly with POST /stats/coverage/snapshots), or ask "
+                "for a smaller region.",
+                kind="coverage-count-too-slow",
+            ) from exc
     line, children = roll_up(node, counts)
     imported = await repository.imported_baselines(session, node.prefix)
     return CoverageOut(

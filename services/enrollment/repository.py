@@ -309,6 +309,28 @@ _SCHEMES = values(column("scheme", String), name="schemes").data([("employee",),
 _WHOLE_CITY_PREFIX_LENGTH = 4
 
 
+class CountTooSlow(Exception):
+    """A live count ran past its time limit; PostgreSQL stopped it (the transaction is aborted)."""
+
+
+async def insured_counts_within(
+    session: AsyncSession, prefix: str, child_prefix_length: int, on: date, *, limit_s: float
+) -> dict[tuple[str, str], int]:
+    """`insured_counts`, stopped by PostgreSQL after `limit_s` (statement_timeout, for this statement: the setting
+    is local to the transaction and put back afterwards)."""
+    previous = await session.scalar(text("SELECT current_setting('statement_timeout')"))
+    limit = f"{max(1, round(limit_s * 1000))}ms"
+    await session.execute(text("SELECT set_config('statement_timeout', :limit, true)"), {"limit": limit})
+    try:
+        counts = await insured_counts(session, prefix, child_prefix_length, on)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "57014":  # query_canceled: the statement timeout
+            raise CountTooSlow from exc
+        raise
+    await session.execute(text("SELECT set_config('statement_timeout', :previous, true)"), {"previous": previous})
+    return counts
+
+
 async def insured_counts(
     session: AsyncSession, prefix: str, child_prefix_length: int, on: date
 ) -> dict[tuple[str, str], int]:

@@ -1,4 +1,4 @@
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings, refuse_weak_secret
@@ -21,6 +21,10 @@ class Settings(ServiceSettings):
     first_enrollment_waiting_days: int = 0
     # 新生儿 enrolled within this many days of birth are covered from birth.
     newborn_grace_days: int = 90
+    # A live coverage count longer than this is stopped and answered 503 `coverage-count-too-slow`, pointing at the
+    # snapshot: below the gateway's upstream timeout (15 s), so the caller gets a reason, not a 504, and PostgreSQL
+    # stops (a whole city of 7 million counts in ~22 s; bench `coverage`). ENROLLMENT_COVERAGE_LIVE_TIMEOUT_S.
+    coverage_live_timeout_s: float = Field(default=12.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _refuse_development_keys(self) -> "Settings":
