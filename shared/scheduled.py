@@ -19,18 +19,17 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic_settings import SettingsConfigDict
 
 from shared.auth import Role, issue_token
+from shared.business_time import business_today
 from shared.settings import ServiceSettings
 
 SERVICES = ("enrollment", "settlement", "ltc", "supervision")
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")  # a month or a day on the schedule is a local one
 SUBJECT = "scheduler"
 
 
@@ -96,7 +95,7 @@ async def call(settings: SchedulerSettings, args: argparse.Namespace, body: dict
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
-        body = request_body(args.body, args.previous_month, datetime.now(BUSINESS_ZONE).date())
+        body = request_body(args.body, args.previous_month, business_today())
     except ValueError as exc:
         print(f"scheduled: {exc}", file=sys.stderr)
         return 2

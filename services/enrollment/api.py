@@ -106,6 +106,7 @@ from services.enrollment.service import (
 )
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.bulk import fewer_gc_passes
+from shared.business_time import business_today
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ProblemError, ServiceUnavailable, Unprocessable
 from shared.events.contracts import (
@@ -388,7 +389,7 @@ async def _post_contribution(
     individual = paid.individual if paid.individual is not None else max(zero, due.individual - individual_paid)
     employer = paid.employer if paid.employer is not None else max(zero, due.employer - employer_paid)
     subsidy = paid.subsidy if paid.subsidy is not None else max(zero, due.subsidy - subsidy_paid)
-    paid_on = paid.paid_on or date.today()
+    paid_on = paid.paid_on or business_today()
     account_credit = min(individual, max(zero, due.personal_account_credit - min(individual_paid, due.individual)))
     contribution = Contribution(
         id=uuid.uuid4(),
@@ -551,7 +552,7 @@ async def suspend(
     require_role(principal, Role.OPS, Role.ADMIN)
     row = await _locked_enrollment(session, person_no, enrollment_id)
     row.status = _apply(row, Action.SUSPEND).value
-    row.suspended_from = body.suspended_from or date.today()
+    row.suspended_from = body.suspended_from or business_today()
     row.status_reason = body.reason
     await repository.flush(session)
     await publish(
@@ -599,7 +600,7 @@ async def terminate(
     """pending|active|suspended → terminated (death, emigration, scheme switch, transfer)."""
     require_role(principal, Role.OPS, Role.ADMIN)
     row = await _locked_enrollment(session, person_no, enrollment_id)
-    await _terminate(session, row, body.terminated_on or date.today(), body.reason)
+    await _terminate(session, row, body.terminated_on or business_today(), body.reason)
     return enrollment_out(row)
 
 
@@ -622,7 +623,7 @@ async def transfer(
         )
     if body.to_region_code == row.region_code:
         raise Unprocessable("The enrollment is already in that region.", kind="same-region")
-    starts = body.transfer_on or date.today() + timedelta(days=1)
+    starts = body.transfer_on or business_today() + timedelta(days=1)
     if not row.effective_from < starts <= row.effective_to:
         raise Unprocessable(
             f"transfer_on must lie after {row.effective_from.isoformat()} and by {row.effective_to.isoformat()}.",
@@ -714,7 +715,7 @@ async def record_death(
 
 async def _record_death(session: AsyncSession, person_no: str, died_on: date) -> Person:
     person = await _living_person(session, person_no)
-    if died_on > date.today() or died_on < person.birth_date:
+    if died_on > business_today() or died_on < person.birth_date:
         raise Unprocessable("The date of death must lie between birth and today.", kind="invalid-date-of-death")
     person.died_on = died_on
     for row in await repository.live_enrollments_of(session, person_no):
@@ -751,7 +752,7 @@ def _may_act_for(principal: Principal, person_no: str) -> None:
 
 def filing_out(row: Filing) -> FilingOut:
     out = FilingOut.model_validate(row, from_attributes=True)
-    out.status = effective_status(row.status, row.valid_to, date.today()).value
+    out.status = effective_status(row.status, row.valid_to, business_today()).value
     return out
 
 
@@ -779,7 +780,7 @@ async def file_cross_region(
     """File for care in another region; approved at once where the rules allow, otherwise pending review."""
     _may_act_for(principal, person_no)
     person = await _living_person(session, person_no)
-    today = date.today()
+    today = business_today()
     schemes = await repository.active_schemes(session, person_no, max(today, body.valid_from))
     live = await repository.live_enrollments_of(session, person_no)
     home = live[-1].region_code if live else person.hukou_region_code
@@ -842,7 +843,7 @@ async def approve_filing(
     row = await _locked_filing(session, person_no, filing_id)
     if row.status != FilingStatus.PENDING_REVIEW:
         raise Conflict(f"Filing {filing_id} is {row.status}, not pending review.", kind="illegal-transition")
-    if row.valid_to < date.today():
+    if row.valid_to < business_today():
         raise Conflict(
             f"Filing {filing_id} ran out on {row.valid_to.isoformat()} before review.", kind="filing-expired"
         )
@@ -861,7 +862,7 @@ async def revoke_filing(
     """Revoke (撤销备案): care there is unfiled again from today. An expired filing needs no revoking."""
     _may_act_for(principal, person_no)
     row = await _locked_filing(session, person_no, filing_id)
-    today = date.today()
+    today = business_today()
     current = effective_status(row.status, row.valid_to, today)
     if current in (FilingStatus.REVOKED, FilingStatus.EXPIRED):
         raise Conflict(f"Filing {filing_id} is already {current.value}.", kind="illegal-transition")
@@ -903,7 +904,7 @@ async def bind_relative(
     relative = await repository.get_person(session, body.relative_person_no)
     if relative is None:
         raise NotFound(f"No person {body.relative_person_no}.", kind="person-not-found")
-    today = date.today()
+    today = business_today()
     current = await repository.current_bindings(session, person_no)
     try:
         check_binding(
@@ -963,7 +964,7 @@ async def unbind_relative(
         raise NotFound(f"{person_no} has no family binding {binding_id}.", kind="binding-not-found")
     if row.unbound_on is not None:
         raise Conflict(f"Binding {binding_id} ended on {row.unbound_on.isoformat()}.", kind="already-unbound")
-    row.unbound_on = date.today()
+    row.unbound_on = business_today()
     await repository.flush(session)
     await publish(
         session,
@@ -1034,7 +1035,7 @@ async def coverage(
         on, taken_at = snapshot.as_of, snapshot.taken_at
         counts = await repository.snapshot_insured_counts(session, on, node.prefix, child_length)
     else:
-        on = as_of or date.today()
+        on = as_of or business_today()
         limit_s = request.app.state.settings.coverage_live_timeout_s
         try:
             counts = await repository.insured_counts_within(session, node.prefix, child_length, on, limit_s=limit_s)
@@ -1064,7 +1065,7 @@ async def take_coverage_snapshot(
     ?source=snapshot` reads a few thousand rows instead of every person: for a city of millions, run
     it nightly (ops' scheduler). Taking a day again replaces its snapshot."""
     require_role(principal, Role.OPS, Role.ADMIN)
-    on = body.as_of or date.today()
+    on = body.as_of or business_today()
     snapshot = await repository.take_coverage_snapshot(session, on)
     (_, insured), *_ = await repository.coverage_snapshots(session, limit=1, on=on)
     return CoverageSnapshotOut(as_of=snapshot.as_of, taken_at=snapshot.taken_at, insured=insured)
@@ -1095,7 +1096,7 @@ async def uninsured(
     """Registered hukou residents of a village (or any node) without active cover today: the outreach list. Ops only."""
     require_role(principal, Role.OPS, Role.ADMIN)
     node = _region(request, region)
-    rows = await repository.uninsured_under(session, node.prefix, date.today(), limit=limit, after=cursor)
+    rows = await repository.uninsured_under(session, node.prefix, business_today(), limit=limit, after=cursor)
     return [
         UninsuredOut(
             person_no=p.person_no,
@@ -1125,7 +1126,7 @@ async def _import_person_row(
     """Register (and, with `scheme`, enroll and pay for) one person by the single-record rules; False when the row
     was already applied. The slow path: rows whose person exists and would change, and a chunk the database refused."""
     try:
-        body, enrollment = parse_person_row(fields, today=date.today())
+        body, enrollment = parse_person_row(fields, today=business_today())
     except (ValidationError, ValueError) as bad:
         raise _RowRejected(validation_reason(bad)) from bad
     changed = False
@@ -1268,7 +1269,7 @@ async def _import_persons(
     """(applied, unchanged, rejected) for person rows: new persons set-based a chunk at a time, the rest one by one.
 
     match_employer (rosters): an enrollment of the year counts as the row's only with the row's employer."""
-    now, today = datetime.now(UTC), date.today()
+    now, today = datetime.now(UTC), business_today()
     # Validating, hashing and sealing thousands of IDs is CPU work: off the event loop, so the
     # service keeps answering other requests while a file is prepared.
     prepared, rejected = await asyncio.to_thread(

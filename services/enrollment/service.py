@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared.business_time import business_today
+
 # GB 11643-1999: weights and check characters of the ISO 7064 MOD 11-2 check digit.
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
@@ -114,7 +116,7 @@ def parse_id_number(raw: str, *, today: date | None = None) -> ResidentId:
         raise IdBirthDateError(f"{number[6:14]} is not a real date") from exc
     if birth.year < EARLIEST_BIRTH_YEAR:
         raise IdBirthDateError(f"birth date {birth.isoformat()} is before {EARLIEST_BIRTH_YEAR}")
-    if birth > (today or date.today()):
+    if birth > (today or business_today()):
         raise IdBirthDateError(f"birth date {birth.isoformat()} is in the future")
     if number[17] != check_character(number[:17]):
         raise IdCheckDigitError("the check digit does not match (ISO 7064 MOD 11-2)")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter
 
 from services.ltc import repository
 from services.ltc.schemas import CoverOut, LtcPersonOut
 from services.ltc.service import age_on, current_cover
 from shared.auth import CurrentPrincipal, Role
+from shared.business_time import business_today
 from shared.db import DbSession
 from shared.errors import Forbidden, NotFound
 from shared.schemas import PersonNoPath
@@ -24,7 +23,7 @@ async def get_person(person_no: PersonNoPath, session: DbSession, principal: Cur
     person = await repository.get_person(session, person_no)
     if person is None:
         raise NotFound(f"No LTC record for {person_no}.", kind="person-not-found")
-    today = date.today()
+    today = business_today()
     cover = current_cover(await repository.covers_of(session, person_no), today)
     return LtcPersonOut(
         person_no=person.person_no,

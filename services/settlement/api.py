@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from uuid6 import uuid7
@@ -83,6 +82,7 @@ from services.settlement.service import (
 from services.settlement.supervision_client import IN_STAGE_CHECKS, POST_AUDIT_REQUIRED, SupervisionChecker
 from shared import idempotency
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
+from shared.business_time import BUSINESS_ZONE, business_today
 from shared.db import DbSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from shared.events import outbox
@@ -100,16 +100,11 @@ from shared.events.outbox import publish
 router = APIRouter(tags=["settlement"])
 SOURCE = "/yibao/settlement"
 BREAKDOWN_FIELDS = tuple(SettlementBreakdown.model_fields)
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
 REFERENCE_WRITERS = (Role.OPS, Role.ADMIN)
 CSV_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
 }
 InstitutionCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,20}$", description="定点机构编码")]
-
-
-def business_today() -> date:
-    return datetime.now(BUSINESS_ZONE).date()
 
 
 def _refuse(refusal: Refusal) -> Unprocessable:

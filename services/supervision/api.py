@@ -70,7 +70,6 @@ from services.supervision.service import (
     Finding,
     ItemRestriction,
     RuleVersion,
-    business_date,
     check_rule_version,
     draft_claim,
     evaluate_counted,
@@ -81,6 +80,7 @@ from services.supervision.service import (
     tally_backtest,
 )
 from shared.auth import CurrentPrincipal, Role, require_role
+from shared.business_time import business_date
 from shared.db import DbSession, ReadSession
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from shared.events.contracts import InstitutionSanctioned, PractitionerReinstated

@@ -18,7 +18,8 @@ from services.supervision.audit_batch import BatchHistory, first_of_each
 from services.supervision.models import Flag, PointsEntry
 from services.supervision.rule_cache import KnowledgeBaseMemo
 from services.supervision.sanctions import PointsTally, apply_points, points_for, rule_families
-from services.supervision.service import Finding, RuleVersion, business_date, evaluate_counted, lookback_days
+from services.supervision.service import Finding, RuleVersion, evaluate_counted, lookback_days
+from shared.business_time import business_date
 from shared.events.consumer import AnyHandler, BatchHandler
 from shared.events.contracts import (
     AuditFlagged,

@@ -51,7 +51,6 @@ from services.supervision.service import (
     LtcService,
     PriorClaim,
     RuleVersion,
-    business_date,
     claim_total,
     diagnosis_group,
     drug_groups,
@@ -62,6 +61,7 @@ from services.supervision.service import (
     traceability_codes,
     with_profile,
 )
+from shared.business_time import business_date
 from shared.db import fetch_row
 from shared.events.contracts import ClaimSettled
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, Literal
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
 
+from shared.business_time import BUSINESS_ZONE, business_date
 from shared.events.contracts import ClaimLine, ClaimSettled, Scheme, SettlementBreakdown, VisitType
 from shared.money import to_fen
 
@@ -783,14 +783,8 @@ def in_stage_check(claim: ClaimSettled, history: History, rules: Sequence[RuleVe
 # set of rules needs, the draft order of a precheck as a claim, the business date.
 # ---------------------------------------------------------------------------------------------
 
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
 _ZERO = Decimal("0.00")
 DEFAULT_LOOKBACK_DAYS = 366  # when no rule says how far back it looks
-
-
-def business_date(instant: datetime) -> date:
-    """The Asia/Shanghai date of an instant (business dates are local; instants are UTC)."""
-    return instant.astimezone(BUSINESS_ZONE).date()
 
 
 def month_of(day: date) -> date:

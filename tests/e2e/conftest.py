@@ -4,7 +4,6 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ from devstack.demo import resident_id
 from devstack.stack import Stack
 from devstack.tokens import development_token
 from shared.auth import Role
+from shared.business_time import business_today
 
 INSTITUTION = "H35058200001"
 
@@ -67,7 +67,7 @@ async def insured_person(gateway: httpx.AsyncClient, *, scheme: str = "resident"
     person_no: str = answer.json()["person_no"]
     enrolled = await gateway.post(
         f"/api/v1/enrollment/persons/{person_no}/enrollments",
-        json=enrollment_body(scheme, date.today().year, "350582"),
+        json=enrollment_body(scheme, business_today().year, "350582"),
         headers=OPS,
     )
     assert enrolled.status_code == 201, enrolled.text
@@ -103,8 +103,8 @@ def claim(person_no: str, *, lines: list[dict[str, object]] | None = None, quant
     return {
         "person_no": person_no,
         "visit_type": "inpatient",
-        "admitted_on": date.today().replace(day=1).isoformat(),
-        "discharged_on": date.today().isoformat(),
+        "admitted_on": business_today().replace(day=1).isoformat(),
+        "discharged_on": business_today().isoformat(),
         # A doctor of its own: points accumulate per doctor across the session (医保医师记分), and a
         # shared one would be suspended by the findings of other tests.
         "practitioner_code": f"D{random.randrange(10**9):09d}",

@@ -17,6 +17,7 @@ import httpx
 
 from devstack.stack import Stack
 from shared.auth import Role
+from shared.business_time import business_today
 from shared.settings import database_url_for
 from tests.e2e.conftest import AUDITOR, HOSPITAL, OPS, bearer, claim, eventually, insured_person
 
@@ -28,7 +29,7 @@ async def _approve_filing(gateway: httpx.AsyncClient, person_no: str) -> None:
     """异地长期居住 filing for Fuzhou: filed with enrollment, reviewed and approved by ops; enrollment
     publishes filing.approved, which settlement projects."""
     filings = f"/api/v1/enrollment/persons/{person_no}/filings"
-    today = date.today()
+    today = business_today()
     filed = await gateway.post(
         filings,
         json={
@@ -57,7 +58,7 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
     fz = bearer(Role.HOSPITAL, "his-fz", FUZHOU_HOSPITAL)
     person_no = await insured_person(gateway, scheme="resident")
     body = claim(person_no)  # 1041.80 in all, 先行自付 3.68, scope 1038.12
-    body["admitted_on"] = date.today().isoformat()  # within the filing, which starts today
+    body["admitted_on"] = business_today().isoformat()  # within the filing, which starts today
 
     async def hifp_pay() -> str | None:
         answer = await gateway.post(f"{API}/settlements/pre", json=body, headers=fz)
@@ -94,7 +95,7 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
         settled.append(answer.json())
     first, second = settled
     assert first["breakdown"]["hifp_pay"] == "159.54"
-    assert first["policy_version"].startswith(f"350500-{date.today().year}-resident-inpatient-L3-")
+    assert first["policy_version"].startswith(f"350500-{business_today().year}-resident-inpatient-L3-")
     assert Decimal(second["breakdown"]["hifp_pay"]) > 0
     reversed_ = await gateway.post(f"{API}/settlements/{second['settlement_id']}/reversal", headers=fz)
     assert reversed_.status_code == 200, reversed_.text
@@ -133,7 +134,7 @@ async def test_settle_reverse_reconcile_and_clear_across_two_regions(
     assert "basic_fund_expense" not in fz_accounts  # Fuzhou's fund only advanced
 
     # 月度清算: this month is not over, so it cannot be cleared yet.
-    current = f"{date.today():%Y-%m}"
+    current = f"{business_today():%Y-%m}"
     early = await gateway.post(f"{API}/clearing/runs", json={"month": current}, headers=OPS)
     assert early.status_code == 422
     assert early.json()["type"].endswith("/month-not-over")

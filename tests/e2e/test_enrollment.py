@@ -13,11 +13,12 @@ from devstack.demo import resident_id
 from devstack.stack import Stack
 from services.enrollment.service import check_character
 from shared.auth import Role
+from shared.business_time import business_today
 from shared.settings import database_url_for
 from tests.e2e.conftest import HOSPITAL, OPS, bearer, enrollment_body
 
 BASE = "/api/v1/enrollment"
-YEAR = date.today().year
+YEAR = business_today().year
 
 
 async def new_person(gateway: httpx.AsyncClient, *, born: date | None = None, region: str = "350582") -> str:
@@ -124,7 +125,7 @@ async def test_lifecycle_pending_paid_suspended_resumed_switched(
     assert resumed.status_code == 201
     assert resumed.json()["enrollment"]["status"] == "active"
 
-    today = date.today()
+    today = business_today()
     switched = await gateway.post(
         f"{enrollments}/{eid}/terminate",
         json={"reason": "scheme_switch", "terminated_on": today.isoformat()},
@@ -157,7 +158,7 @@ async def test_death_terminates_and_blocks_enrollment(gateway: httpx.AsyncClient
     )
     assert enrolled.status_code == 201
     died = await gateway.post(
-        f"{BASE}/persons/{person_no}/death", json={"died_on": date.today().isoformat()}, headers=OPS
+        f"{BASE}/persons/{person_no}/death", json={"died_on": business_today().isoformat()}, headers=OPS
     )
     assert died.status_code == 200, died.text
     listed = (await gateway.get(f"{BASE}/persons/{person_no}/enrollments", headers=OPS)).json()
@@ -172,7 +173,7 @@ async def test_death_terminates_and_blocks_enrollment(gateway: httpx.AsyncClient
 
 
 async def test_newborn_is_covered_from_birth(gateway: httpx.AsyncClient) -> None:
-    born = date.today() - timedelta(days=10)
+    born = business_today() - timedelta(days=10)
     if born.year != YEAR:
         born = date(YEAR, 1, 1)
     person_no = await new_person(gateway, born=born)
@@ -231,7 +232,7 @@ async def test_transfer_keeps_cover_continuous_in_the_new_region(
         json={"scheme": "resident", "year": YEAR, "region_code": "350582"},
         headers=OPS,
     )
-    move_on = date.today() + timedelta(days=1)
+    move_on = business_today() + timedelta(days=1)
     if move_on.year != YEAR:
         return  # on 31 December there is no day left in the year to move to
     moved = await gateway.post(
@@ -248,7 +249,7 @@ async def test_transfer_keeps_cover_continuous_in_the_new_region(
     assert (old["status"], old["status_reason"], old["effective_to"]) == (
         "terminated",
         "transfer",
-        date.today().isoformat(),
+        business_today().isoformat(),
     )
     again = await gateway.post(
         f"{enrollments}/{first.json()['id']}/transfer", json={"to_region_code": "350505"}, headers=OPS

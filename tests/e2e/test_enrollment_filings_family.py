@@ -8,6 +8,7 @@ import httpx
 
 from devstack.stack import Stack
 from shared.auth import Role
+from shared.business_time import business_today
 from tests.e2e.conftest import HOSPITAL, OPS, bearer, enrollment_body
 from tests.e2e.test_enrollment import BASE, YEAR, event_types, new_person
 
@@ -25,7 +26,7 @@ async def enrolled_person(gateway: httpx.AsyncClient, scheme: str = "resident", 
 async def test_filing_approved_review_and_revoke(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
     person_no = await enrolled_person(gateway)
     filings = f"{BASE}/persons/{person_no}/filings"
-    today = date.today()
+    today = business_today()
     own = bearer(Role.INSURED, person_no)
 
     temporary = await gateway.post(
@@ -79,7 +80,7 @@ async def test_filing_approved_review_and_revoke(gateway: httpx.AsyncClient, run
 
 async def test_uninsured_person_cannot_file(gateway: httpx.AsyncClient) -> None:
     person_no = await new_person(gateway)
-    today = date.today()
+    today = business_today()
     answer = await gateway.post(
         f"{BASE}/persons/{person_no}/filings",
         json={"filing_type": "emergency", "destination_region_code": "310101",
@@ -131,7 +132,7 @@ async def test_family_binding_and_what_the_employee_may_read(gateway: httpx.Asyn
     binding_id = next(b["id"] for b in listed if b["relative_person_no"] == child)
     unbound = await gateway.post(f"{family}/{binding_id}/unbind", headers=own)
     assert unbound.status_code == 200
-    assert unbound.json()["unbound_on"] == date.today().isoformat()
+    assert unbound.json()["unbound_on"] == business_today().isoformat()
     assert (await gateway.post(f"{family}/{binding_id}/unbind", headers=own)).status_code == 409
     assert (await gateway.get(f"{BASE}/persons/{child}", headers=own)).status_code == 403
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +14,7 @@ import pytest
 from devstack.demo import resident_id
 from devstack.population import import_file
 from devstack.stack import Stack
+from shared.business_time import business_today
 from shared.settings import database_url_for
 from tests.e2e.conftest import OPS
 from tests.e2e.test_enrollment import BASE, YEAR
@@ -78,7 +78,7 @@ async def test_deaths_import_terminates_and_is_idempotent(gateway: httpx.AsyncCl
     assert registered.status_code == 200, registered.text
     assert registered.json()["applied"] == 1
     (unknown,) = ids(1)
-    today = date.today().isoformat()
+    today = business_today().isoformat()
     lines = "\n".join(
         [
             json.dumps({"id_number": alive, "died_on": today}),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import date
 
 import asyncpg
 import httpx
 
 from devstack.demo import resident_id
 from devstack.stack import Stack
+from shared.business_time import business_today
 from shared.settings import database_url_for
 from tests.e2e.conftest import HOSPITAL, OPS, enrollment_body
 from tests.e2e.test_enrollment import BASE, YEAR
@@ -59,7 +59,7 @@ async def test_search_and_no_full_id_in_responses_events_or_logs(
     hospital = await call("POST", f"{BASE}/persons/search", headers=HOSPITAL, json={"id_number": number})
     assert hospital.status_code == 403
 
-    await call("POST", f"{BASE}/persons/{person_no}/death", headers=OPS, json={"died_on": date.today().isoformat()})
+    await call("POST", f"{BASE}/persons/{person_no}/death", headers=OPS, json={"died_on": business_today().isoformat()})
 
     for answer in answers:
         assert number not in answer.text

@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from devstack.infra import REPO_ROOT
 from devstack.stack import Stack
 from devstack.tokens import development_token
 from shared.auth import Role
+from shared.business_time import business_today
 from tests.e2e.conftest import (
     HOSPITAL,
     INSTITUTION,
@@ -45,7 +45,7 @@ def traced_line(*codes: str) -> dict[str, object]:
 
 
 async def settlements_this_year(gateway: httpx.AsyncClient, person_no: str) -> int:
-    got = await gateway.get(f"/api/v1/settlement/persons/{person_no}/accumulators/{date.today().year}", headers=OPS)
+    got = await gateway.get(f"/api/v1/settlement/persons/{person_no}/accumulators/{business_today().year}", headers=OPS)
     assert got.status_code == 200, got.text
     count: int = got.json()["settlements"]
     return count
@@ -106,7 +106,7 @@ async def test_a_code_sold_under_another_settlement_is_refused_once_supervision_
         "person_no": buyer,
         "practitioner_code": "D350582001",
         "institution_code": INSTITUTION,
-        "visit_date": date.today().isoformat(),
+        "visit_date": business_today().isoformat(),
         "lines": [traced_line(code)],
     }
 
@@ -129,8 +129,8 @@ async def test_only_a_service_may_call_the_check(gateway: httpx.AsyncClient) -> 
         "practitioner_code": "D350582001",
         "institution_code": INSTITUTION,
         "visit_type": "outpatient",
-        "admitted_on": date.today().isoformat(),
-        "discharged_on": date.today().isoformat(),
+        "admitted_on": business_today().isoformat(),
+        "discharged_on": business_today().isoformat(),
         "lines": [traced_line("TRC-A", "TRC-A")],
     }
     for headers in (HOSPITAL, OPS, bearer(Role.AUDITOR), bearer(Role.ADMIN), bearer(Role.INSURED, person_no)):

@@ -7,10 +7,9 @@ import asyncio
 import json
 import os
 import sys
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from devstack.stack import Stack
+from shared.business_time import business_today
 from shared.scheduled import previous_month
 
 
@@ -34,7 +33,7 @@ async def test_the_nightly_coverage_snapshot_is_taken_by_the_scheduled_call(runn
     code, out, err = await scheduled(running_stack, "enrollment", "POST", "/api/v1/enrollment/stats/coverage/snapshots")
     assert code == 0, err
     assert "201" in err
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    today = business_today().isoformat()
     assert json.loads(out)["as_of"] == today
 
 
@@ -43,11 +42,11 @@ async def test_the_monthly_peer_baseline_takes_the_month_just_ended(running_stac
         running_stack, "supervision", "POST", "/api/v1/supervision/peer-baselines", "--previous-month", "period"
     )
     assert code == 0, err
-    assert json.loads(out)["period"] == previous_month(datetime.now(ZoneInfo("Asia/Shanghai")).date())
+    assert json.loads(out)["period"] == previous_month(business_today())
 
 
 async def test_a_refused_call_exits_1_with_the_problem(running_stack: Stack) -> None:
-    this_month = f"{datetime.now(ZoneInfo('Asia/Shanghai')):%Y-%m}"  # not over yet: no baseline
+    this_month = f"{business_today():%Y-%m}"  # not over yet: no baseline
     code, out, err = await scheduled(
         running_stack, "supervision", "POST", "/api/v1/supervision/peer-baselines", json.dumps({"period": this_month})
     )

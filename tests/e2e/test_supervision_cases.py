@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ import httpx
 
 from devstack.stack import Stack
 from shared.auth import Role
+from shared.business_time import business_today
 from shared.settings import database_url_for
 from tests.e2e.conftest import (
     AUDITOR,
@@ -30,7 +31,7 @@ from tests.e2e.conftest import (
 async def flagged_settlement(
     gateway: httpx.AsyncClient, person_no: str, hospital: dict[str, str], days_ago: int
 ) -> str:
-    visit = (date.today() - timedelta(days=days_ago)).isoformat()
+    visit = (business_today() - timedelta(days=days_ago)).isoformat()
     body: dict[str, object] = {
         "person_no": person_no,
         "visit_type": "outpatient",

@@ -7,13 +7,12 @@ reinstatement publishes practitioner.reinstated once, and settlement accepts the
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 
 from devstack.stack import Stack
+from shared.business_time import business_today
 from shared.settings import database_url_for
 from tests.e2e.conftest import AUDITOR, OPS, claim, eventually, insured_person, settle_when_eligible
 
@@ -84,7 +83,7 @@ async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient,
     lifted = await gateway.post(reinstatement, json={"reason": "申诉成立 appeal upheld"}, headers=OPS)
     assert lifted.status_code == 200, lifted.text
     assert lifted.json()["status"] == "active"
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # the default: today, business time
+    today = business_today().isoformat()  # the default: today, business time
     assert practitioner["suspended_from"] <= lifted.json()["reinstated_on"] <= today
     assert lifted.json()["reinstatement_reason"] == "申诉成立 appeal upheld"
     twice = await gateway.post(reinstatement, json={"reason": "again"}, headers=OPS)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from datetime import date
 
 import httpx
 
 from devstack.demo import resident_id
 from shared.auth import Role
+from shared.business_time import business_today
 from tests.e2e.conftest import (
     AUDITOR,
     HOSPITAL,
@@ -42,7 +42,7 @@ async def insured_man(gateway: httpx.AsyncClient) -> str:
     person_no: str = answer.json()["person_no"]
     enrolled = await gateway.post(
         f"/api/v1/enrollment/persons/{person_no}/enrollments",
-        json=enrollment_body("resident", date.today().year, "350582"),
+        json=enrollment_body("resident", business_today().year, "350582"),
         headers=OPS,
     )
     assert enrolled.status_code == 201, enrolled.text
@@ -55,7 +55,7 @@ def draft(person_no: str, lines: list[dict[str, object]], practitioner: str = "D
         "person_no": person_no,
         "practitioner_code": practitioner,
         "institution_code": INSTITUTION,
-        "visit_date": date.today().isoformat(),
+        "visit_date": business_today().isoformat(),
         "diagnoses": ["N40"],
         "lines": lines,
     }

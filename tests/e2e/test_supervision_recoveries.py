@@ -5,12 +5,12 @@ not yet concluded are problems; the month's statistics show the penalty and the 
 from __future__ import annotations
 
 import random
-from datetime import date
 from decimal import Decimal
 
 import httpx
 
 from shared.auth import Role
+from shared.business_time import business_today
 from tests.e2e.conftest import AUDITOR, OPS, bearer, designated_institution, insured_person
 from tests.e2e.test_supervision_cases import flagged_settlement, this_month_totals
 
@@ -30,7 +30,11 @@ async def test_a_recovery_is_paid_in_parts_until_it_closes(gateway: httpx.AsyncC
     assert opened.status_code == 201, opened.text
     case = opened.json()
     assert (case["recovery_status"], case["recovered"], case["outstanding"]) == ("none", "0.00", None)
-    payment = {"amount": "4.00", "received_on": date.today().isoformat(), "reference": f"R{random.randrange(10**9)}"}
+    payment = {
+        "amount": "4.00",
+        "received_on": business_today().isoformat(),
+        "reference": f"R{random.randrange(10**9)}",
+    }
     early = await gateway.post(f"{CASES}/{case['id']}/recoveries", json=payment, headers=AUDITOR)
     assert early.status_code == 409, early.text  # nothing to recover before the conclusion
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from shared.auth import Role
+from shared.business_time import business_today
 from tests.e2e.conftest import (
     AUDITOR,
     HOSPITAL,
@@ -58,7 +59,7 @@ async def test_a_new_version_is_backtested_beside_the_active_one(gateway: httpx.
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     result = await gateway.post(
         f"{RULES}/QTY-MAX-LINE/versions/{version['version']}/backtest",
-        json={"from_date": min(today, date.today()).isoformat(), "to_date": today.isoformat()},
+        json={"from_date": min(today, business_today()).isoformat(), "to_date": today.isoformat()},
         headers=AUDITOR,
     )
     assert result.status_code == 200, result.text

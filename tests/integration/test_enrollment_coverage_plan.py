@@ -22,6 +22,7 @@ from bench.harness import BenchContext
 from devstack.stack import Stack
 from services.enrollment import repository
 from services.enrollment.regions import CHILD_LEVEL, PREFIX_LENGTH, Region, RegionTree, parse_regions
+from shared.business_time import business_today
 from shared.settings import async_url, plain_url
 
 PERSONS = 60_000
@@ -47,7 +48,7 @@ async def populated(infra: Stack, tree: RegionTree) -> AsyncIterator[str]:
     ctx = BenchContext(infra.database_url, infra.bootstrap, 0, 1, None)
     url = await ctx.migrated_database("enrollment", ctx.unique("coverage_plan"))
     try:
-        await load_population(url, tree, PERSONS, date.today())
+        await load_population(url, tree, PERSONS, business_today())
         yield url
     finally:
         await ctx.drop_databases()
@@ -87,7 +88,7 @@ async def _plan_of_live_count(engine: AsyncEngine, node: Region, on: date, url: 
 async def test_live_counts_below_the_city_read_only_the_nodes_persons_and_match_the_rule(
     populated: str, tree: RegionTree
 ) -> None:
-    today = date.today()
+    today = business_today()
     engine = create_async_engine(async_url(populated))
     conn = await asyncpg.connect(plain_url(populated))
     try:
@@ -124,7 +125,7 @@ async def test_a_village_count_reads_only_the_village_also_from_a_generic_plan(
 ) -> None:
     """asyncpg prepares every statement, and PostgreSQL may keep a generic plan after five runs on a connection:
     forced here, the village's count (and its uninsured list) must still read only the village's persons."""
-    today = date.today()
+    today = business_today()
     village = drill_path(tree)["village"]
     engine = create_async_engine(async_url(populated))
     try:
@@ -163,7 +164,7 @@ async def _persons_rows_read(session: AsyncSession) -> int:
 async def test_a_snapshot_of_the_population_counts_what_the_live_count_counts_at_every_level(
     populated: str, tree: RegionTree
 ) -> None:
-    today = date.today()
+    today = business_today()
     engine = create_async_engine(async_url(populated))
     try:
         async with AsyncSession(engine) as session, session.begin():

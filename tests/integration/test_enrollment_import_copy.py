@@ -14,7 +14,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
 
 import asyncpg
 import httpx
@@ -29,6 +28,7 @@ from services.enrollment.regions import parse_regions
 from services.enrollment.settings import Settings
 from shared.app import create_service_app
 from shared.auth import Role
+from shared.business_time import business_today
 from shared.events.contracts import payload_class
 from shared.settings import database_url_for, plain_url
 
@@ -105,7 +105,7 @@ def _people(count: int, seed: int) -> list[dict[str, str]]:
 
 async def test_copied_rows_and_events_are_complete_ordered_and_written_once(importer: Importer) -> None:
     rows = _people(60, seed=11)
-    rows[1] |= {"scheme": "resident", "year": rows[0]["year"] or str(date.today().year), "employer_code": "",
+    rows[1] |= {"scheme": "resident", "year": rows[0]["year"] or str(business_today().year), "employer_code": "",
                 "contribution_base": "", "assistance_category": "minimum_living"}  # fmt: skip
     enrolled = sum(1 for r in rows if r["scheme"])
     report = await importer.post(rows)

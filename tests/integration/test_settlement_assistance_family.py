@@ -21,6 +21,7 @@ from devstack.tokens import development_token
 from services.settlement.api import clearing_journal_id
 from services.settlement.models import AccumulatorRow
 from shared.auth import Role
+from shared.business_time import business_today
 from shared.events.contracts import (
     ContributionPosted,
     EnrollmentActivated,
@@ -249,7 +250,7 @@ async def test_a_bound_employee_account_pays_for_the_relative_and_gets_it_back_o
             person_no=holder,
             relative_person_no=relative,
             relation="parent",
-            bound_on=date.today() - timedelta(days=30),
+            bound_on=business_today() - timedelta(days=30),
         )
     )
 
@@ -294,7 +295,7 @@ async def test_a_bound_employee_account_pays_for_the_relative_and_gets_it_back_o
 
     # Unbound (the event may come on its own topic at any time): the account no longer pays.
     await harness.deliver(
-        FamilyUnbound(binding_id=binding, person_no=holder, relative_person_no=relative, unbound_on=date.today())
+        FamilyUnbound(binding_id=binding, person_no=holder, relative_person_no=relative, unbound_on=business_today())
     )
     ended = await harness.settle(stay(relative, body, family_account_payer_person_no=holder))
     assert ended.status_code == 422, ended.text

@@ -28,6 +28,7 @@ from services.enrollment.service import (
     mask_id_number,
     parse_id_number,
 )
+from shared.business_time import business_today
 
 TODAY = date(2025, 6, 15)
 # 省级行政区划代码, written out independently of the service's table.
@@ -193,7 +194,7 @@ def test_born_today_is_accepted() -> None:
 
 def test_birth_date_is_checked_against_the_real_today_by_default() -> None:
     with pytest.raises(InvalidIdNumber) as info:
-        parse_id_number(make_id("350582", date(date.today().year + 1, 1, 1), 1))
+        parse_id_number(make_id("350582", date(business_today().year + 1, 1, 1), 1))
     assert info.value.part == "birth_date"
 
 

@@ -42,6 +42,7 @@ from services.settlement.service import (
     Scheme,
     calculate,
 )
+from shared.business_time import business_today
 
 HEADER = ",".join(COLUMNS)
 QZ = "350500"
@@ -204,7 +205,7 @@ def policy_row(level: int = 3, version: int = 1, eff: str = "2026-01-01", ratio:
     )
 
 
-@pytest.mark.parametrize("year", sorted({2026, 2027, date.today().year}))
+@pytest.mark.parametrize("year", sorted({2026, 2027, business_today().year}))
 def test_demo_policies_cover_every_key_of_quanzhou(year: int) -> None:
     # The demo, the e2e tests and CI settle claims dated today: the year they run in must have demo
     # policies, else every settlement is a 422 policy-not-found. This test is the tripwire: when it
@@ -367,7 +368,7 @@ def test_demo_policies_pay_each_group_its_own_assistance() -> None:
         "poverty_risk": ("0.60", "20000", "1000"),
         "severe_disability": ("0.70", "30000", "0"),
     }
-    for year in sorted({2026, 2027, date.today().year}):
+    for year in sorted({2026, 2027, business_today().year}):
         for visit in ("inpatient", "outpatient"):
             p = select_policy(policies, QZ, "resident", date(year, 8, 1), visit, 3, False)
             terms = {g: (str(t.share), str(t.cap), str(t.deductible)) for g, t in p.assistance.items()}

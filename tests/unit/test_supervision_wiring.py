@@ -18,13 +18,13 @@ from services.supervision.service import (
     History,
     ItemRestriction,
     RuleScope,
-    business_date,
     draft_claim,
     drug_groups,
     evaluate,
     lookback_days,
     rule_version_from_row,
 )
+from shared.business_time import business_date
 
 MIGRATION = (
     Path(__file__).parents[2] / "services" / "supervision" / "migrations" / "versions" / "0002_history_rules_points.py"
