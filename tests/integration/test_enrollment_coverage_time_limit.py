@@ -12,18 +12,12 @@ import asyncpg
 import httpx
 import pytest
 
-from devstack.infra import REPO_ROOT
 from devstack.stack import Stack
 from devstack.tokens import development_token
-from services.enrollment.api import router
-from services.enrollment.regions import parse_regions
-from services.enrollment.settings import Settings
-from shared.app import create_service_app
 from shared.auth import Role
 from shared.settings import plain_url
-from tests.integration.migration_steps import alembic, scratch_database
+from tests.integration.enrollment_app import enrollment_app
 
-ENROLLMENT = REPO_ROOT / "services" / "enrollment"
 COUNTY = "350582000000"  # 晋江市
 COVERAGE = "/api/v1/enrollment/stats/coverage"
 OPS = {"Authorization": f"Bearer {development_token(Role.OPS, 'coverage-limit-test')}"}
@@ -38,20 +32,8 @@ class Enrollment:
 
 @pytest.fixture
 async def enrollment(infra: Stack) -> AsyncIterator[Enrollment]:
-    async with scratch_database(infra, "covlimit") as url:
-        await alembic("enrollment", url, "upgrade", "head")
-        app = create_service_app(
-            Settings(database_url=url, kafka_bootstrap_servers=infra.bootstrap, coverage_live_timeout_s=LIMIT_S),
-            title="enrollment (coverage time limit test)",
-            description="test",
-            routers=[router],
-            migrations_dir=ENROLLMENT / "migrations",
-        )
-        app.state.regions = parse_regions((ENROLLMENT / "data" / "regions.csv").read_text(encoding="utf-8"))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://enrollment", timeout=30) as client:
-                yield Enrollment(client, plain_url(url))
+    async with enrollment_app(infra, "covlimit", coverage_live_timeout_s=LIMIT_S) as (client, url):
+        yield Enrollment(client, plain_url(url))
 
 
 async def test_a_live_count_past_its_limit_is_a_503_pointing_at_the_snapshot(enrollment: Enrollment) -> None:

@@ -5,12 +5,9 @@ nothing of itself and its rows go one by one, so only the bad row is rejected, w
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,20 +16,15 @@ import asyncpg
 import httpx
 import pytest
 
-from devstack.infra import REPO_ROOT
 from devstack.population import COLUMNS, generate
 from devstack.stack import Stack
 from devstack.tokens import development_token
-from services.enrollment.api import router
-from services.enrollment.regions import parse_regions
-from services.enrollment.settings import Settings
-from shared.app import create_service_app
 from shared.auth import Role
 from shared.business_time import business_today
 from shared.events.contracts import payload_class
-from shared.settings import database_url_for, plain_url
+from shared.settings import plain_url
+from tests.integration.enrollment_app import enrollment_app
 
-ENROLLMENT = REPO_ROOT / "services" / "enrollment"
 IMPORT = "/api/v1/enrollment/imports/persons"
 HEADERS = {
     "Authorization": f"Bearer {development_token(Role.OPS, 'import-copy-test')}",
@@ -67,33 +59,8 @@ class Importer:
 async def importer(infra: Stack) -> AsyncIterator[Importer]:
     """The enrollment app on a database of its own, migrated by enrollment's Alembic migrations (a test here may
     add a constraint the shared enrollment database must not have)."""
-    name = f"impcopy_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(plain_url(infra.database_url))
-    await admin.execute(f'CREATE DATABASE "yibao_{name}"')
-    url = database_url_for(name, infra.database_url)
-    try:
-        migrate = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "alembic", "-c", str(ENROLLMENT / "alembic.ini"), "upgrade", "head",
-            cwd=REPO_ROOT, env=os.environ | {"ENROLLMENT_DATABASE_URL": url},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        out, _ = await migrate.communicate()
-        assert migrate.returncode == 0, out.decode(errors="replace")
-        app = create_service_app(
-            Settings(database_url=url, kafka_bootstrap_servers=infra.bootstrap),
-            title="enrollment (import test)",
-            description="test",
-            routers=[router],
-            migrations_dir=ENROLLMENT / "migrations",
-        )
-        app.state.regions = parse_regions((ENROLLMENT / "data" / "regions.csv").read_text(encoding="utf-8"))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://enrollment", timeout=120) as client:
-                yield Importer(client, plain_url(url))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "yibao_{name}" WITH (FORCE)')
-        await admin.close()
+    async with enrollment_app(infra, "impcopy") as (client, url):
+        yield Importer(client, plain_url(url))
 
 
 def _people(count: int, seed: int) -> list[dict[str, str]]:
