@@ -17,6 +17,18 @@ from shared.settings import database_url_for
 from tests.e2e.conftest import AUDITOR, OPS, claim, eventually, insured_person, settle_when_eligible
 
 
+async def published(stack: Stack, event_type: str, doctor: str) -> int:
+    """How many events of this type about this doctor supervision's outbox holds."""
+    conn = await asyncpg.connect(database_url_for("supervision", stack.database_url))
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE event_type = $1 AND subject = $2", event_type, doctor
+        )
+    finally:
+        await conn.close()
+    return count
+
+
 async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient, running_stack: Stack) -> None:
     person_no = await insured_person(gateway)
     doctor = f"D{uuid.uuid4().hex[:12].upper()}"
@@ -41,14 +53,7 @@ async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient,
     flags = (await gateway.get(f"/api/v1/supervision/audits/{answer.json()['settlement_id']}", headers=AUDITOR)).json()
     assert [f["rule_id"] for f in flags["flags"]] == ["QTY-MAX-LINE"] * 12
 
-    conn = await asyncpg.connect(database_url_for("supervision", running_stack.database_url))
-    try:
-        published = await conn.fetchval(
-            "SELECT count(*) FROM outbox WHERE event_type = 'practitioner.suspended' AND subject = $1", doctor
-        )
-    finally:
-        await conn.close()
-    assert published == 1
+    assert await published(running_stack, "practitioner.suspended", doctor) == 1
 
     # Settlement learns of the suspension from practitioner.suspended (Kafka, not a shared DB):
     # the doctor's next claim is refused, a 422 problem, and nothing is stored for it.
@@ -98,11 +103,4 @@ async def test_twelve_points_suspend_the_doctor_once(gateway: httpx.AsyncClient,
         return again.status_code == 201
 
     await eventually(accepted_again, what="settlement accepting the reinstated doctor")
-    conn = await asyncpg.connect(database_url_for("supervision", running_stack.database_url))
-    try:
-        reinstated = await conn.fetchval(
-            "SELECT count(*) FROM outbox WHERE event_type = 'practitioner.reinstated' AND subject = $1", doctor
-        )
-    finally:
-        await conn.close()
-    assert reinstated == 1
+    assert await published(running_stack, "practitioner.reinstated", doctor) == 1
