@@ -25,7 +25,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -251,7 +251,9 @@ def cpu_seconds(pid: int | None, *, children: bool = False) -> float | None:
     return total / tick
 
 
-async def database_floor(ctx: BenchContext, service: str, source_url: str, units: int) -> dict[str, Any]:
+async def database_floor(
+    ctx: BenchContext, service: str, source_url: str, units: int, *, untimed: Collection[str] = ()
+) -> dict[str, Any]:
     """What PostgreSQL alone needs to store what a bench's real path stored: a bound, not a contender.
 
     Every table of `source_url` that the real path wrote is read back and written again, by binary
@@ -260,7 +262,8 @@ async def database_floor(ctx: BenchContext, service: str, source_url: str, units
     implementation that stores those rows can be faster than this, so `units` / elapsed bounds the
     rate the real path could reach on this machine (one connection; `postgres_cpu_us_per_unit` is
     the bound's cost whatever the concurrency). A table that migrations already fill (reference
-    data) is left out and named in `tables_left_out`, which only makes the bound looser.
+    data) is left out and named in `tables_left_out`, which only makes the bound looser. Tables in
+    `untimed` (written only by a bench's untimed set-up) are copied before the clock starts.
     """
     source = await asyncpg.connect(plain_url(source_url))
     target_url = await ctx.migrated_database(service, ctx.unique(f"{service[:6]}floor"))
@@ -281,6 +284,10 @@ async def database_floor(ctx: BenchContext, service: str, source_url: str, units
             out = io.BytesIO()
             await source.copy_from_table(table, columns=columns, output=out, format="binary")
             written[table] = (columns, out.getvalue())
+        for table in [t for t in written if t in untimed]:
+            columns, data = written.pop(table)
+            await target.copy_to_table(table, source=io.BytesIO(data), columns=columns, format="binary")
+        wal_before = await target.fetchval("SELECT pg_current_wal_lsn()")
         pg_cpu_before = cpu_seconds(ctx.postgres_pid(), children=True)
         started = time.perf_counter()
         seconds_by_table: dict[str, float] = {}
@@ -291,6 +298,7 @@ async def database_floor(ctx: BenchContext, service: str, source_url: str, units
                 seconds_by_table[table] = time.perf_counter() - table_started
         elapsed = time.perf_counter() - started
         postgres_cpu = cpu_delta(pg_cpu_before, cpu_seconds(ctx.postgres_pid(), children=True))
+        wal_bytes = await target.fetchval("SELECT pg_current_wal_lsn() - $1::pg_lsn", wal_before)
         counts = {t: await _count(target, t) for t in written}
     finally:
         await source.close()
@@ -303,7 +311,12 @@ async def database_floor(ctx: BenchContext, service: str, source_url: str, units
         "seconds_by_table": seconds_by_table,
         "postgres_cpu_s": postgres_cpu,
         "postgres_cpu_us_per_unit": None if postgres_cpu is None else postgres_cpu / units * 1e6,
+        # Busy well under 1 with WAL far below the disk's rate: PostgreSQL waited for a core.
+        "postgres_busy_fraction": None if postgres_cpu is None else postgres_cpu / elapsed,
+        "wal_mb": int(wal_bytes) / 1e6,
+        "load_average_after": os.getloadavg(),
         "tables_left_out": left_out,
+        "tables_untimed": sorted(set(untimed)),
     }
 
 

@@ -211,6 +211,7 @@ async def settlement_bench(ctx: BenchContext) -> BenchResult:
     seconds = env_int("BENCH_SETTLEMENT_SECONDS", 15)
     rate = env_int("BENCH_SETTLEMENT_RATE", 200)
     latency_seconds = env_int("BENCH_SETTLEMENT_LATENCY_SECONDS", 15)
+    warmup_seconds = env_int("BENCH_SETTLEMENT_WARMUP_SECONDS", 3)
     # Enough that nobody is billed the same claim twice in a run (the in-stage check refuses a duplicate charge).
     persons_count = env_int("BENCH_SETTLEMENT_PERSONS", 30000)
 
@@ -228,8 +229,8 @@ async def settlement_bench(ctx: BenchContext) -> BenchResult:
         say(f"pgbench -i -s {PGBENCH_SCALE}")
         await asyncio.to_thread(_pgbench, ["-i", "-s", str(PGBENCH_SCALE), "-q"], scratch)
 
-        say("warm-up")
-        await _closed_loop(gateway, persons, 3, headers)
+        say(f"warm-up, {warmup_seconds}s")
+        await _closed_loop(gateway, persons, warmup_seconds, headers)
         ours: list[float] = []
         plain: list[float] = []
         runs: list[dict[str, Any]] = []
