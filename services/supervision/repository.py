@@ -805,9 +805,12 @@ async def finish_audits(session: AsyncSession, outcomes: Sequence[tuple[UUID, st
 # a subquery per projection, each row an anonymous record that asyncpg decodes to a tuple of typed
 # values. Every filter takes an array (`= ANY`), so the text never varies with the batch and the
 # statement is prepared once per connection (an expanding IN-list compiled anew per call).
-# Sent by asyncpg itself (shared.db.fetch_row): $1 institutions, $2 persons, $3 earliest, $4 latest,
-# $5 latest_admitted, $6 drug_groups, $7 traceability codes, $8 ltc_persons, $9 ltc_from, $10 ltc_to,
+# Sent by asyncpg itself (shared.db.fetch_row): $1 institutions, $2 persons, and for each of them (same
+# order) $3 the first day of their claims' windows, $4 their last day of care and $5 their last
+# admission; $6 drug_groups, $7 traceability codes, $8 ltc_persons, $9 ltc_from, $10 ltc_to,
 # $11 peer_levels, $12 peer_groups, $13 the months the claims settled in (for the peer baselines).
+# The windows are per person: a batch spanning months (a backlog, a replay) reads each person's
+# window, not the whole span for everyone.
 _HISTORY_VIEW = """
     SELECT
       ARRAY(SELECT ROW(i.institution_code, i.institution_level, i.institution_type, i.region_code)
@@ -818,17 +821,17 @@ _HISTORY_VIEW = """
             WHERE p.person_no = ANY($2::varchar[])) AS persons,
       ARRAY(SELECT ROW(h.person_no, h.settlement_id, h.institution_code, h.visit_type, h.admitted_on,
                        h.discharged_on, h.diagnoses, h.item_codes)
-            FROM claim_history h
-            WHERE h.person_no = ANY($2::varchar[])
-              AND h.discharged_on >= $3::date AND h.admitted_on <= $4::date)
+            FROM unnest($2::varchar[], $3::date[], $4::date[]) AS w(person_no, first_day, last_day)
+            JOIN claim_history h ON h.person_no = w.person_no
+              AND h.discharged_on >= w.first_day AND h.admitted_on <= w.last_day)
         AS prior_claims,
       ARRAY(SELECT ROW(d.person_no, d.settlement_id, d.drug_group, d.practitioner_code, d.institution_code,
                        d.purchased_on)
-            FROM drug_purchases d
-            WHERE d.person_no = ANY($2::varchar[])
+            FROM unnest($2::varchar[], $3::date[], $5::date[]) AS w(person_no, first_day, last_admitted)
+            JOIN drug_purchases d ON d.person_no = w.person_no
               AND d.drug_group = ANY($6::varchar[])
-              AND d.purchased_on >= $3::date
-              AND d.purchased_on <= $5::date) AS drug_purchases,
+              AND d.purchased_on >= w.first_day
+              AND d.purchased_on <= w.last_admitted) AS drug_purchases,
       ARRAY(SELECT ROW(t.code, t.settlement_id)
             FROM traceability_codes t
             WHERE t.code = ANY($7::varchar[])) AS sold_codes,
@@ -895,7 +898,15 @@ async def load_batch_history(
     if not claims:
         return loaded
     days = lookback_days(rules)
-    persons = sorted({c.person_no for c in claims})
+    # Each person's window: from the earliest of their claims' windows to their last day of care.
+    windows: dict[str, tuple[date, date, date]] = {}
+    for c in claims:
+        first, last, admitted = window_start(c, days), c.discharged_on, c.admitted_on
+        known = windows.get(c.person_no)
+        if known is not None:
+            first, last, admitted = min(first, known[0]), max(last, known[1]), max(admitted, known[2])
+        windows[c.person_no] = (first, last, admitted)
+    persons = sorted(windows)
     # Two projections only one rule each reads: not read when that rule is not among `rules`
     # (a precheck runs the pre-stage rules only, and need not pay for them).
     wanted = {rule.rule_id for rule in rules}
@@ -912,9 +923,9 @@ async def load_batch_history(
         _HISTORY_VIEW,
         sorted(set(institutions)),
         persons,
-        min(window_start(c, days) for c in claims),
-        max(c.discharged_on for c in claims),
-        max(c.admitted_on for c in claims),
+        [windows[person][0] for person in persons],
+        [windows[person][1] for person in persons],
+        [windows[person][2] for person in persons],
         sorted(_drug_groups_of(claims, catalogue)),
         sorted({code for c in claims for code in traceability_codes(c)}),
         sorted({c.person_no for c in inpatients}),

@@ -8,7 +8,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,7 +16,7 @@ from sqlalchemy import event, text
 
 from devstack.stack import Stack
 from services.supervision import repository
-from services.supervision.service import LIBRARY, DraftLine, draft_claim
+from services.supervision.service import LIBRARY, DraftLine, draft_claim, lookback_days, phantom_bed_days
 from shared.db import Database
 from shared.events.contracts import ClaimLine, ClaimSettled
 from shared.settings import database_url_for
@@ -139,3 +139,61 @@ async def test_the_read_only_session_runs_each_statement_outside_a_transaction(d
         first = await session.scalar(text("SELECT now()"))
         await asyncio.sleep(0.02)
         assert await session.scalar(text("SELECT now()")) != first
+
+
+def _dated(claim: ClaimSettled, day: date) -> ClaimSettled:
+    return claim.model_copy(update={"settlement_id": uuid.uuid4(), "admitted_on": day, "discharged_on": day})
+
+
+async def test_a_batch_reads_each_persons_own_window_not_the_whole_span(db: Database) -> None:
+    # A backlog batch: one person's claim in January, another's in December. Each person's history
+    # is read over their own window only; the span of the batch (January to December) is not.
+    early, late = f"P{random.randrange(10**11):011d}", f"P{random.randrange(10**11):011d}"
+    institution = f"H-HV-{uuid.uuid4().hex[:8]}"
+    base = prior_claim(early, institution, f"TRHV{uuid.uuid4().hex[:12]}")
+    early_in_window = _dated(base, date(2026, 1, 5))
+    early_after_window = _dated(base, date(2026, 6, 1))  # after the January claim: no rule of it reads this
+    async with db.reading() as session:
+        rules = [rule for rule in await repository.active_rules(session) if "post" in rule.stages]
+    late_day = date(2026, 12, 20)
+    before_late_window = late_day - timedelta(days=lookback_days(rules) + 1)  # inside the batch's span
+    late_before_window = _dated(base.model_copy(update={"person_no": late}), max(before_late_window, date(2026, 2, 1)))
+    late_in_window = _dated(base.model_copy(update={"person_no": late}), date(2026, 12, 1))
+    assert date(2026, 1, 20) < late_before_window.admitted_on < late_day - timedelta(days=lookback_days(rules))
+    async with db.transaction() as session:
+        catalogue = await repository.knowledge_base(session)
+        for stored in (early_in_window, early_after_window, late_before_window, late_in_window):
+            await repository.record_claim(session, stored.model_copy(update={"lines": []}), [])
+    batch = [_dated(base, date(2026, 1, 20)), _dated(base.model_copy(update={"person_no": late}), late_day)]
+
+    async with db.reading() as session:
+        loaded = await repository.load_batch_history(session, batch, rules, catalogue)
+
+    read = {person: {p.settlement_id for p in claims} for person, claims in loaded.prior_claims.items()}
+    assert read == {early: {early_in_window.settlement_id}, late: {late_in_window.settlement_id}}
+
+
+async def test_a_stay_begun_long_before_is_still_read_by_the_phantom_bed_window(db: Database) -> None:
+    # PHANTOM-BED's window is one day (migration 0008), and the history is filtered on the day of
+    # discharge: a stay admitted 200 days before this one's first night and still open is read.
+    person = f"P{random.randrange(10**11):011d}"
+    institution = f"H-HV-{uuid.uuid4().hex[:8]}"
+    base = prior_claim(person, institution, f"TRHV{uuid.uuid4().hex[:12]}").model_copy(
+        update={"visit_type": "inpatient", "lines": []}
+    )
+    long_stay = base.model_copy(
+        update={"settlement_id": uuid.uuid4(), "admitted_on": date(2026, 3, 1), "discharged_on": date(2026, 9, 20)}
+    )
+    claim = base.model_copy(
+        update={"settlement_id": uuid.uuid4(), "admitted_on": date(2026, 9, 17), "discharged_on": date(2026, 9, 25)}
+    )
+    async with db.transaction() as session:
+        await repository.record_claim(session, long_stay, [])
+        rules = await repository.active_rules(session)
+        catalogue = await repository.knowledge_base(session)
+    assert lookback_days(rules) == 90
+    async with db.reading() as session:
+        history = await repository.load_history(session, claim, rules, catalogue)
+
+    assert [p.settlement_id for p in history.prior_claims] == [long_stay.settlement_id]
+    assert [f.rule_id for f in phantom_bed_days(claim, history, {})] == ["PHANTOM-BED"]
