@@ -720,6 +720,10 @@ async def _record_death(session: AsyncSession, person_no: str, died_on: date) ->
     person.died_on = died_on
     for row in await repository.live_enrollments_of(session, person_no):
         await _terminate(session, row, died_on, "death")
+    # 家庭共济 binds two living persons: a death ends the bindings either way, so a deceased
+    # employee's personal account pays for no relative (settlement obeys family.unbound).
+    for binding in await repository.current_bindings_involving(session, person_no):
+        await _unbind(session, binding, max(binding.bound_on, died_on))
     await publish(
         session,
         PersonDeceased(person_no=person_no, died_on=died_on, recorded_at=datetime.now(UTC)),
@@ -964,16 +968,20 @@ async def unbind_relative(
         raise NotFound(f"{person_no} has no family binding {binding_id}.", kind="binding-not-found")
     if row.unbound_on is not None:
         raise Conflict(f"Binding {binding_id} ended on {row.unbound_on.isoformat()}.", kind="already-unbound")
-    row.unbound_on = business_today()
+    await _unbind(session, row, business_today())
+    return FamilyBindingOut.model_validate(row, from_attributes=True)
+
+
+async def _unbind(session: AsyncSession, row: FamilyBinding, unbound_on: date) -> None:
+    row.unbound_on = unbound_on
     await repository.flush(session)
     await publish(
         session,
         FamilyUnbound(
-            binding_id=row.id, person_no=person_no, relative_person_no=row.relative_person_no, unbound_on=row.unbound_on
+            binding_id=row.id, person_no=row.person_no, relative_person_no=row.relative_person_no, unbound_on=unbound_on
         ),
         source=SOURCE,
     )
-    return FamilyBindingOut.model_validate(row, from_attributes=True)
 
 
 # --- coverage by region (户籍人口参保率) ---

@@ -239,6 +239,20 @@ async def current_bindings(session: AsyncSession, person_no: str) -> list[Family
     return list(rows)
 
 
+async def current_bindings_involving(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
+    """The current 家庭共济 bindings where the person is the employee or the relative, locked."""
+    rows = await session.scalars(
+        select(FamilyBinding)
+        .where(
+            (FamilyBinding.person_no == person_no) | (FamilyBinding.relative_person_no == person_no),
+            FamilyBinding.unbound_on.is_(None),
+        )
+        .order_by(FamilyBinding.id)
+        .with_for_update()
+    )
+    return list(rows)
+
+
 async def bindings_of(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
     """Every binding where the person is the employee or the relative, current ones first."""
     rows = await session.scalars(

@@ -448,7 +448,7 @@ async def conclude_case(
             current=case.status,  # type: ignore[arg-type]
             subject_kind=case.subject_kind,  # type: ignore[arg-type]
             amount_to_recover=body.amount_to_recover,
-            at_stake=case.amount_at_stake,
+            at_stake=await repository.case_active_at_stake(session, case.id),
             sanction=body.sanction,
             prior_sanctions=[Sanction(row.kind, row.issued_on) for row in prior],  # type: ignore[arg-type]
             concluded_on=today,
