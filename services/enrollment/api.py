@@ -468,7 +468,14 @@ async def _enroll(session: AsyncSession, request: Request, person_no: str, body:
         starts = body.starts_on
     else:
         ended = await repository.last_terminated_on(session, person_no, body.year)
-        if ended is not None and ended < ends:
+        if ended is not None and ended >= ends:
+            # Starting on 1 January would cover again the days the terminated enrollment covered (重复参保).
+            raise Unprocessable(
+                f"{person_no}'s enrollment of {body.year} ran to {ended.isoformat()}: no day of {body.year} is left "
+                f"to cover. Enroll for {body.year + 1}.",
+                kind="no-cover-left",
+            )
+        if ended is not None:
             starts = max(starts, ended + timedelta(days=1))
     row = Enrollment(
         id=uuid.uuid4(),

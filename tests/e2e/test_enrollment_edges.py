@@ -42,3 +42,47 @@ async def test_a_death_ends_the_family_bindings_so_the_deceaseds_account_pays_no
         return await pre_settlement_kind() == "family-account-not-bound"
 
     await eventually(refused, what="settlement to stop the deceased's account paying")
+
+
+async def test_a_scheme_switch_after_a_termination_on_the_last_day_does_not_cover_the_year_twice(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """Terminated on 31 December, the year is covered to its end: a new enrollment of that year
+    without starts_on used to start on 1 January, covering the whole year a second time (重复参保)."""
+    person_no = await insured_person(gateway)
+    year = business_today().year
+    enrollments = f"{API}/persons/{person_no}/enrollments"
+    (enrollment,) = (await gateway.get(enrollments, headers=OPS)).json()
+    ended = await gateway.post(
+        f"{enrollments}/{enrollment['id']}/terminate",
+        json={"terminated_on": f"{year}-12-31", "reason": "scheme_switch"},
+        headers=OPS,
+    )
+    assert ended.status_code == 200, ended.text
+    again = await gateway.post(
+        enrollments,
+        json={
+            "scheme": "employee",
+            "year": year,
+            "region_code": "350582",
+            "employer_code": "91350582E2E000001",
+            "contribution_base": "6000.00",
+        },
+        headers=OPS,
+    )
+    assert again.status_code == 422, again.text
+    assert again.json()["type"] == "https://yibao.dev/problems/no-cover-left"
+    (only,) = (await gateway.get(enrollments, headers=OPS)).json()
+    assert only["id"] == enrollment["id"]
+    next_year = await gateway.post(
+        enrollments,
+        json={
+            "scheme": "employee",
+            "year": year + 1,
+            "region_code": "350582",
+            "employer_code": "91350582E2E000001",
+            "contribution_base": "6000.00",
+        },
+        headers=OPS,
+    )
+    assert next_year.status_code == 201, next_year.text
