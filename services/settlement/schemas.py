@@ -8,14 +8,14 @@ from pydantic import BaseModel, Field, model_validator
 
 from shared.events.contracts import ClaimLine, PersonNo, SettlementBreakdown
 from shared.money import Money
-from shared.schemas import RequestModel
+from shared.schemas import RequestModel, TraceabilityCode
 
 
 class LineIn(RequestModel):
     item_code: str = Field(min_length=1, max_length=50, description="catalogue code (医保目录编码)")
     quantity: int = Field(gt=0, le=100000)
     unit_price: Money = Field(ge=0, description='a string, e.g. "12.50"')
-    traceability_codes: list[str] = Field(default_factory=list, max_length=1000, description="药品追溯码")
+    traceability_codes: list[TraceabilityCode] = Field(default_factory=list, max_length=1000, description="药品追溯码")
 
 
 # The dates supervision's in-stage check (事中审核) accepts: a claim it cannot check must not be stored

@@ -3,12 +3,22 @@ test fails on the code before its fix (defect hunt, 2026-11-24)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import httpx
 
 from shared.business_time import business_today
-from tests.e2e.conftest import HOSPITAL, INSTITUTION, OPS, claim, eventually, insured_person, settle_when_eligible
+from tests.e2e.conftest import (
+    AUDITOR,
+    HOSPITAL,
+    INSTITUTION,
+    OPS,
+    claim,
+    eventually,
+    insured_person,
+    settle_when_eligible,
+)
 
 API = "/api/v1/settlement"
 
@@ -75,3 +85,31 @@ async def test_a_suspended_enrollment_paid_up_again_settles_again(gateway: httpx
     await eventually(settles, what="settlement to see the enrollment active again")
     again = await settle_when_eligible(gateway, claim(person_no), str(uuid.uuid4()))
     assert again.status_code == 201, again.text
+
+
+async def test_a_claim_whose_traceability_code_supervision_cannot_index_is_refused(gateway: httpx.AsyncClient) -> None:
+    """A 3 kB random 药品追溯码 settled (201), then broke supervision's insert into its traceability
+    index: the claim was dead-lettered and never audited. Now such a code is refused at the door, and
+    the longest one accepted is audited."""
+    person_no = await insured_person(gateway)
+
+    def with_code(code: str) -> dict[str, object]:
+        line = {"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50", "traceability_codes": [code]}
+        return claim(person_no, lines=[line])
+
+    too_long = await gateway.post(
+        f"{API}/settlements",
+        json=with_code(secrets.token_hex(1500)),
+        headers={**HOSPITAL, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    _problem(too_long, 422, "validation")
+    assert too_long.json()["errors"][0]["field"] == "lines.0.traceability_codes.0", too_long.text
+    longest = await settle_when_eligible(gateway, with_code(secrets.token_hex(32)), str(uuid.uuid4()))
+    assert longest.status_code == 201, longest.text
+    settlement_id = longest.json()["settlement_id"]
+
+    async def audited() -> bool:
+        answer = await gateway.get(f"/api/v1/supervision/audits/{settlement_id}", headers=AUDITOR)
+        return answer.status_code == 200
+
+    await eventually(audited, what="the claim audited")

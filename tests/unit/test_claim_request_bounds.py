@@ -1,12 +1,14 @@
-"""A claim's dates are refused at the door when supervision's in-stage check (事中审核) could not
-judge them: otherwise settlement would store the claim unchecked, for post audit (fail-open)."""
+"""What a claim may carry is refused at the door when supervision could not judge or store it:
+dates its in-stage check (事中审核) refuses (settlement then stored the claim unchecked, fail-open),
+traceability codes its audit cannot index (the claim was dead-lettered, never audited)."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from services.settlement.schemas import SettlementCreate
+from services.settlement.schemas import LineIn, SettlementCreate
+from services.supervision.schemas import PrecheckLine
 
 
 def _claim(**dates: str) -> dict[str, object]:
@@ -39,3 +41,15 @@ def test_dates_within_the_bounds_pass() -> None:
     assert body.admitted_on.year == 1950
     outpatient = SettlementCreate.model_validate(_claim(visit_type="outpatient", admitted_on="2026-11-24"))
     assert outpatient.discharged_on == outpatient.admitted_on
+
+
+def test_a_traceability_code_longer_than_any_real_one_is_refused() -> None:
+    """A code of a few kB cannot enter supervision's traceability index: the claim was dead-lettered
+    there and never audited. Settlement and supervision's checks refuse it at the door."""
+    too_long = {"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50", "traceability_codes": ["8" * 65]}
+    for model in (LineIn, PrecheckLine):
+        with pytest.raises(ValidationError):
+            model.model_validate(too_long)
+        assert model.model_validate(too_long | {"traceability_codes": ["8" * 64]}).traceability_codes == ["8" * 64]
+    with pytest.raises(ValidationError):
+        LineIn.model_validate(too_long | {"traceability_codes": [""]})
