@@ -389,7 +389,15 @@ async def _post_contribution(
     individual = paid.individual if paid.individual is not None else max(zero, due.individual - individual_paid)
     employer = paid.employer if paid.employer is not None else max(zero, due.employer - employer_paid)
     subsidy = paid.subsidy if paid.subsidy is not None else max(zero, due.subsidy - subsidy_paid)
-    paid_on = paid.paid_on or business_today()
+    today = business_today()
+    if paid.paid_on is not None and paid.paid_on > today:
+        # A payment is recorded once received: a future day would also move the waiting period (等待期).
+        raise Unprocessable(
+            f"paid_on {paid.paid_on.isoformat()} is in the future (today is {today.isoformat()}).",
+            kind="payment-date",
+            errors=[FieldError(field="paid_on", message="after today")],
+        )
+    paid_on = paid.paid_on or today
     account_credit = min(individual, max(zero, due.personal_account_credit - min(individual_paid, due.individual)))
     contribution = Contribution(
         id=uuid.uuid4(),
@@ -558,8 +566,17 @@ async def suspend(
     """active → suspended (暂停, e.g. 欠费 arrears); paying the arrears makes it active again."""
     require_role(principal, Role.OPS, Role.ADMIN)
     row = await _locked_enrollment(session, person_no, enrollment_id)
+    suspended_from = body.suspended_from or business_today()
     row.status = _apply(row, Action.SUSPEND).value
-    row.suspended_from = body.suspended_from or business_today()
+    if not row.effective_from <= suspended_from <= row.effective_to:
+        # Outside the cover a suspension would stop nothing (settlement keeps paying) or date before the cover.
+        raise Unprocessable(
+            f"suspended_from must lie within the enrollment's cover, {row.effective_from.isoformat()} to "
+            f"{row.effective_to.isoformat()}.",
+            kind="suspension-date",
+            errors=[FieldError(field="suspended_from", message="outside the enrollment's cover")],
+        )
+    row.suspended_from = suspended_from
     row.status_reason = body.reason
     await repository.flush(session)
     await publish(

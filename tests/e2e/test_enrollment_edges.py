@@ -3,6 +3,8 @@ code before its fix (defect hunt, 2026-11-24)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from shared.business_time import business_today
@@ -86,3 +88,30 @@ async def test_a_scheme_switch_after_a_termination_on_the_last_day_does_not_cove
         headers=OPS,
     )
     assert next_year.status_code == 201, next_year.text
+
+
+async def test_a_suspension_outside_the_cover_or_a_payment_in_the_future_is_refused(gateway: httpx.AsyncClient) -> None:
+    """A suspension dated after the cover ends left the enrollment `suspended` while settlement kept
+    paying; a contribution dated in the future was stored as paid (and would move the waiting period)."""
+    person_no = await insured_person(gateway)
+    year = business_today().year
+    enrollments = f"{API}/persons/{person_no}/enrollments"
+    (enrollment,) = (await gateway.get(enrollments, headers=OPS)).json()
+    suspend = f"{enrollments}/{enrollment['id']}/suspend"
+    for day in (f"{year + 1}-01-01", f"{year - 1}-12-31"):
+        refused = await gateway.post(suspend, json={"suspended_from": day}, headers=OPS)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"] == "https://yibao.dev/problems/suspension-date"
+    (unchanged,) = (await gateway.get(enrollments, headers=OPS)).json()
+    assert unchanged["status"] == "active"
+    contributions = f"{API}/persons/{person_no}/contributions"
+    paid = (await gateway.get(contributions, headers=OPS)).json()
+    tomorrow = (business_today() + timedelta(days=1)).isoformat()
+    future = await gateway.post(
+        contributions, json={"year": year, "individual": "10.00", "paid_on": tomorrow}, headers=OPS
+    )
+    assert future.status_code == 422, future.text
+    assert future.json()["type"] == "https://yibao.dev/problems/payment-date"
+    assert (await gateway.get(contributions, headers=OPS)).json() == paid
+    suspended = await gateway.post(suspend, json={"suspended_from": business_today().isoformat()}, headers=OPS)
+    assert suspended.status_code == 200, suspended.text
