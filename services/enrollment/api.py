@@ -1057,10 +1057,10 @@ async def coverage(
     child_length = PREFIX_LENGTH[child_level] if child_level else PREFIX_LENGTH[node.level]
     taken_at = None
     if source == "snapshot":
-        snapshot = await repository.coverage_snapshot(session, as_of)
+        snapshot = await repository.coverage_snapshot(session, as_of, today=business_today())
         if snapshot is None:
             raise NotFound(
-                f"No coverage snapshot {'of ' + as_of.isoformat() if as_of else 'has been taken'}; "
+                f"No coverage snapshot {'of ' + as_of.isoformat() if as_of else 'of a day up to today has been taken'}; "
                 "take one with POST /stats/coverage/snapshots, or ask for source=live.",
                 kind="coverage-snapshot-not-found",
             )

@@ -115,3 +115,24 @@ async def test_a_suspension_outside_the_cover_or_a_payment_in_the_future_is_refu
     assert (await gateway.get(contributions, headers=OPS)).json() == paid
     suspended = await gateway.post(suspend, json={"suspended_from": business_today().isoformat()}, headers=OPS)
     assert suspended.status_code == 200, suspended.text
+
+
+async def test_the_latest_coverage_snapshot_is_of_a_day_up_to_today_not_a_planned_one(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """`source=snapshot` without `as_of` read the snapshot with the greatest day, so one taken of a day
+    years ahead (nobody covered yet: 0 insured) stood in for today's nightly count."""
+    today = business_today()
+    planned = await gateway.post(
+        f"{API}/stats/coverage/snapshots", json={"as_of": f"{today.year + 7}-12-31"}, headers=OPS
+    )
+    assert planned.status_code == 201, planned.text
+    nightly = await gateway.post(f"{API}/stats/coverage/snapshots", json={}, headers=OPS)
+    assert nightly.status_code == 201, nightly.text
+    assert nightly.json()["as_of"] == today.isoformat()
+    latest = await gateway.get(
+        f"{API}/stats/coverage", params={"region": "350582000000", "source": "snapshot"}, headers=OPS
+    )
+    assert latest.status_code == 200, latest.text
+    assert latest.json()["as_of"] == today.isoformat()
+    assert latest.json()["snapshot_taken_at"] == nightly.json()["taken_at"]
