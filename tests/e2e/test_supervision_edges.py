@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import timedelta
 
 import httpx
 
@@ -76,3 +77,40 @@ async def test_a_case_cannot_recover_what_a_reversal_already_returned(gateway: h
     )
     assert nothing_left.status_code == 200, nothing_left.text
     assert nothing_left.json()["recovery_status"] == "closed"
+
+
+async def test_a_recovery_payment_cannot_be_received_in_the_future(gateway: httpx.AsyncClient) -> None:
+    """追回: a payment dated after today was recorded, closing the recovery now and counting in a
+    future month's statistics (`amount_collected` by `received_on`)."""
+    person_no = await insured_person(gateway)
+    _, flag = await _flagged_settlement(gateway, person_no)
+    opened = await gateway.post(
+        f"{API}/cases",
+        json={"subject_kind": "institution", "subject_code": INSTITUTION, "flag_ids": [flag["id"]]},
+        headers=AUDITOR,
+    )
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    assert (await gateway.post(f"{API}/cases/{case_id}/investigation", headers=AUDITOR)).status_code == 200
+    concluded = await gateway.post(
+        f"{API}/cases/{case_id}/conclusion",
+        json={"finding": "quantity above the maximum", "amount_to_recover": "10.00"},
+        headers=AUDITOR,
+    )
+    assert concluded.status_code == 200, concluded.text
+    today = business_today()
+    future = await gateway.post(
+        f"{API}/cases/{case_id}/recoveries",
+        json={"amount": "10.00", "received_on": (today + timedelta(days=1)).isoformat(), "reference": "R-FUTURE"},
+        headers=AUDITOR,
+    )
+    assert future.status_code == 422, future.text
+    assert future.json()["type"] == "https://yibao.dev/problems/recovery-date"
+    assert (await gateway.get(f"{API}/cases/{case_id}", headers=AUDITOR)).json()["recovery_status"] == "outstanding"
+    paid = await gateway.post(
+        f"{API}/cases/{case_id}/recoveries",
+        json={"amount": "10.00", "received_on": today.isoformat(), "reference": "R-TODAY"},
+        headers=AUDITOR,
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["recovery_status"] == "closed"
