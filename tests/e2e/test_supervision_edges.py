@@ -114,3 +114,27 @@ async def test_a_recovery_payment_cannot_be_received_in_the_future(gateway: http
     )
     assert paid.status_code == 201, paid.text
     assert paid.json()["recovery_status"] == "closed"
+
+
+async def test_a_claim_whose_diagnosis_upper_cases_long_is_audited(gateway: httpx.AsyncClient) -> None:
+    """The diagnosis group was cut, then upper-cased: "ßßß" became "SSSSSS", too long for its column,
+    and the audit dead-lettered the claim, never audited."""
+    person_no = await insured_person(gateway)
+    today = business_today().isoformat()
+    body: dict[str, object] = {
+        "person_no": person_no,
+        "visit_type": "outpatient",
+        "admitted_on": today,
+        "discharged_on": today,
+        "practitioner_code": f"D{random.randrange(10**9):09d}",
+        "diagnoses": ["ßßß"],
+        "lines": [{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50"}],
+    }
+    settled = await settle_when_eligible(gateway, body, str(uuid.uuid4()))
+    assert settled.status_code == 201, settled.text
+    settlement_id = settled.json()["settlement_id"]
+
+    async def audited() -> bool:
+        return (await gateway.get(f"{API}/audits/{settlement_id}", headers=AUDITOR)).status_code == 200
+
+    await eventually(audited, what="the claim audited")
