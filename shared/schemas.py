@@ -9,11 +9,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from shared.events.contracts import PERSON_NO_PATTERN
 
 PersonNoPath = Annotated[str, Path(pattern=PERSON_NO_PATTERN, description="person number, P + 11 digits")]
+# 药品追溯码: 20 digits in the national scheme; 64 leaves room for other formats. Unbounded, a code
+# could not be stored in supervision's traceability index (btree entries stop at ~2.7 kB), so the
+# claim carrying it was dead-lettered and never audited.
+TraceabilityCode = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 def _refuse_nul(value: Any) -> Any:

@@ -389,7 +389,15 @@ async def _post_contribution(
     individual = paid.individual if paid.individual is not None else max(zero, due.individual - individual_paid)
     employer = paid.employer if paid.employer is not None else max(zero, due.employer - employer_paid)
     subsidy = paid.subsidy if paid.subsidy is not None else max(zero, due.subsidy - subsidy_paid)
-    paid_on = paid.paid_on or business_today()
+    today = business_today()
+    if paid.paid_on is not None and paid.paid_on > today:
+        # A payment is recorded once received: a future day would also move the waiting period (等待期).
+        raise Unprocessable(
+            f"paid_on {paid.paid_on.isoformat()} is in the future (today is {today.isoformat()}).",
+            kind="payment-date",
+            errors=[FieldError(field="paid_on", message="after today")],
+        )
+    paid_on = paid.paid_on or today
     account_credit = min(individual, max(zero, due.personal_account_credit - min(individual_paid, due.individual)))
     contribution = Contribution(
         id=uuid.uuid4(),
@@ -468,7 +476,14 @@ async def _enroll(session: AsyncSession, request: Request, person_no: str, body:
         starts = body.starts_on
     else:
         ended = await repository.last_terminated_on(session, person_no, body.year)
-        if ended is not None and ended < ends:
+        if ended is not None and ended >= ends:
+            # Starting on 1 January would cover again the days the terminated enrollment covered (重复参保).
+            raise Unprocessable(
+                f"{person_no}'s enrollment of {body.year} ran to {ended.isoformat()}: no day of {body.year} is left "
+                f"to cover. Enroll for {body.year + 1}.",
+                kind="no-cover-left",
+            )
+        if ended is not None:
             starts = max(starts, ended + timedelta(days=1))
     row = Enrollment(
         id=uuid.uuid4(),
@@ -551,8 +566,17 @@ async def suspend(
     """active → suspended (暂停, e.g. 欠费 arrears); paying the arrears makes it active again."""
     require_role(principal, Role.OPS, Role.ADMIN)
     row = await _locked_enrollment(session, person_no, enrollment_id)
+    suspended_from = body.suspended_from or business_today()
     row.status = _apply(row, Action.SUSPEND).value
-    row.suspended_from = body.suspended_from or business_today()
+    if not row.effective_from <= suspended_from <= row.effective_to:
+        # Outside the cover a suspension would stop nothing (settlement keeps paying) or date before the cover.
+        raise Unprocessable(
+            f"suspended_from must lie within the enrollment's cover, {row.effective_from.isoformat()} to "
+            f"{row.effective_to.isoformat()}.",
+            kind="suspension-date",
+            errors=[FieldError(field="suspended_from", message="outside the enrollment's cover")],
+        )
+    row.suspended_from = suspended_from
     row.status_reason = body.reason
     await repository.flush(session)
     await publish(
@@ -720,6 +744,10 @@ async def _record_death(session: AsyncSession, person_no: str, died_on: date) ->
     person.died_on = died_on
     for row in await repository.live_enrollments_of(session, person_no):
         await _terminate(session, row, died_on, "death")
+    # 家庭共济 binds two living persons: a death ends the bindings either way, so a deceased
+    # employee's personal account pays for no relative (settlement obeys family.unbound).
+    for binding in await repository.current_bindings_involving(session, person_no):
+        await _unbind(session, binding, max(binding.bound_on, died_on))
     await publish(
         session,
         PersonDeceased(person_no=person_no, died_on=died_on, recorded_at=datetime.now(UTC)),
@@ -964,16 +992,20 @@ async def unbind_relative(
         raise NotFound(f"{person_no} has no family binding {binding_id}.", kind="binding-not-found")
     if row.unbound_on is not None:
         raise Conflict(f"Binding {binding_id} ended on {row.unbound_on.isoformat()}.", kind="already-unbound")
-    row.unbound_on = business_today()
+    await _unbind(session, row, business_today())
+    return FamilyBindingOut.model_validate(row, from_attributes=True)
+
+
+async def _unbind(session: AsyncSession, row: FamilyBinding, unbound_on: date) -> None:
+    row.unbound_on = unbound_on
     await repository.flush(session)
     await publish(
         session,
         FamilyUnbound(
-            binding_id=row.id, person_no=person_no, relative_person_no=row.relative_person_no, unbound_on=row.unbound_on
+            binding_id=row.id, person_no=row.person_no, relative_person_no=row.relative_person_no, unbound_on=unbound_on
         ),
         source=SOURCE,
     )
-    return FamilyBindingOut.model_validate(row, from_attributes=True)
 
 
 # --- coverage by region (户籍人口参保率) ---
@@ -1025,10 +1057,10 @@ async def coverage(
     child_length = PREFIX_LENGTH[child_level] if child_level else PREFIX_LENGTH[node.level]
     taken_at = None
     if source == "snapshot":
-        snapshot = await repository.coverage_snapshot(session, as_of)
+        snapshot = await repository.coverage_snapshot(session, as_of, today=business_today())
         if snapshot is None:
             raise NotFound(
-                f"No coverage snapshot {'of ' + as_of.isoformat() if as_of else 'has been taken'}; "
+                f"No coverage snapshot {'of ' + as_of.isoformat() if as_of else 'of a day up to today has been taken'}; "
                 "take one with POST /stats/coverage/snapshots, or ask for source=live.",
                 kind="coverage-snapshot-not-found",
             )

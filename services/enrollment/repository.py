@@ -239,6 +239,20 @@ async def current_bindings(session: AsyncSession, person_no: str) -> list[Family
     return list(rows)
 
 
+async def current_bindings_involving(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
+    """The current 家庭共济 bindings where the person is the employee or the relative, locked."""
+    rows = await session.scalars(
+        select(FamilyBinding)
+        .where(
+            (FamilyBinding.person_no == person_no) | (FamilyBinding.relative_person_no == person_no),
+            FamilyBinding.unbound_on.is_(None),
+        )
+        .order_by(FamilyBinding.id)
+        .with_for_update()
+    )
+    return list(rows)
+
+
 async def bindings_of(session: AsyncSession, person_no: str) -> list[FamilyBinding]:
     """Every binding where the person is the employee or the relative, current ones first."""
     rows = await session.scalars(
@@ -414,11 +428,14 @@ async def take_coverage_snapshot(session: AsyncSession, on: date) -> CoverageSna
     return taken
 
 
-async def coverage_snapshot(session: AsyncSession, on: date | None) -> CoverageSnapshot | None:
-    """The snapshot of `on`, or the latest one when `on` is None."""
+async def coverage_snapshot(session: AsyncSession, on: date | None, *, today: date) -> CoverageSnapshot | None:
+    """The snapshot of `on`, or when `on` is None the latest one of a day up to `today`: a snapshot of a
+    day to come (taken for planning) is no count of the insured now."""
     query = select(CoverageSnapshot)
     query = (
-        query.where(CoverageSnapshot.as_of == on) if on is not None else query.order_by(CoverageSnapshot.as_of.desc())
+        query.where(CoverageSnapshot.as_of == on)
+        if on is not None
+        else query.where(CoverageSnapshot.as_of <= today).order_by(CoverageSnapshot.as_of.desc())
     )
     return (await session.scalars(query.limit(1))).first()
 

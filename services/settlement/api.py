@@ -32,6 +32,8 @@ from services.settlement.policies import LEGACY_COLUMNS as LEGACY_POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
 from services.settlement.schemas import (
+    EARLIEST_CARE,
+    LATEST_CARE,
     AccountOut,
     AccumulatorsOut,
     AssistanceGroupOut,
@@ -634,6 +636,12 @@ async def get_reconciliation(
     require_role(principal, Role.HOSPITAL, Role.OPS, Role.ADMIN, Role.AUDITOR)
     if principal.role is Role.HOSPITAL and principal.institution_code != code:
         raise Forbidden("A hospital may read only its own reconciliation statement.")
+    if not EARLIEST_CARE <= day <= LATEST_CARE:  # the day's bounds in Beijing time must be datetimes
+        raise Unprocessable(
+            f"day must lie between {EARLIEST_CARE} and {LATEST_CARE}.",
+            kind="invalid-dates",
+            errors=[FieldError(field="day", message="outside the calendar settlements are kept for")],
+        )
     if await repository.get_institution(session, code) is None:
         raise NotFound(f"No designated institution {code}.", kind="institution-not-found")
     start = datetime.combine(day, time.min, BUSINESS_ZONE)

@@ -144,7 +144,9 @@ def load_catalogue(text: str) -> list[CatalogueItem]:
         raise CatalogueError([RowError(1, f"header must be {','.join(COLUMNS)}")])
     items: list[CatalogueItem] = []
     errors: list[RowError] = []
-    seen: dict[tuple[str, date | None], int] = {}
+    # One version per region, code and day it starts (the table's unique key): the same code may
+    # start the same day in two regions' catalogues (就医地目录, each with its own 限价) and nationally.
+    seen: dict[tuple[str, str, date | None], int] = {}
     for row_no, cells in enumerate(reader, start=2):
         if not cells or all(not c.strip() for c in cells):
             continue
@@ -156,9 +158,12 @@ def load_catalogue(text: str) -> list[CatalogueItem]:
         except ValueError as exc:
             errors.append(RowError(row_no, str(exc)))
             continue
-        key = (item.code, item.valid_from)
+        key = (item.region, item.code, item.valid_from)
         if key in seen:
-            errors.append(RowError(row_no, f"code {item.code} valid from {item.valid_from} repeats row {seen[key]}"))
+            where = f" in region {item.region}" if item.region else ""
+            errors.append(
+                RowError(row_no, f"code {item.code}{where} valid from {item.valid_from} repeats row {seen[key]}")
+            )
             continue
         seen[key] = row_no
         items.append(item)
@@ -170,15 +175,20 @@ def load_catalogue(text: str) -> list[CatalogueItem]:
 def catalogue_on(items: list[CatalogueItem], on: date, region: str) -> dict[str, CatalogueItem]:
     """The items valid on a date in a region (national items and the region's own), by code.
 
-    Where a code has several versions valid on the date, the one valid from the latest date wins.
+    Where a code has several versions valid on the date, the one valid from the latest date wins, and
+    of two from the same date the region's own (就医地目录) wins over the national one.
     """
     chosen: dict[str, CatalogueItem] = {}
+
+    def rank(item: CatalogueItem) -> tuple[date, bool]:
+        return item.valid_from or date.min, bool(item.region)
+
     for item in items:
         if item.region and item.region != region:
             continue
         if (item.valid_from is not None and on < item.valid_from) or (item.valid_to is not None and on > item.valid_to):
             continue
         current = chosen.get(item.code)
-        if current is None or (item.valid_from or date.min) > (current.valid_from or date.min):
+        if current is None or rank(item) > rank(current):
             chosen[item.code] = item
     return chosen

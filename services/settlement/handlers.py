@@ -47,6 +47,8 @@ async def on_enrollment_activated(session: AsyncSession, event: Event) -> None:
         status="active",
         retiree=p.retiree,
         assistance_category=p.assistance_category,
+        # An activation after a suspension (arrears paid) lifts it; the two travel on different topics.
+        activated_at=event.time,
     )
 
 
@@ -54,7 +56,11 @@ async def on_enrollment_suspended(session: AsyncSession, event: Event) -> None:
     p = event.payload
     assert isinstance(p, EnrollmentSuspended)
     await repository.record_stop(
-        session, enrollment_id=p.enrollment_id, person_no=p.person_no, suspended_from=p.suspended_from
+        session,
+        enrollment_id=p.enrollment_id,
+        person_no=p.person_no,
+        suspended_from=p.suspended_from,
+        suspended_at=event.time,
     )
 
 

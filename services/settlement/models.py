@@ -52,6 +52,8 @@ class EligibilityCoverage(Base):
     retiree: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # 资助参保 group (特困, 低保, ...) from enrollment.activated; None: no 医疗救助.
     assistance_category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # When the latest enrollment.activated was published: it lifts a suspension published before it.
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class EligibilityStop(Base):
@@ -66,6 +68,8 @@ class EligibilityStop(Base):
     enrollment_id: Mapped[UUID] = mapped_column(primary_key=True)
     person_no: Mapped[str] = mapped_column(String(12), index=True)
     suspended_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # When enrollment.suspended was published: a later activation (arrears paid) lifts the suspension.
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     terminated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 

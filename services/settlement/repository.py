@@ -75,12 +75,15 @@ async def record_stop(
     enrollment_id: UUID,
     person_no: str,
     suspended_from: date | None = None,
+    suspended_at: datetime | None = None,
     terminated_on: date | None = None,
 ) -> None:
-    """Set the suspension or the termination of an enrollment, leaving the other as it is."""
+    """Set the suspension (and when it was published) or the termination of an enrollment, leaving
+    the other as it is."""
     changes: dict[str, Any] = {}
     if suspended_from is not None:
         changes["suspended_from"] = suspended_from
+        changes["suspended_at"] = suspended_at
     if terminated_on is not None:
         changes["terminated_on"] = terminated_on
     statement = insert(EligibilityStop).values(enrollment_id=enrollment_id, person_no=person_no, **changes)
@@ -622,7 +625,9 @@ _CONTEXT_SELECT = (
     " (SELECT ROW(e.birth_date, e.sex, d.died_on) FROM eligibility_persons e"
     "  LEFT JOIN eligibility_deaths d ON d.person_no = e.person_no WHERE e.person_no = :person_no) AS person,"
     " ARRAY(SELECT ROW(c.scheme, c.effective_from, c.effective_to, c.region_code, c.retiree,"
-    "  c.assistance_category, st.suspended_from, st.terminated_on)"
+    "  c.assistance_category,"
+    # A suspension published before the latest activation was lifted by it (arrears paid): no stop.
+    "  CASE WHEN st.suspended_at < c.activated_at THEN NULL ELSE st.suspended_from END, st.terminated_on)"
     "  FROM eligibility_coverages c LEFT JOIN eligibility_stops st ON st.enrollment_id = c.enrollment_id"
     "  WHERE c.person_no = :person_no AND c.status = 'active' ORDER BY c.effective_from) AS coverages,"
     " ARRAY(SELECT ROW(f.destination_region_code, f.valid_from, f.valid_to, r.revoked_on)"

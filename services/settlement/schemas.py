@@ -8,21 +8,29 @@ from pydantic import BaseModel, Field, model_validator
 
 from shared.events.contracts import ClaimLine, PersonNo, SettlementBreakdown
 from shared.money import Money
-from shared.schemas import RequestModel
+from shared.schemas import RequestModel, TraceabilityCode
 
 
 class LineIn(RequestModel):
     item_code: str = Field(min_length=1, max_length=50, description="catalogue code (医保目录编码)")
     quantity: int = Field(gt=0, le=100000)
     unit_price: Money = Field(ge=0, description='a string, e.g. "12.50"')
-    traceability_codes: list[str] = Field(default_factory=list, max_length=1000, description="药品追溯码")
+    traceability_codes: list[TraceabilityCode] = Field(default_factory=list, max_length=1000, description="药品追溯码")
+
+
+# The dates supervision's in-stage check (事中审核) accepts: a claim it cannot check must not be stored
+# unchecked for post audit; the bounds also keep the rules' date windows inside the calendar.
+EARLIEST_CARE = date(1950, 1, 1)
+LATEST_CARE = date(2199, 12, 31)
 
 
 class SettlementCreate(RequestModel):
     person_no: PersonNo
     visit_type: Literal["outpatient", "inpatient"]
-    admitted_on: date
-    discharged_on: date | None = Field(default=None, description="defaults to admitted_on for outpatient visits")
+    admitted_on: date = Field(ge=EARLIEST_CARE, le=LATEST_CARE)
+    discharged_on: date | None = Field(
+        default=None, ge=EARLIEST_CARE, le=LATEST_CARE, description="defaults to admitted_on for outpatient visits"
+    )
     practitioner_code: str = Field(min_length=1, max_length=30, description="医保医师代码")
     diagnoses: list[str] = Field(min_length=1, max_length=20, description="ICD-10 codes")
     lines: list[LineIn] = Field(min_length=1, max_length=500)

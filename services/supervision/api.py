@@ -448,7 +448,7 @@ async def conclude_case(
             current=case.status,  # type: ignore[arg-type]
             subject_kind=case.subject_kind,  # type: ignore[arg-type]
             amount_to_recover=body.amount_to_recover,
-            at_stake=case.amount_at_stake,
+            at_stake=await repository.case_active_at_stake(session, case.id),
             sanction=body.sanction,
             prior_sanctions=[Sanction(row.kind, row.issued_on) for row in prior],  # type: ignore[arg-type]
             concluded_on=today,
@@ -500,6 +500,13 @@ async def record_recovery_payment(
     """追回: record a payment received against a concluded case; the one that completes the amount
     to recover closes the recovery. A receipt (`reference`) is recorded once per case."""
     require_role(principal, *STAFF)
+    today = business_date(datetime.now(UTC))
+    if body.received_on > today:  # a receipt records money already received (and dates the statistics)
+        raise Unprocessable(
+            f"received_on {body.received_on} is in the future (today is {today}).",
+            kind="recovery-date",
+            errors=[FieldError(field="received_on", message="after today")],
+        )
     case = await _locked_case(session, case_id)  # one payment at a time per case
     try:
         state = record_recovery(
@@ -535,7 +542,7 @@ async def record_recovery_payment(
     case.recovered = state.recovered
     case.recovery_status = state.status
     if state.status == "closed":
-        case.recovery_closed_on = business_date(datetime.now(UTC))
+        case.recovery_closed_on = today
     await session.flush()
     return await case_out(session, case)
 

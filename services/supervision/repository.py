@@ -460,6 +460,19 @@ async def case_flag_ids(session: AsyncSession, case_id: UUID) -> list[UUID]:
     return list(rows)
 
 
+async def case_active_at_stake(session: AsyncSession, case_id: UUID) -> Decimal:
+    """What the case's flags still put at stake: a flag withdrawn since the case opened (its settlement
+    reversed, the money back in the fund) counts no more. The flags are held FOR SHARE, so a reversal
+    being consumed now withdraws them after this transaction, not in the middle of it."""
+    amounts = await session.scalars(
+        select(Flag.amount_at_stake)
+        .join(CaseFlag, CaseFlag.flag_id == Flag.id)
+        .where(CaseFlag.case_id == case_id, Flag.status == "active")
+        .with_for_update(of=Flag, read=True)
+    )
+    return sum(amounts, Decimal("0.00"))
+
+
 async def lock_institution_sanctions(session: AsyncSession, institution_code: str) -> None:
     """Serialise sanction decisions for one institution: each one escalates from the one before."""
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"sanctions:{institution_code}", 0))))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.events.contracts import PersonNo, Scheme, VisitType
 from shared.money import Money
-from shared.schemas import RequestModel
+from shared.schemas import RequestModel, TraceabilityCode
 
 
 class FlagOut(BaseModel):
@@ -56,7 +56,7 @@ class PrecheckLine(RequestModel):
     item_code: str = Field(min_length=1, max_length=50)
     quantity: int = Field(gt=0, le=100_000)
     unit_price: Money = Field(ge=0)
-    traceability_codes: list[str] = Field(default_factory=list, max_length=1000, description="药品追溯码")
+    traceability_codes: list[TraceabilityCode] = Field(default_factory=list, max_length=1000, description="药品追溯码")
 
     @model_validator(mode="after")
     def _amount_fits(self) -> Self:

@@ -612,8 +612,11 @@ def ltc_during_stay(claim: ClaimSettled, history: History, params: Mapping[str, 
 
 
 def diagnosis_group(claim: ClaimSettled) -> str | None:
-    """The claim's diagnosis group: the ICD-10 category (first three characters) of the main diagnosis."""
-    return claim.diagnoses[0][:3].upper() if claim.diagnoses else None
+    """The claim's diagnosis group: the ICD-10 category (first three characters) of the main diagnosis.
+
+    Upper-cased before it is cut: some characters upper-case to several ("ß" → "SS"), and a group
+    longer than three would not fit its column, dead-lettering the claim unaudited."""
+    return claim.diagnoses[0].upper()[:3] if claim.diagnoses else None
 
 
 def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any]) -> list[Finding]:
