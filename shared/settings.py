@@ -98,7 +98,7 @@ class ServiceSettings(BaseSettings):
     # (decision 0020): under a trickle a batch gathers what arrived in the wait instead of one
     # record, and an isolated event still comes within the wait.
     consumer_fetch_min_bytes: int = 65536
-    consumer_fetch_max_wait_ms: int = 200
+    consumer_fetch_max_wait_ms: int = 500
     topic_partitions: int = 3
     topic_replication_factor: int = 1
 

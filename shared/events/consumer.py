@@ -112,7 +112,7 @@ class ConsumerRunner:
         group_id: str | None = None,
         topics: Sequence[str] | None = None,
         fetch_min_bytes: int = 65536,
-        fetch_max_wait_ms: int = 200,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         """`handlers` maps event types to handlers; `topics` defaults to those types (one topic per type).
 
