@@ -87,9 +87,18 @@ class ServiceSettings(BaseSettings):
     worker_metrics_port: int = 9100
     relay_batch_size: int = 1000
     relay_poll_interval_ms: int = 50
+    # After empty claims the relay waits longer each time, up to this (decision 0020): an idle
+    # worker's relay claims once a second instead of 20 times, and a row written after a lull
+    # waits at most about this long to be published.
+    relay_idle_poll_cap_ms: int = 1000
     consumer_batch_size: int = 1000
     consumer_max_retries: int = 3
     consumer_retry_backoff_ms: int = 200
+    # The broker answers a consumer's fetch once this many bytes are there or the wait is up
+    # (decision 0020): under a trickle a batch gathers what arrived in the wait instead of one
+    # record, and an isolated event still comes within the wait.
+    consumer_fetch_min_bytes: int = 65536
+    consumer_fetch_max_wait_ms: int = 500
     topic_partitions: int = 3
     topic_replication_factor: int = 1
 

@@ -52,6 +52,7 @@ async def run_worker(
                 service=settings.service_name,
                 batch_size=settings.relay_batch_size,
                 poll_interval=settings.relay_poll_interval_ms / 1000,
+                idle_poll_cap=settings.relay_idle_poll_cap_ms / 1000,
             )
             jobs.append(asyncio.create_task(relay_job.run(stop), name="relay"))
         if handlers:
@@ -63,6 +64,8 @@ async def run_worker(
                 batch_size=settings.consumer_batch_size,
                 max_retries=settings.consumer_max_retries,
                 retry_backoff=settings.consumer_retry_backoff_ms / 1000,
+                fetch_min_bytes=settings.consumer_fetch_min_bytes,
+                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             )
             jobs.append(asyncio.create_task(runner.run(stop), name="consumer"))
         # What is loaded by now lives as long as the process: out of the collector's view, so its

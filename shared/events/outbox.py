@@ -244,6 +244,31 @@ async def _send_batch(
     return ack
 
 
+class PollBackoff:
+    """How long the relay waits before its next claim, from what the last claim published.
+
+    A full batch: claim again at once (a backlog). A partial one: `busy` seconds (the traffic is a
+    trickle; wait for a few more rows). Nothing: `busy`, then twice as long after each further empty
+    claim, up to `idle_cap`, so an idle relay claims about once per `idle_cap` instead of every
+    `busy` seconds; the first batch found brings it back to `busy` (decision 0020). A row written
+    while the relay is idle is therefore published within about `idle_cap`.
+    """
+
+    def __init__(self, busy: float, idle_cap: float) -> None:
+        self.busy = busy
+        self.idle_cap = max(busy, idle_cap)
+        self._idle_wait = busy
+
+    def after(self, published: int, batch_size: int) -> float:
+        """Seconds to wait after a claim that published `published` rows of at most `batch_size`."""
+        if published:
+            self._idle_wait = self.busy
+            return 0.0 if published >= batch_size else self.busy
+        wait = self._idle_wait
+        self._idle_wait = min(self.idle_cap, wait * 2)
+        return wait
+
+
 class OutboxRelay:
     """Publishes outbox rows in order, batch by batch, then marks them published.
 
@@ -262,12 +287,16 @@ class OutboxRelay:
         service: str,
         batch_size: int = 1000,
         poll_interval: float = 0.05,
+        idle_poll_cap: float = 1.0,
     ) -> None:
+        """`poll_interval` is the wait between claims while rows keep coming; `idle_poll_cap` the
+        longest wait once they stop (PollBackoff), hence the worst delay of a row written after a lull."""
         self.db = db
         self.producer = producer
         self.service = service
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.idle_poll_cap = idle_poll_cap
 
     async def publish_batch(self) -> int:
         """Publish at most one batch; returns how many rows it published."""
@@ -288,8 +317,12 @@ class OutboxRelay:
         return int(count or 0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        logger.info("outbox relay started", extra={"batch_size": self.batch_size})
+        logger.info(
+            "outbox relay started",
+            extra={"batch_size": self.batch_size, "poll_s": self.poll_interval, "idle_poll_cap_s": self.idle_poll_cap},
+        )
         failures = 0
+        backoff = PollBackoff(self.poll_interval, self.idle_poll_cap)
         loop = asyncio.get_running_loop()
         next_gauge = 0.0
         while not stop.is_set():
@@ -308,8 +341,9 @@ class OutboxRelay:
                 logger.exception("outbox relay batch failed; retrying", extra={"retry_in_s": delay})
                 await _sleep_or_stop(stop, delay)
                 continue
-            if published < self.batch_size:
-                await _sleep_or_stop(stop, self.poll_interval)
+            wait = backoff.after(published, self.batch_size)
+            if wait:
+                await _sleep_or_stop(stop, wait)
         logger.info("outbox relay stopped")
 
 

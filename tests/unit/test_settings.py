@@ -160,3 +160,19 @@ def test_a_generic_env_variable_does_not_switch_the_environment(monkeypatch: pyt
 def test_a_generic_jwt_secret_variable_is_not_the_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JWT_SECRET", "some-other-applications-secret")
     assert EnrollmentSettings().jwt_secret == DEVELOPMENT_JWT_SECRET
+
+
+def test_event_machinery_polling_defaults_and_per_service_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = SettlementSettings()
+    assert (defaults.relay_poll_interval_ms, defaults.relay_idle_poll_cap_ms) == (50, 1000)
+    assert (defaults.consumer_fetch_min_bytes, defaults.consumer_fetch_max_wait_ms) == (65536, 500)
+    monkeypatch.setenv("SETTLEMENT_RELAY_IDLE_POLL_CAP_MS", "250")
+    monkeypatch.setenv("SETTLEMENT_CONSUMER_FETCH_MIN_BYTES", "1")
+    monkeypatch.setenv("SETTLEMENT_CONSUMER_FETCH_MAX_WAIT_MS", "200")
+    tuned = SettlementSettings()
+    assert (tuned.relay_idle_poll_cap_ms, tuned.consumer_fetch_min_bytes, tuned.consumer_fetch_max_wait_ms) == (
+        250,
+        1,
+        200,
+    )
+    assert EnrollmentSettings().relay_idle_poll_cap_ms == 1000  # another service keeps the default
