@@ -28,6 +28,13 @@ async def _flagged_settlement(gateway: httpx.AsyncClient, person_no: str) -> tup
         "diagnoses": ["J18.9"],
         "lines": [{"item_code": "XJ01CA0010201", "quantity": 35, "unit_price": "10.00"}],
     }
+    settlement_id = await _settled_and_audited(gateway, body)
+    (flag,) = (await gateway.get(f"{API}/audits/{settlement_id}", headers=AUDITOR)).json()["flags"]
+    return settlement_id, flag
+
+
+async def _settled_and_audited(gateway: httpx.AsyncClient, body: dict[str, object]) -> str:
+    """Settle the claim through the gateway and wait for supervision's audit of it; its settlement id."""
     answer = await settle_when_eligible(gateway, body, str(uuid.uuid4()))
     assert answer.status_code == 201, answer.text
     settlement_id: str = answer.json()["settlement_id"]
@@ -36,8 +43,7 @@ async def _flagged_settlement(gateway: httpx.AsyncClient, person_no: str) -> tup
         return (await gateway.get(f"{API}/audits/{settlement_id}", headers=AUDITOR)).status_code == 200
 
     await eventually(audited, what="the audit")
-    (flag,) = (await gateway.get(f"{API}/audits/{settlement_id}", headers=AUDITOR)).json()["flags"]
-    return settlement_id, flag
+    return settlement_id
 
 
 async def test_a_case_cannot_recover_what_a_reversal_already_returned(gateway: httpx.AsyncClient) -> None:
@@ -130,11 +136,4 @@ async def test_a_claim_whose_diagnosis_upper_cases_long_is_audited(gateway: http
         "diagnoses": ["ßßß"],
         "lines": [{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50"}],
     }
-    settled = await settle_when_eligible(gateway, body, str(uuid.uuid4()))
-    assert settled.status_code == 201, settled.text
-    settlement_id = settled.json()["settlement_id"]
-
-    async def audited() -> bool:
-        return (await gateway.get(f"{API}/audits/{settlement_id}", headers=AUDITOR)).status_code == 200
-
-    await eventually(audited, what="the claim audited")
+    await _settled_and_audited(gateway, body)  # audited: not dead-lettered

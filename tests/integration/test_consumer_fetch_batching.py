@@ -7,7 +7,7 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,17 +20,11 @@ from shared.events.kafka import ensure_topics, reliable_producer
 from shared.settings import ServiceSettings
 from tests.integration.conftest import FreshDatabase
 from tests.integration.harness import HarnessTick, count_effect
+from tests.integration.polling import wait_until
 
 TRICKLE = 50
 SPACING_S = 0.02  # 50 events a second, one at a time: what a quiet service's relay sends
 SLACK = 1.0  # a machine shared with other test sessions
-
-
-async def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
 
 
 async def test_a_trickle_is_applied_in_batches_and_a_lone_event_within_the_fetch_wait(

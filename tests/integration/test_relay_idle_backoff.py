@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Callable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -22,6 +21,7 @@ from shared.events.kafka import ensure_topics, reliable_producer
 from shared.events.outbox import OutboxRelay, publish
 from tests.integration.conftest import FreshDatabase
 from tests.integration.harness import HarnessTick
+from tests.integration.polling import wait_until
 
 BUSY = 0.05
 IDLE_CAP = 1.0
@@ -46,13 +46,6 @@ def gaps(claims: list[tuple[float, int]]) -> list[float]:
     return [later[0] - earlier[0] for earlier, later in itertools.pairwise(claims)]
 
 
-async def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.02)
-
-
 async def test_a_relay_backed_off_to_its_idle_cap_still_publishes_a_new_row_within_about_the_cap(
     infra: Stack, fresh_database: FreshDatabase
 ) -> None:
@@ -71,7 +64,9 @@ async def test_a_relay_backed_off_to_its_idle_cap_still_publishes_a_new_row_with
     try:
         # Nothing to publish: the waits double (0.05, 0.1 ... 0.8, then the cap), so within ~4 s the
         # relay claims about once a second instead of twenty times.
-        await wait_until("the relay never slowed to its idle cap", lambda: len(relay.claims) >= 8, timeout=20)
+        await wait_until(
+            "the relay never slowed to its idle cap", lambda: len(relay.claims) >= 8, timeout=20, every=0.02
+        )
         idle = gaps(relay.claims)
         assert all(published == 0 for _, published in relay.claims)
         assert idle[0] < 0.5, f"the first empty claims should still be fast: {idle}"
@@ -82,7 +77,9 @@ async def test_a_relay_backed_off_to_its_idle_cap_still_publishes_a_new_row_with
 
         # A row written now, right after an idle claim (the worst phase would be just after one).
         claims_before = len(relay.claims)
-        await wait_until("no idle claim came", lambda: len(relay.claims) > claims_before, timeout=IDLE_CAP + SLACK)
+        await wait_until(
+            "no idle claim came", lambda: len(relay.claims) > claims_before, timeout=IDLE_CAP + SLACK, every=0.02
+        )
         async with db.transaction() as session:
             event = await publish(session, HarnessTick(partition_key="K1", seq=1), source="/tests")
             await session.execute(text("UPDATE outbox SET topic = :topic"), {"topic": topic})
@@ -101,12 +98,14 @@ async def test_a_relay_backed_off_to_its_idle_cap_still_publishes_a_new_row_with
 
         # Having found a row, the relay is fast again: its next claims follow at the busy interval.
         found = next(i for i, (_, published) in enumerate(relay.claims) if published)
-        await wait_until("no claim after the batch", lambda: len(relay.claims) >= found + 3, timeout=5)
+        await wait_until("no claim after the batch", lambda: len(relay.claims) >= found + 3, timeout=5, every=0.02)
         after = gaps(relay.claims[found : found + 3])
         assert max(after) < 0.5, f"the relay did not return to the busy interval: {after}"
 
         # Stopping is not held up by a long idle wait.
-        await wait_until("the relay did not back off again", lambda: gaps(relay.claims)[-1] >= 0.35, timeout=10)
+        await wait_until(
+            "the relay did not back off again", lambda: gaps(relay.claims)[-1] >= 0.35, timeout=10, every=0.02
+        )
         stopping = time.monotonic()
         stop.set()
         await asyncio.wait_for(task, timeout=IDLE_CAP + 5)
