@@ -155,6 +155,16 @@ async def _may_read_person(session: AsyncSession, principal: Principal, person_n
     raise Forbidden("You may read only your own record and your bound family's.")
 
 
+def _may_read_own(principal: Principal, person_no: str) -> None:
+    """Contributions, filings and family bindings (docs/api.md): staff and the person only. A bound
+    employee (家庭共济) sees a relative's record and enrollments, not what the relative paid or filed."""
+    if principal.is_staff:
+        return
+    if principal.role is Role.INSURED and principal.subject == person_no:
+        return
+    raise Forbidden("Only staff or the insured person may read this.")
+
+
 def _resident_id(id_number: str) -> ResidentId:
     try:
         return parse_id_number(id_number)
@@ -540,7 +550,7 @@ async def post_contribution(
 async def list_contributions(
     person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal
 ) -> list[ContributionOut]:
-    await _may_read_person(session, principal, person_no)
+    _may_read_own(principal, person_no)
     return [
         ContributionOut.model_validate(c, from_attributes=True)
         for c in await repository.contributions_of(session, person_no)
@@ -851,7 +861,7 @@ async def file_cross_region(
 
 @router.get("/persons/{person_no}/filings", response_model=list[FilingOut])
 async def list_filings(person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal) -> list[FilingOut]:
-    await _may_read_person(session, principal, person_no)
+    _may_read_own(principal, person_no)
     return [filing_out(f) for f in await repository.filings_of(session, person_no)]
 
 
@@ -973,7 +983,7 @@ async def bind_relative(
 async def list_family(
     person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal
 ) -> list[FamilyBindingOut]:
-    await _may_read_person(session, principal, person_no)
+    _may_read_own(principal, person_no)
     return [
         FamilyBindingOut.model_validate(b, from_attributes=True)
         for b in await repository.bindings_of(session, person_no)
