@@ -62,6 +62,7 @@ from services.enrollment.regions import (
     coverage_rate,
     roll_up,
     unknown_person_regions,
+    unknown_region_reason,
 )
 from services.enrollment.schemas import (
     ContributionCreate,
@@ -188,6 +189,18 @@ def _check_person_regions(request: Request, hukou: str | None, residence: str | 
             kind="region-not-in-tree",
             title="Unknown region code",
             errors=[FieldError(field=field_name, message=reason) for field_name, reason in unknown],
+        )
+
+
+def _check_region(request: Request, field_name: str, code: str) -> None:
+    """An enrollment's (or transfer's) region must be a node of the region tree, by the persons' rule."""
+    reason = unknown_region_reason(request.app.state.regions, field_name, code)
+    if reason is not None:
+        raise Unprocessable(
+            reason,
+            kind="region-not-in-tree",
+            title="Unknown region code",
+            errors=[FieldError(field=field_name, message=reason)],
         )
 
 
@@ -459,6 +472,7 @@ async def enroll(
 
 
 async def _enroll(session: AsyncSession, request: Request, person_no: str, body: EnrollmentCreate) -> Enrollment:
+    _check_region(request, "region_code", body.region_code)
     person = await _living_person(session, person_no)
     try:
         check_enrollment_terms(
@@ -643,6 +657,7 @@ async def transfer(
     person_no: PersonNoPath,
     enrollment_id: uuid.UUID,
     body: TransferRequest,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> EnrollmentOut:
@@ -650,6 +665,7 @@ async def transfer(
     `to_region_code` covers from `transfer_on` to the end of the year, active at once: the year is paid and the
     cover continuous, so no waiting period."""
     require_role(principal, Role.OPS, Role.ADMIN)
+    _check_region(request, "to_region_code", body.to_region_code)
     row = await _locked_enrollment(session, person_no, enrollment_id)
     if row.status != Status.ACTIVE:
         raise Conflict(
