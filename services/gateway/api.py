@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
 from services.gateway import repository
@@ -118,6 +121,8 @@ async def forward(request: Request) -> Response:
     # the request metrics and span called every proxied request "unmatched".
     request.scope["route"] = PROXY_ROUTE
     upstream = request.app.state.upstreams.get(service)
+    if service == "gateway":
+        await _not_a_gateway_route(request)
     if upstream is None:
         raise NotFound(f"There is no service {service!r}; see /api/v1/gateway/services.", kind="unknown-service")
     headers = request_headers_to_forward(request.headers.items())
@@ -154,6 +159,25 @@ async def forward(request: Request) -> Response:
             f"The {service} service is unreachable; retry later.", kind="upstream-unavailable"
         ) from exc
     return Response(content=content, status_code=status, headers=returned)
+
+
+async def _not_a_gateway_route(request: Request) -> NoReturn:
+    """A `/api/v1/gateway/` path no gateway route took (the proxy's route matches it too, so the
+    router's own 404 or 405 never comes): answer as the router would, not "no service 'gateway'"."""
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is Match.PARTIAL:
+            # A gateway route for this path, another method: its own handling raises the router's
+            # 405 with the Allow header; nothing is sent, as the scope names the app.
+            await route.handle(request.scope, request.receive, _send_nothing)
+            raise HTTPException(405)
+    raise NotFound(
+        f"The gateway has no route {request.method} {request.url.path}; its own are listed in /api/v1/gateway/docs.",
+        kind="not-found",
+    )
+
+
+async def _send_nothing(message: Message) -> None:
+    raise RuntimeError("a method-not-allowed route tried to answer itself")
 
 
 PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})

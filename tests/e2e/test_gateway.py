@@ -60,6 +60,19 @@ async def test_unknown_service_and_validation_errors_are_problems(gateway: httpx
     unknown = await gateway.get("/api/v1/nosuch/things", headers=OPS)
     assert unknown.status_code == 404
     assert unknown.json()["type"] == "https://yibao.dev/problems/unknown-service"
+    # The gateway is not one of the proxied services: an unknown path of its own is a plain 404 problem,
+    # a known one with another method a 405, neither "there is no service 'gateway'".
+    for path in ("/api/v1/gateway/nosuch", "/api/v1/gateway/nosuch/deeper", "/api/v1/gateway/"):
+        own = await gateway.get(path, headers=OPS)
+        assert own.status_code == 404, (path, own.text)
+        assert own.headers["content-type"] == "application/problem+json"
+        assert own.json()["type"] == "https://yibao.dev/problems/not-found", own.text
+        assert "service" not in own.json()["detail"], own.text
+    wrong_method = await gateway.get("/api/v1/gateway/clients", headers=OPS)
+    assert wrong_method.status_code == 405, wrong_method.text
+    assert wrong_method.json()["type"] == "https://yibao.dev/problems/method-not-allowed"
+    assert wrong_method.headers["allow"] == "POST"
+    assert (await gateway.get("/api/v1/gateway/services", headers=OPS)).status_code == 200
     invalid = await gateway.post(
         "/api/v1/settlement/settlements",
         json={"person_no": "P1", "visit_type": "spa", "lines": [{"quantity": -1, "unit_price": 1.5}]},

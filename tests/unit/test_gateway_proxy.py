@@ -234,9 +234,12 @@ async def test_a_slow_service_is_a_504_and_a_missing_one_a_503(upstream: tuple[U
             assert unknown.status == 404
             assert (await unknown.json(content_type=None))["type"] == "https://yibao.dev/problems/unknown-service"
         # The gateway's own prefix is never proxied; a method the route does not take is the router's 405.
+        # Not "there is no service 'gateway'": the gateway is no upstream, its unknown paths a plain 404.
         async with client.get(f"{gateway}/api/v1/gateway/nothing-here", headers=auth) as own:
             assert own.status == 404
-            assert (await own.json(content_type=None))["type"] == "https://yibao.dev/problems/unknown-service"
+            problem = await own.json(content_type=None)
+            assert problem["type"] == "https://yibao.dev/problems/not-found"
+            assert "service" not in problem["detail"]
         async with client.options(f"{gateway}/api/v1/supervision/prechecks", headers=auth) as options:
             assert options.status == 405
             assert options.headers["content-type"] == "application/problem+json"
