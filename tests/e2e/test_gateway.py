@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 
 import httpx
@@ -136,3 +138,25 @@ def test_make_token_prints_only_a_token() -> None:
     claims = jwt.decode(out.strip(), DEVELOPMENT_JWT_SECRET, algorithms=["HS256"], issuer="yibao")
     assert out.strip().count("\n") == 0
     assert claims == {**claims, "sub": "his-1", "role": "hospital", "inst": "H35058200001"}
+
+
+async def test_a_body_declared_above_the_gateways_limit_is_refused_before_it_is_sent(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """The real gateway's default cap (GATEWAY_MAX_BODY_BYTES, 64 MiB): the head alone gets the 413."""
+    url = gateway.base_url
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(
+            b"POST /api/v1/enrollment/imports/persons HTTP/1.1\r\nHost: gateway\r\nContent-Type: text/csv\r\n"
+            + f"Content-Length: {64 * 1024 * 1024 + 1}\r\nAuthorization: {OPS['Authorization']}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        assert head.startswith(b"HTTP/1.1 413 "), head
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))[15:])
+        problem = json.loads(await reader.readexactly(length))
+        assert problem["type"] == "https://yibao.dev/problems/request-too-large"
+        assert problem["status"] == 413
+    finally:
+        writer.close()
