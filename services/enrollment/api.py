@@ -62,6 +62,7 @@ from services.enrollment.regions import (
     coverage_rate,
     roll_up,
     unknown_person_regions,
+    unknown_region_reason,
 )
 from services.enrollment.schemas import (
     ContributionCreate,
@@ -155,6 +156,16 @@ async def _may_read_person(session: AsyncSession, principal: Principal, person_n
     raise Forbidden("You may read only your own record and your bound family's.")
 
 
+def _may_read_own(principal: Principal, person_no: str) -> None:
+    """Contributions, filings and family bindings (docs/api.md): staff and the person only. A bound
+    employee (家庭共济) sees a relative's record and enrollments, not what the relative paid or filed."""
+    if principal.is_staff:
+        return
+    if principal.role is Role.INSURED and principal.subject == person_no:
+        return
+    raise Forbidden("Only staff or the insured person may read this.")
+
+
 def _resident_id(id_number: str) -> ResidentId:
     try:
         return parse_id_number(id_number)
@@ -178,6 +189,18 @@ def _check_person_regions(request: Request, hukou: str | None, residence: str | 
             kind="region-not-in-tree",
             title="Unknown region code",
             errors=[FieldError(field=field_name, message=reason) for field_name, reason in unknown],
+        )
+
+
+def _check_region(request: Request, field_name: str, code: str) -> None:
+    """An enrollment's (or transfer's) region must be a node of the region tree, by the persons' rule."""
+    reason = unknown_region_reason(request.app.state.regions, field_name, code)
+    if reason is not None:
+        raise Unprocessable(
+            reason,
+            kind="region-not-in-tree",
+            title="Unknown region code",
+            errors=[FieldError(field=field_name, message=reason)],
         )
 
 
@@ -449,6 +472,7 @@ async def enroll(
 
 
 async def _enroll(session: AsyncSession, request: Request, person_no: str, body: EnrollmentCreate) -> Enrollment:
+    _check_region(request, "region_code", body.region_code)
     person = await _living_person(session, person_no)
     try:
         check_enrollment_terms(
@@ -540,7 +564,7 @@ async def post_contribution(
 async def list_contributions(
     person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal
 ) -> list[ContributionOut]:
-    await _may_read_person(session, principal, person_no)
+    _may_read_own(principal, person_no)
     return [
         ContributionOut.model_validate(c, from_attributes=True)
         for c in await repository.contributions_of(session, person_no)
@@ -633,6 +657,7 @@ async def transfer(
     person_no: PersonNoPath,
     enrollment_id: uuid.UUID,
     body: TransferRequest,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> EnrollmentOut:
@@ -640,6 +665,7 @@ async def transfer(
     `to_region_code` covers from `transfer_on` to the end of the year, active at once: the year is paid and the
     cover continuous, so no waiting period."""
     require_role(principal, Role.OPS, Role.ADMIN)
+    _check_region(request, "to_region_code", body.to_region_code)
     row = await _locked_enrollment(session, person_no, enrollment_id)
     if row.status != Status.ACTIVE:
         raise Conflict(
@@ -851,7 +877,7 @@ async def file_cross_region(
 
 @router.get("/persons/{person_no}/filings", response_model=list[FilingOut])
 async def list_filings(person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal) -> list[FilingOut]:
-    await _may_read_person(session, principal, person_no)
+    _may_read_own(principal, person_no)
     return [filing_out(f) for f in await repository.filings_of(session, person_no)]
 
 
@@ -973,7 +999,7 @@ async def bind_relative(
 async def list_family(
     person_no: PersonNoPath, session: DbSession, principal: CurrentPrincipal
 ) -> list[FamilyBindingOut]:
-    await _may_read_person(session, principal, person_no)
+    _may_read_own(principal, person_no)
     return [
         FamilyBindingOut.model_validate(b, from_attributes=True)
         for b in await repository.bindings_of(session, person_no)

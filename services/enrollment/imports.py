@@ -30,7 +30,7 @@ from services.enrollment.contributions import (
     check_enrollment_terms,
 )
 from services.enrollment.lifecycle import Coverage, NoCoverLeft, WaitingPolicy, coverage_on_payment
-from services.enrollment.regions import RegionTree, unknown_person_regions
+from services.enrollment.regions import RegionTree, unknown_person_regions, unknown_region_reason
 from services.enrollment.schemas import EnrollmentCreate, PersonCreate
 from services.enrollment.service import IdSealer, InvalidIdNumber, ResidentId, parse_id_number
 from shared.events.contracts import Scheme
@@ -393,6 +393,12 @@ def prepare_persons(
         if not (regions.names(hukou) and regions.names(residence)):
             unknown = unknown_person_regions(regions, hukou, residence)
             rejected.append(Rejection(row.line, " ".join(reason for _, reason in unknown)))
+            continue
+        if wanted is not None and not regions.names(wanted.region_code):
+            # the enrollment's own region_code, when the row gives one, by the single-record route's rule
+            rejected.append(
+                Rejection(row.line, unknown_region_reason(regions, "region_code", wanted.region_code) or "")
+            )
             continue
         hashed = sealer.hash(resident.number)
         earlier = first_line.setdefault(hashed, row.line)

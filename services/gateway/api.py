@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
 from services.gateway import repository
@@ -28,7 +31,7 @@ from services.gateway.service import (
 from services.gateway.settings import Settings
 from shared.auth import CurrentPrincipal, Role, current_principal, issue_token, require_role
 from shared.db import DbSession
-from shared.errors import NotFound, ServiceUnavailable, Unauthorized
+from shared.errors import NotFound, ServiceUnavailable, Unauthorized, problem_response
 from shared.http_client import pooled_session
 from shared.logging import request_id_var
 from shared.tracing import current_trace_headers
@@ -118,6 +121,8 @@ async def forward(request: Request) -> Response:
     # the request metrics and span called every proxied request "unmatched".
     request.scope["route"] = PROXY_ROUTE
     upstream = request.app.state.upstreams.get(service)
+    if service == "gateway":
+        await _not_a_gateway_route(request)
     if upstream is None:
         raise NotFound(f"There is no service {service!r}; see /api/v1/gateway/services.", kind="unknown-service")
     headers = request_headers_to_forward(request.headers.items())
@@ -154,6 +159,25 @@ async def forward(request: Request) -> Response:
             f"The {service} service is unreachable; retry later.", kind="upstream-unavailable"
         ) from exc
     return Response(content=content, status_code=status, headers=returned)
+
+
+async def _not_a_gateway_route(request: Request) -> NoReturn:
+    """A `/api/v1/gateway/` path no gateway route took (the proxy's route matches it too, so the
+    router's own 404 or 405 never comes): answer as the router would, not "no service 'gateway'"."""
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is Match.PARTIAL:
+            # A gateway route for this path, another method: its own handling raises the router's
+            # 405 with the Allow header; nothing is sent, as the scope names the app.
+            await route.handle(request.scope, request.receive, _send_nothing)
+            raise HTTPException(405)
+    raise NotFound(
+        f"The gateway has no route {request.method} {request.url.path}; its own are listed in /api/v1/gateway/docs.",
+        kind="not-found",
+    )
+
+
+async def _send_nothing(message: Message) -> None:
+    raise RuntimeError("a method-not-allowed route tried to answer itself")
 
 
 PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -198,6 +222,69 @@ class ProxyFastPath:
                 raise
             response = await handler(request, exc)
         await response(scope, receive, send)
+
+
+class BodySizeLimit:
+    """Pure ASGI, outside the proxy: a request body above `max_body_bytes` is a 413 problem. A declared
+    Content-Length above it is refused before a byte is read; otherwise the body is counted as it
+    streams in and the request is cut off at the first chunk past the limit (so at most the limit
+    is ever buffered), whatever the route below was doing with it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit: int = scope["app"].state.settings.max_body_bytes
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(scope, limit)(scope, receive, send)
+            return
+        received = 0
+        exceeded = started = False
+
+        async def counted() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # whatever the route made of the cut-off read; the 413 goes instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _too_large(scope, limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    """Raised from the counted receive: no handler of the app's takes it, so it comes back to BodySizeLimit."""
+
+
+def _too_large(scope: Scope, limit: int) -> Response:
+    return problem_response(
+        413,
+        "request-too-large",
+        "Request body too large",
+        f"The request body is larger than the gateway takes ({limit} bytes); "
+        "send less per request (a batch import in several files).",
+        instance=scope.get("path"),
+        headers={"Connection": "close"},  # the rest of the body is not read
+    )
 
 
 def _problem_handler(app: FastAPI, exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]] | None:

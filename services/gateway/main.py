@@ -2,7 +2,15 @@
 
 from pathlib import Path
 
-from services.gateway.api import ProxyFastPath, check_upstreams, close_upstreams, open_upstreams, proxy, router
+from services.gateway.api import (
+    BodySizeLimit,
+    ProxyFastPath,
+    check_upstreams,
+    close_upstreams,
+    open_upstreams,
+    proxy,
+    router,
+)
 from services.gateway.settings import Settings
 from shared.app import check_database, create_service_app
 
@@ -20,5 +28,5 @@ app = create_service_app(
     dependency_checks=frozenset({"services"}),
     on_startup=open_upstreams,
     on_shutdown=close_upstreams,
-    inner_middleware=[ProxyFastPath],
+    inner_middleware=[BodySizeLimit, ProxyFastPath],  # the body limit outside: the proxy reads the body
 )

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -17,6 +18,10 @@ class Settings(ServiceSettings):
     # One slow service must not hold every pooled connection.
     upstream_max_connections_per_service: int = 100
     token_ttl_s: int = 3600
+    # The largest request body the gateway takes (413 beyond it). The largest legitimate ones are the
+    # enrollment batch imports: at most 50,000 rows a request, ~100-200 bytes a CSV row, ~1 KiB at the
+    # widest JSON line (every field at its longest, the name \u-escaped): 64 MiB holds even that.
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     client_secret_iterations: int = 200_000
 
     def upstreams(self) -> dict[str, str]:

@@ -507,7 +507,11 @@ async def reverse_settlement(
         raise NotFound(f"No settlement {settlement_id}.", kind="settlement-not-found")
     if principal.role is Role.HOSPITAL and principal.institution_code != found.institution_code:
         raise Forbidden("A hospital may reverse only its own settlements.")
-    scope = f"reversal:{settlement_id}"
+    # Keys are the caller's, not the settlement's: one reused for another settlement's reversal must
+    # be refused like a key reused with another body on POST /settlements, never start a new reversal.
+    scope = (
+        f"reversal:{principal.institution_code}" if principal.role is Role.HOSPITAL else f"reversal:{principal.subject}"
+    )
     key = idempotency.require_key(idempotency_key) if idempotency_key is not None else None
     if key is not None:
         stored = await idempotency.begin(

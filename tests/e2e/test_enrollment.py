@@ -283,3 +283,28 @@ async def test_update_person_regions_publishes_person_updated(gateway: httpx.Asy
         f"{BASE}/persons/{person_no}", json={"name": "x"}, headers=bearer(Role.INSURED, person_no)
     )
     assert insured.status_code == 403
+
+
+async def test_an_enrollment_or_transfer_region_outside_the_region_tree_is_refused(
+    gateway: httpx.AsyncClient, running_stack: Stack
+) -> None:
+    person_no = await new_person(gateway)
+    enrollments = f"{BASE}/persons/{person_no}/enrollments"
+    unknown = await gateway.post(enrollments, json=enrollment_body("resident", YEAR, "350582999999"), headers=OPS)
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json()["type"].endswith("/region-not-in-tree")
+    assert [e["field"] for e in unknown.json()["errors"]] == ["region_code"]
+    assert "350582" in unknown.json()["detail"]  # the nearest region it lies under, as for persons
+    assert (await gateway.get(enrollments, headers=OPS)).json() == []  # nothing stored
+
+    enrolled = await gateway.post(enrollments, json=enrollment_body("resident", YEAR, "350582"), headers=OPS)
+    assert enrolled.status_code == 201, enrolled.text
+    moved = await gateway.post(
+        f"{enrollments}/{enrolled.json()['id']}/transfer", json={"to_region_code": "350599"}, headers=OPS
+    )
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["type"].endswith("/region-not-in-tree")
+    assert [e["field"] for e in moved.json()["errors"]] == ["to_region_code"]
+    (still,) = (await gateway.get(enrollments, headers=OPS)).json()
+    assert (still["id"], still["status"], still["region_code"]) == (enrolled.json()["id"], "active", "350582")

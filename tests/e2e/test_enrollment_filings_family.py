@@ -106,6 +106,11 @@ async def test_family_binding_and_what_the_employee_may_read(gateway: httpx.Asyn
     assert bound.status_code == 201, bound.text
     assert (await gateway.get(f"{BASE}/persons/{child}", headers=own)).status_code == 200
     assert (await gateway.get(f"{BASE}/persons/{child}/enrollments", headers=own)).status_code == 200
+    # ... but not what the child paid, filed or is bound to: those are staff's and the child's own.
+    for private in ("contributions", "filings", "family"):
+        assert (await gateway.get(f"{BASE}/persons/{child}/{private}", headers=own)).status_code == 403, private
+        as_child = await gateway.get(f"{BASE}/persons/{child}/{private}", headers=bearer(Role.INSURED, child))
+        assert as_child.status_code == 200, (private, as_child.text)
     assert (await gateway.get(f"{BASE}/persons/{stranger}", headers=own)).status_code == 403
     # Binding is one way: the child does not see the employee.
     assert (await gateway.get(f"{BASE}/persons/{employee}", headers=bearer(Role.INSURED, child))).status_code == 403

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 
 import httpx
@@ -60,6 +62,19 @@ async def test_unknown_service_and_validation_errors_are_problems(gateway: httpx
     unknown = await gateway.get("/api/v1/nosuch/things", headers=OPS)
     assert unknown.status_code == 404
     assert unknown.json()["type"] == "https://yibao.dev/problems/unknown-service"
+    # The gateway is not one of the proxied services: an unknown path of its own is a plain 404 problem,
+    # a known one with another method a 405, neither "there is no service 'gateway'".
+    for path in ("/api/v1/gateway/nosuch", "/api/v1/gateway/nosuch/deeper", "/api/v1/gateway/"):
+        own = await gateway.get(path, headers=OPS)
+        assert own.status_code == 404, (path, own.text)
+        assert own.headers["content-type"] == "application/problem+json"
+        assert own.json()["type"] == "https://yibao.dev/problems/not-found", own.text
+        assert "service" not in own.json()["detail"], own.text
+    wrong_method = await gateway.get("/api/v1/gateway/clients", headers=OPS)
+    assert wrong_method.status_code == 405, wrong_method.text
+    assert wrong_method.json()["type"] == "https://yibao.dev/problems/method-not-allowed"
+    assert wrong_method.headers["allow"] == "POST"
+    assert (await gateway.get("/api/v1/gateway/services", headers=OPS)).status_code == 200
     invalid = await gateway.post(
         "/api/v1/settlement/settlements",
         json={"person_no": "P1", "visit_type": "spa", "lines": [{"quantity": -1, "unit_price": 1.5}]},
@@ -123,3 +138,25 @@ def test_make_token_prints_only_a_token() -> None:
     claims = jwt.decode(out.strip(), DEVELOPMENT_JWT_SECRET, algorithms=["HS256"], issuer="yibao")
     assert out.strip().count("\n") == 0
     assert claims == {**claims, "sub": "his-1", "role": "hospital", "inst": "H35058200001"}
+
+
+async def test_a_body_declared_above_the_gateways_limit_is_refused_before_it_is_sent(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """The real gateway's default cap (GATEWAY_MAX_BODY_BYTES, 64 MiB): the head alone gets the 413."""
+    url = gateway.base_url
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(
+            b"POST /api/v1/enrollment/imports/persons HTTP/1.1\r\nHost: gateway\r\nContent-Type: text/csv\r\n"
+            + f"Content-Length: {64 * 1024 * 1024 + 1}\r\nAuthorization: {OPS['Authorization']}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        assert head.startswith(b"HTTP/1.1 413 "), head
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))[15:])
+        problem = json.loads(await reader.readexactly(length))
+        assert problem["type"] == "https://yibao.dev/problems/request-too-large"
+        assert problem["status"] == 413
+    finally:
+        writer.close()

@@ -291,6 +291,35 @@ async def test_a_reversal_restores_the_accumulators_exactly_and_only_once(harnes
     assert trial.json()["total_debit"] == trial.json()["total_credit"]
 
 
+async def test_a_reversal_key_reused_for_another_settlement_is_refused(harness: Harness) -> None:
+    person_no = await harness.insured()
+    first = await harness.settle(stay(person_no, [(AMBROXOL, 1, "100.00")]))
+    second = await harness.settle(stay(person_no, [(AMBROXOL, 1, "90.00")]))
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    key = str(uuid.uuid4())
+    undone = await harness.client.post(
+        f"{API}/settlements/{first.json()['settlement_id']}/reversal", headers={**HOSPITAL, "Idempotency-Key": key}
+    )
+    assert undone.status_code == 200, undone.text
+
+    # The same key for a different settlement: refused like a key reused with another body, nothing reversed.
+    reused = await harness.client.post(
+        f"{API}/settlements/{second.json()['settlement_id']}/reversal", headers={**HOSPITAL, "Idempotency-Key": key}
+    )
+    assert reused.status_code == 422, reused.text
+    assert reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["type"] == "https://yibao.dev/problems/idempotency-key-reused"
+    still = await harness.client.get(f"{API}/settlements/{second.json()['settlement_id']}", headers=HOSPITAL)
+    assert still.json()["status"] != "reversed"
+
+    # Staff keys are their own: an operator's key does not collide with the hospital's.
+    by_ops = await harness.client.post(
+        f"{API}/settlements/{second.json()['settlement_id']}/reversal", headers={**OPS, "Idempotency-Key": key}
+    )
+    assert by_ops.status_code == 200, by_ops.text
+    assert by_ops.json()["status"] == "reversed"
+
+
 async def test_another_hospital_may_not_reverse(harness: Harness) -> None:
     person_no = await harness.insured()
     settled = await harness.settle(stay(person_no, [(AMBROXOL, 1, "100.00")]))

@@ -177,6 +177,22 @@ def test_rows_naming_a_region_the_tree_does_not_hold_are_rejected_with_field_and
     }
 
 
+def test_an_enrollment_region_code_outside_the_tree_rejects_the_row_as_post_enrollments_does() -> None:
+    prepared, rejected = _prepare(
+        _row(2, scheme="resident", region_code="350583"),  # 南安市, listed
+        _row(3, id_number=_valid("35058219900307003"), scheme="resident", region_code="350582999999"),
+        _row(4, id_number=_valid("35058219900307004"), scheme="resident"),  # no region_code: the hukou's county
+    )
+    assert [(p.line, p.enrollment and p.enrollment.region_code) for p in prepared] == [(2, "350583"), (4, "350582")]
+    assert rejected == [
+        Rejection(
+            3,
+            "region_code 350582999999 is not in the region tree (the nearest region it lies under is "
+            "350582000000 晋江市).",
+        )
+    ]
+
+
 def test_the_second_row_of_one_id_is_a_duplicate_whatever_the_case_of_x() -> None:
     number = "11010519491231002X"
     prepared, rejected = _prepare(_row(2, id_number=number), _row(3, id_number=number.lower()), _row(4))

@@ -17,7 +17,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
 from yarl import URL
 
-from services.gateway.api import ProxyFastPath, check_upstreams, close_upstreams, open_upstreams, proxy
+from services.gateway.api import (
+    BodySizeLimit,
+    ProxyFastPath,
+    check_upstreams,
+    close_upstreams,
+    open_upstreams,
+    proxy,
+    router,
+)
 from services.gateway.settings import Settings
 from shared.app import NO_NATIVE_TELEMETRY, RequestContextMiddleware
 from shared.auth import Role, issue_token
@@ -104,9 +112,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[str]:
     app = FastAPI(lifespan=lifespan, telemetry=NO_NATIVE_TELEMETRY)
     app.state.settings = settings
     install_problem_handlers(app)
+    app.include_router(router, prefix="/api/v1/gateway")  # before the proxy, as create_service_app does
     app.include_router(proxy)
     if FAST_PATH[0]:
         app.add_middleware(ProxyFastPath)
+    app.add_middleware(BodySizeLimit)  # outside the fast path, as services/gateway/main.py mounts them
     app.add_middleware(RequestContextMiddleware, service="gateway", tracer_provider=TracerProvider())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     serving = asyncio.create_task(server.serve())
@@ -128,7 +138,11 @@ async def upstream() -> AsyncIterator[tuple[Upstream, int]]:
         yield recorder, listening.sockets[0].getsockname()[1]
 
 
-def gateway_settings(supervision_port: int, upstream_timeout_s: float = 15.0) -> Settings:
+def gateway_settings(
+    supervision_port: int,
+    upstream_timeout_s: float = 15.0,
+    max_body_bytes: int = Settings.model_fields["max_body_bytes"].default,
+) -> Settings:
     nowhere = f"http://127.0.0.1:{closed_port()}"
     return Settings(
         database_url="postgresql://x@127.0.0.1/x",
@@ -137,6 +151,7 @@ def gateway_settings(supervision_port: int, upstream_timeout_s: float = 15.0) ->
         settlement_url=nowhere,
         ltc_url=nowhere,
         upstream_timeout_s=upstream_timeout_s,
+        max_body_bytes=max_body_bytes,
     )
 
 
@@ -234,9 +249,12 @@ async def test_a_slow_service_is_a_504_and_a_missing_one_a_503(upstream: tuple[U
             assert unknown.status == 404
             assert (await unknown.json(content_type=None))["type"] == "https://yibao.dev/problems/unknown-service"
         # The gateway's own prefix is never proxied; a method the route does not take is the router's 405.
+        # Not "there is no service 'gateway'": the gateway is no upstream, its unknown paths a plain 404.
         async with client.get(f"{gateway}/api/v1/gateway/nothing-here", headers=auth) as own:
             assert own.status == 404
-            assert (await own.json(content_type=None))["type"] == "https://yibao.dev/problems/unknown-service"
+            problem = await own.json(content_type=None)
+            assert problem["type"] == "https://yibao.dev/problems/not-found"
+            assert "service" not in problem["detail"]
         async with client.options(f"{gateway}/api/v1/supervision/prechecks", headers=auth) as options:
             assert options.status == 405
             assert options.headers["content-type"] == "application/problem+json"
@@ -272,6 +290,58 @@ async def test_readiness_names_each_service_that_does_not_answer_200(upstream: t
 def test_the_gateway_app_mounts_the_fast_path_inside_the_request_context() -> None:
     from services.gateway.main import app
 
-    # Outermost first: the fast path must see each request's id, span, metrics and access log.
+    # Outermost first: the fast path must see each request's id, span, metrics and access log; the body
+    # limit must count the body before the proxy reads it.
     mounted: list[object] = [middleware.cls for middleware in app.user_middleware]
-    assert mounted == [RequestContextMiddleware, ProxyFastPath]
+    assert mounted == [RequestContextMiddleware, BodySizeLimit, ProxyFastPath]
+
+
+LIMIT = 4096
+
+
+async def test_a_body_above_the_limit_is_a_413_problem_and_never_reaches_the_service(
+    upstream: tuple[Upstream, int],
+) -> None:
+    recorder, port = upstream
+    settings = gateway_settings(port, max_body_bytes=LIMIT)
+    auth = {"Authorization": f"Bearer {hospital_token(settings)}", "Content-Type": "application/json"}
+    async with running_gateway(settings) as gateway, aiohttp.ClientSession() as client:
+        async with client.post(f"{gateway}/api/v1/supervision/at-limit", data=b"x" * LIMIT, headers=auth) as fits:
+            assert fits.status == 201
+        assert [(s.target, len(s.body)) for s in recorder.seen] == [("/api/v1/supervision/at-limit", LIMIT)]
+        # Declared too large: refused before the body is read.
+        async with client.post(f"{gateway}/api/v1/supervision/big", data=b"x" * (LIMIT + 1), headers=auth) as big:
+            assert big.status == 413
+            assert big.headers["content-type"] == "application/problem+json"
+            problem = await big.json(content_type=None)
+            assert problem["type"] == "https://yibao.dev/problems/request-too-large"
+            assert str(LIMIT) in problem["detail"]
+        # The gateway's own routes too.
+        async with client.post(f"{gateway}/api/v1/gateway/tokens", data=b" " * (LIMIT + 1), headers=auth) as own:
+            assert own.status == 413
+
+        # No Content-Length (chunked): the answer comes as soon as the limit is passed, while the body is
+        # still unfinished, so the gateway never waited for (or held) the whole of it. The gateway's own
+        # routes too, though FastAPI makes a failed body read its own 400.
+        for target in ("/api/v1/supervision/streamed", "/api/v1/gateway/tokens"):
+            head = await _unending_chunked_post(gateway, target, auth["Authorization"])
+            assert head.startswith(b"HTTP/1.1 413 "), (target, head)
+            assert b"application/problem+json" in head
+    assert [s.target for s in recorder.seen] == ["/api/v1/supervision/at-limit"], "nothing too large was passed on"
+
+
+async def _unending_chunked_post(gateway: str, target: str, authorization: str) -> bytes:
+    """POST more than LIMIT bytes in chunks, without the terminating chunk; the answer's head."""
+    host, _, port = gateway.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {target} HTTP/1.1\r\nHost: gateway\r\nTransfer-Encoding: chunked\r\n"
+            f"Authorization: {authorization}\r\nContent-Type: application/json\r\n\r\n".encode()
+        )
+        for _ in range(LIMIT // 1024 + 1):
+            writer.write(b"400\r\n" + b" " * 1024 + b"\r\n")
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    finally:
+        writer.close()
