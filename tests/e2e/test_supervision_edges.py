@@ -46,18 +46,24 @@ async def _settled_and_audited(gateway: httpx.AsyncClient, body: dict[str, objec
     return settlement_id
 
 
-async def test_a_case_cannot_recover_what_a_reversal_already_returned(gateway: httpx.AsyncClient) -> None:
-    """A case's flag is withdrawn when its settlement is reversed (the fund has its money back): the
-    conclusion may no longer decide to recover that amount, only what the active flags put at stake."""
-    person_no = await insured_person(gateway)
-    settlement_id, flag = await _flagged_settlement(gateway, person_no)
+async def _opened_case(gateway: httpx.AsyncClient, flag: dict[str, str]) -> dict[str, str]:
+    """A case opened on the institution for this one flag."""
     opened = await gateway.post(
         f"{API}/cases",
         json={"subject_kind": "institution", "subject_code": INSTITUTION, "flag_ids": [flag["id"]]},
         headers=AUDITOR,
     )
     assert opened.status_code == 201, opened.text
-    case = opened.json()
+    case: dict[str, str] = opened.json()
+    return case
+
+
+async def test_a_case_cannot_recover_what_a_reversal_already_returned(gateway: httpx.AsyncClient) -> None:
+    """A case's flag is withdrawn when its settlement is reversed (the fund has its money back): the
+    conclusion may no longer decide to recover that amount, only what the active flags put at stake."""
+    person_no = await insured_person(gateway)
+    settlement_id, flag = await _flagged_settlement(gateway, person_no)
+    case = await _opened_case(gateway, flag)
     assert case["amount_at_stake"] == flag["amount_at_stake"] != "0.00"
     reversed_ = await gateway.post(f"/api/v1/settlement/settlements/{settlement_id}/reversal", headers=HOSPITAL)
     assert reversed_.status_code == 200, reversed_.text
@@ -90,13 +96,7 @@ async def test_a_recovery_payment_cannot_be_received_in_the_future(gateway: http
     future month's statistics (`amount_collected` by `received_on`)."""
     person_no = await insured_person(gateway)
     _, flag = await _flagged_settlement(gateway, person_no)
-    opened = await gateway.post(
-        f"{API}/cases",
-        json={"subject_kind": "institution", "subject_code": INSTITUTION, "flag_ids": [flag["id"]]},
-        headers=AUDITOR,
-    )
-    assert opened.status_code == 201, opened.text
-    case_id = opened.json()["id"]
+    case_id = (await _opened_case(gateway, flag))["id"]
     assert (await gateway.post(f"{API}/cases/{case_id}/investigation", headers=AUDITOR)).status_code == 200
     concluded = await gateway.post(
         f"{API}/cases/{case_id}/conclusion",
