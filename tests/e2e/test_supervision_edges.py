@@ -15,19 +15,25 @@ from tests.e2e.conftest import AUDITOR, HOSPITAL, INSTITUTION, eventually, insur
 API = "/api/v1/supervision"
 
 
-async def _flagged_settlement(gateway: httpx.AsyncClient, person_no: str) -> tuple[str, dict[str, str]]:
-    """A settlement whose quantity breaks QTY-MAX-LINE (a doctor of its own, so no other test's points
-    move), audited: its id and its one flag."""
+def _outpatient_claim(person_no: str, *, diagnosis: str, quantity: int, unit_price: str) -> dict[str, object]:
+    """Today's outpatient claim of one line of XJ01CA0010201, by a doctor of its own (so no other
+    test's points move)."""
     today = business_today().isoformat()
-    body: dict[str, object] = {
+    return {
         "person_no": person_no,
         "visit_type": "outpatient",
         "admitted_on": today,
         "discharged_on": today,
         "practitioner_code": f"D{random.randrange(10**9):09d}",
-        "diagnoses": ["J18.9"],
-        "lines": [{"item_code": "XJ01CA0010201", "quantity": 35, "unit_price": "10.00"}],
+        "diagnoses": [diagnosis],
+        "lines": [{"item_code": "XJ01CA0010201", "quantity": quantity, "unit_price": unit_price}],
     }
+
+
+async def _flagged_settlement(gateway: httpx.AsyncClient, person_no: str) -> tuple[str, dict[str, str]]:
+    """A settlement whose quantity breaks QTY-MAX-LINE (a doctor of its own, so no other test's points
+    move), audited: its id and its one flag."""
+    body = _outpatient_claim(person_no, diagnosis="J18.9", quantity=35, unit_price="10.00")
     settlement_id = await _settled_and_audited(gateway, body)
     (flag,) = (await gateway.get(f"{API}/audits/{settlement_id}", headers=AUDITOR)).json()["flags"]
     return settlement_id, flag
@@ -126,14 +132,5 @@ async def test_a_claim_whose_diagnosis_upper_cases_long_is_audited(gateway: http
     """The diagnosis group was cut, then upper-cased: "ßßß" became "SSSSSS", too long for its column,
     and the audit dead-lettered the claim, never audited."""
     person_no = await insured_person(gateway)
-    today = business_today().isoformat()
-    body: dict[str, object] = {
-        "person_no": person_no,
-        "visit_type": "outpatient",
-        "admitted_on": today,
-        "discharged_on": today,
-        "practitioner_code": f"D{random.randrange(10**9):09d}",
-        "diagnoses": ["ßßß"],
-        "lines": [{"item_code": "XJ01CA0010201", "quantity": 1, "unit_price": "12.50"}],
-    }
+    body = _outpatient_claim(person_no, diagnosis="ßßß", quantity=1, unit_price="12.50")
     await _settled_and_audited(gateway, body)  # audited: not dead-lettered
