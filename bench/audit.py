@@ -20,7 +20,10 @@ ours:  a `ConsumerRunner` with supervision's real `HANDLERS` (what `services/sup
        record until `audit_results` holds N rows.
 plain: an auto-commit `AIOKafkaConsumer` in a group of its own reading the same topic to the end,
        timed from its first fetched record until it has N records.
-Rounds alternate (ours, plain, ...); ratio = median ours events/s / median plain events/s.
+pipeline floor: `bench/audit_floor.py`: the same topic consumed, decoded and stored exactly once
+       with no rules, as cheaply as we know how; a bound on any audit, not a contender.
+Rounds alternate (ours, database floor, plain, pipeline floor, ...); ratio = median ours
+events/s / median plain events/s.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from uuid import UUID
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.audit_floor import measure_pipeline_floor
 from bench.events import PARTITIONS, SqlTimer, cpu_now, cpu_used, topic_ready
 from bench.harness import BenchContext, BenchResult, database_floor, median, register
 from services.supervision import repository
@@ -371,6 +375,7 @@ async def audit_bench(ctx: BenchContext) -> BenchResult:
     ours_runs: list[dict[str, Any]] = []
     plain_runs: list[dict[str, Any]] = []
     floor_runs: list[dict[str, Any]] = []
+    pipeline_floor_runs: list[dict[str, Any]] = []
     for _ in range(ctx.repeat):
         ours_runs.append(await measure_ours(ctx, topic, n))
         # The floor also re-writes December's primed claims (untimed, decision 0017): counting them as
@@ -383,6 +388,7 @@ async def audit_bench(ctx: BenchContext) -> BenchResult:
             )
         )
         plain_runs.append(await measure_plain(ctx, topic, n))
+        pipeline_floor_runs.append(await measure_pipeline_floor(ctx, topic, n, _limit_s(n)))
     ours = median([r["events_per_s"] for r in ours_runs])
     plain = median([r["events_per_s"] for r in plain_runs])
     first = ours_runs[0]
@@ -412,6 +418,15 @@ async def audit_bench(ctx: BenchContext) -> BenchResult:
         "floor_events_per_s": round(median([f["units_per_s"] for f in floor_runs]), 1),
         "floor_ratio": round(median([f["units_per_s"] for f in floor_runs]) / plain, 4),
         "floor_runs": floor_runs,
+        # Consume, decode and store each claim exactly once with no rules (bench/audit_floor.py): the
+        # best ratio any audit that keeps the issue's history could reach on this stack and machine.
+        "pipeline_floor_events_per_s": round(median([r["events_per_s"] for r in pipeline_floor_runs]), 1),
+        "pipeline_floor_ratio": round(median([r["events_per_s"] for r in pipeline_floor_runs]) / plain, 4),
+        "pipeline_floor_round_ratios": [
+            round(f["events_per_s"] / p["events_per_s"], 4)
+            for f, p in zip(pipeline_floor_runs, plain_runs, strict=True)
+        ],
+        "pipeline_floor_runs": pipeline_floor_runs,
         "planted_violations": planted,
         "produce_untimed_s": round(produce_s, 1),
     }
