@@ -71,6 +71,7 @@ from services.settlement.service import (
     burden_crossings,
     calculate,
     cross_region,
+    dates_in_future,
     eligibility_refusal,
     family_payer_refusal,
     institution_refusal,
@@ -165,6 +166,19 @@ def _account_payer(body: SettlementCreate) -> str | None:
     """The 家庭共济 payer whose account pays, if not the patient's own (the default anyway)."""
     payer = body.family_account_payer_person_no
     return None if payer == body.person_no else payer
+
+
+def _refuse_care_not_yet_given(body: SettlementCreate) -> None:
+    """422 date-in-future naming each date after today's business date (Asia/Shanghai)."""
+    assert body.discharged_on is not None  # set by the model validator
+    today = business_today()
+    if future := dates_in_future(body.admitted_on, body.discharged_on, today):
+        raise Unprocessable(
+            f"Care is settled at or after discharge: {' and '.join(future)} after today ({today}) is care not "
+            "yet given.",
+            kind="date-in-future",
+            errors=[FieldError(field=name, message=f"after today's business date {today}") for name in future],
+        )
 
 
 async def _read_context(
@@ -349,6 +363,7 @@ async def pre_settle(
     """预结算: the same checks (supervision's in-stage check too) and calculation as a settlement;
     nothing is stored or reserved."""
     require_role(principal, Role.HOSPITAL)
+    _refuse_care_not_yet_given(body)
     institution = principal.institution_code or ""
     context = await _read_context(session, body, institution, claim=None)
     prepared = await _prepare(session, body, institution, context, lock=False)
@@ -378,6 +393,7 @@ async def create_settlement(
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
     key = idempotency.require_key(idempotency_key)
+    _refuse_care_not_yet_given(body)
     scope = f"settlement:{institution}"
     request_hash = idempotency.fingerprint(body.model_dump(mode="json"))
     # The key is claimed in the same statement that reads the claim's data (idempotency.begin's

@@ -498,6 +498,12 @@ def stay_days(admitted: date, discharged: date) -> int:
     return max(1, (discharged - admitted).days)
 
 
+def dates_in_future(admitted_on: date, discharged_on: date, today: date) -> list[str]:
+    """The claim's date fields after today's business date, by name. A hospital settles at or after
+    discharge (a visit on its day): a later date is care not yet given, never settled nor priced."""
+    return [name for name, day in (("admitted_on", admitted_on), ("discharged_on", discharged_on)) if day > today]
+
+
 def institution_refusal(
     code: str, institution: InstitutionInfo | None, sanctions: list[SanctionInfo], today: date
 ) -> Refusal | None:
