@@ -490,6 +490,8 @@ async def create_settlement(
 
 
 def _may_read(principal: Principal, row: Settlement) -> None:
+    """The settling hospital, staff and the insured person (docs/api.md); no other role, `service` included."""
+    require_role(principal, Role.HOSPITAL, Role.INSURED, Role.OPS, Role.ADMIN, Role.AUDITOR)
     if principal.role is Role.HOSPITAL and principal.institution_code != row.institution_code:
         raise Forbidden("A hospital may read only its own settlements.")
     if principal.role is Role.INSURED and principal.subject != row.person_no:
