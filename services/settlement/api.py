@@ -32,6 +32,7 @@ from services.settlement.policies import LEGACY_COLUMNS as LEGACY_POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
 from services.settlement.schemas import (
+    CLEARING_MONTH_PATTERN,
     EARLIEST_CARE,
     LATEST_CARE,
     AccountOut,
@@ -108,6 +109,8 @@ CSV_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
 }
 InstitutionCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,20}$", description="定点机构编码")]
+# A month as POST /clearing/runs takes it: anything else (a NUL character failed in PostgreSQL: 500) is a 422.
+ClearingMonth = Annotated[str, Path(pattern=CLEARING_MONTH_PATTERN, examples=["2026-10"])]
 
 
 def _refuse(refusal: Refusal) -> Unprocessable:
@@ -750,7 +753,7 @@ async def run_clearing(
 
 
 @router.get("/clearing/runs/{month}", response_model=ClearingRunOut)
-async def get_clearing(month: str, session: DbSession, principal: CurrentPrincipal) -> ClearingRunOut:
+async def get_clearing(month: ClearingMonth, session: DbSession, principal: CurrentPrincipal) -> ClearingRunOut:
     require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR)
     stored = await repository.clearing_run(session, month)
     if stored is None:
