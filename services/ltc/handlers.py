@@ -1,4 +1,4 @@
-"""LTC keeps a person projection from enrollment's events."""
+"""LTC keeps a person projection from enrollment's events: persons, their cover, their deaths."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ltc import repository
 from shared.events.consumer import Handler
-from shared.events.contracts import EnrollmentActivated, PersonRegistered
+from shared.events.contracts import EnrollmentActivated, PersonDeceased, PersonRegistered
 from shared.events.envelope import Event
 
 
@@ -35,7 +35,14 @@ async def on_enrollment_activated(session: AsyncSession, event: Event) -> None:
     )
 
 
+async def on_person_deceased(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, PersonDeceased)
+    await repository.record_death(session, p.person_no, p.died_on)
+
+
 HANDLERS: dict[str, Handler] = {
     PersonRegistered.event_type: on_person_registered,
     EnrollmentActivated.event_type: on_enrollment_activated,
+    PersonDeceased.event_type: on_person_deceased,
 }

@@ -37,3 +37,13 @@ class LtcCoverage(Base):
     scheme: Mapped[str] = mapped_column(String(20))
     covered_from: Mapped[date] = mapped_column(Date)
     covered_to: Mapped[date] = mapped_column(Date)
+
+
+class LtcDeath(Base):
+    """Projection of enrollment's deaths (from person.deceased). Its own table: the death may arrive
+    before person.registered, on another topic."""
+
+    __tablename__ = "ltc_deaths"
+
+    person_no: Mapped[str] = mapped_column(String(12), primary_key=True)
+    died_on: Mapped[date] = mapped_column(Date)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ltc.models import LtcCoverage, LtcPerson
+from services.ltc.models import LtcCoverage, LtcDeath, LtcPerson
 from services.ltc.service import Cover
 from shared.db import upsert
 
@@ -16,6 +18,15 @@ async def upsert_person(session: AsyncSession, **values: object) -> None:
 
 async def upsert_coverage(session: AsyncSession, **values: object) -> None:
     await upsert(session, LtcCoverage, "enrollment_id", values)
+
+
+async def record_death(session: AsyncSession, person_no: str, died_on: date) -> None:
+    await upsert(session, LtcDeath, "person_no", {"person_no": person_no, "died_on": died_on})
+
+
+async def died_on(session: AsyncSession, person_no: str) -> date | None:
+    day: date | None = await session.scalar(select(LtcDeath.died_on).where(LtcDeath.person_no == person_no))
+    return day
 
 
 async def get_person(session: AsyncSession, person_no: str) -> LtcPerson | None:

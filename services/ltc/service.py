@@ -18,8 +18,12 @@ def age_on(birth_date: date, on: date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
-def current_cover(covers: list[Cover], on: date) -> Cover | None:
-    """Jinjiang's LTC pilot covers everyone in a basic scheme (全民一体化) while that cover lasts."""
+def current_cover(covers: list[Cover], on: date, died_on: date | None = None) -> Cover | None:
+    """Jinjiang's LTC pilot covers everyone in a basic scheme (全民一体化) while that cover lasts. LTC is
+    care for the living: once a death is recorded (died_on by `on`) nobody is LTC-insured, whatever cover
+    enrollment's earlier events announced."""
+    if died_on is not None and died_on <= on:
+        return None
     for cover in sorted(covers, key=lambda c: c.covered_from, reverse=True):
         if cover.covered_from <= on <= cover.covered_to:
             return cover
