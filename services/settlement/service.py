@@ -569,8 +569,22 @@ def eligibility_refusal(
         )
     coverage = covering(coverages, discharged_on)
     if coverage is None:
+        if suspended := suspended_on(coverages, discharged_on):
+            return Refusal(
+                "enrollment-suspended",
+                f"{person_no}'s {suspended.scheme} enrollment is suspended (暂停, e.g. 欠费 arrears) from "
+                f"{suspended.suspended_from}: care on {discharged_on.isoformat()} is settled once it is active again.",
+            )
         return Refusal("not-insured", f"{person_no} has no active enrollment covering {discharged_on.isoformat()}.")
     return coverage
+
+
+def suspended_on(coverages: list[Coverage], on: date) -> Coverage | None:
+    """The enrollment that would cover the date but for its suspension, if any."""
+    for coverage in coverages:
+        if coverage.suspended_from is not None and replace(coverage, suspended_from=None).covers(on):
+            return coverage
+    return None
 
 
 ACCUMULATOR_FIELDS = tuple(f.name for f in fields(Accumulators))
