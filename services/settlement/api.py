@@ -227,6 +227,7 @@ async def _prepare(
         coverages=context.coverages,
         admitted_on=body.admitted_on,
         discharged_on=service_date,
+        born_on=person.birth_date if person is not None else None,
     )
     if isinstance(outcome, Refusal):
         raise _refuse(outcome)

@@ -559,10 +559,17 @@ def eligibility_refusal(
     coverages: list[Coverage],
     admitted_on: date,
     discharged_on: date,
+    born_on: date | None = None,
 ) -> Refusal | Coverage:
     """The coverage the claim settles under, or why there is none."""
     if not known:
         return Refusal("person-unknown", f"{person_no} is not a registered insured person.")
+    if born_on is not None and admitted_on < born_on:
+        return Refusal(
+            "date-before-birth",
+            f"{person_no} was born on {born_on}: admitted_on {admitted_on} is care before birth (a newborn's stay "
+            "begins at birth; the mother's care is her own claim).",
+        )
     if died_on is not None and discharged_on > died_on:
         return Refusal(
             "person-deceased", f"{person_no} died on {died_on}; care billed to {discharged_on} cannot be settled."

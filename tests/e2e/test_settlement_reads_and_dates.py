@@ -3,15 +3,26 @@ for care not yet given, and odd input on the read routes. Each test failed on th
 
 from __future__ import annotations
 
+import random
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 
+from devstack.demo import resident_id
 from devstack.tokens import development_token
 from shared.auth import Role
 from shared.business_time import business_today
-from tests.e2e.conftest import HOSPITAL, OPS, bearer, claim, eventually, insured_person, settle_when_eligible
+from tests.e2e.conftest import (
+    HOSPITAL,
+    OPS,
+    bearer,
+    claim,
+    enrollment_body,
+    eventually,
+    insured_person,
+    settle_when_eligible,
+)
 
 API = "/api/v1/settlement"
 
@@ -87,3 +98,37 @@ async def test_a_suspended_enrollment_is_refused_saying_so(gateway: httpx.AsyncC
         return answer.status_code == 422 and answer.json()["type"].endswith("/enrollment-suspended")
 
     await eventually(refused_as_suspended, what="settlement to refuse the suspended enrollment as such")
+
+
+async def test_care_before_the_persons_birth_is_refused(gateway: httpx.AsyncClient) -> None:
+    """A stay admitted the day before the patient was born was priced and settled like any other."""
+    rng = random.Random()
+    id_number = resident_id(rng, "350582")
+    while id_number[6:14] < "19600101":  # born after 1950 by a margin: the day before birth is a valid claim date
+        id_number = resident_id(rng, "350582")
+    born = date.fromisoformat(f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}")
+    person = {
+        "id_number": id_number,
+        "name": "测试人",
+        "hukou_region_code": "350582",
+        "residence_region_code": "350582",
+    }
+    registered = await gateway.post("/api/v1/enrollment/persons", json=person, headers=OPS)
+    assert registered.status_code == 201, registered.text
+    person_no = registered.json()["person_no"]
+    year = business_today().year
+    enrolled = await gateway.post(
+        f"/api/v1/enrollment/persons/{person_no}/enrollments",
+        json=enrollment_body("resident", year, "350582"),
+        headers=OPS,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert (await settle_when_eligible(gateway, claim(person_no), str(uuid.uuid4()))).status_code == 201
+    before_birth = claim(person_no) | {"admitted_on": (born - timedelta(days=1)).isoformat()}
+    _problem(
+        await gateway.post(f"{API}/settlements/pre", json=before_birth, headers=HOSPITAL), 422, "date-before-birth"
+    )
+    stored = await gateway.post(
+        f"{API}/settlements", json=before_birth, headers={**HOSPITAL, "Idempotency-Key": str(uuid.uuid4())}
+    )
+    _problem(stored, 422, "date-before-birth")

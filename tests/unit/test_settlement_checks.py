@@ -128,6 +128,15 @@ def test_eligibility_outcomes() -> None:
     assert _eligibility(died_on=TODAY) == YEAR  # died in hospital on the day of discharge
 
 
+def test_care_before_birth_is_refused() -> None:
+    born = date(2026, 11, 3)
+    assert isinstance(before := _eligibility(born_on=born), Refusal)  # admitted 2026-11-01
+    assert before.kind == "date-before-birth"
+    assert str(born) in before.detail
+    assert _eligibility(born_on=born, admitted_on=born) == YEAR  # a newborn's stay begins at birth
+    assert _eligibility(born_on=None) == YEAR
+
+
 def test_suspended_or_terminated_coverage_stops_from_its_date() -> None:
     suspended = Coverage(**{**YEAR.__dict__, "suspended_from": TODAY})
     assert isinstance(s := _eligibility(coverages=[suspended]), Refusal)
