@@ -287,16 +287,19 @@ async def is_bound_relative(session: AsyncSession, holder: str, relative: str) -
 
 
 def _covered_on(on: date) -> ColumnElement[bool]:
-    """An enrollment covers `on`: paid (activated), within its dates, and not suspended by then.
-    A terminated enrollment still covered the days up to its termination."""
+    """An enrollment covers `on`: paid (activated), within its dates, not suspended by then and not
+    terminated before. A terminated enrollment still covered the days up to its termination day, unless a
+    suspension had stopped its cover earlier (terminating keeps `suspended_from`). A termination before
+    cover began leaves no covered day, though `effective_to` stays at `effective_from` (a date range cannot
+    be empty), so `terminated_on` decides, as in settlement's `Coverage.covers`. Every column read here is
+    carried in ix_enrollments_covering (migration 0011), so counts stay index-only."""
     return and_(
         Enrollment.activated_at.is_not(None),
         Enrollment.effective_from <= on,
         Enrollment.effective_to >= on,
-        or_(
-            Enrollment.status.in_(("active", "terminated")),
-            and_(Enrollment.status == "suspended", Enrollment.suspended_from > on),
-        ),
+        Enrollment.status.in_(("active", "suspended", "terminated")),
+        or_(Enrollment.suspended_from.is_(None), Enrollment.suspended_from > on),
+        or_(Enrollment.terminated_on.is_(None), Enrollment.terminated_on >= on),
     )
 
 
@@ -353,7 +356,7 @@ async def insured_counts(
 
     Each person counts once per scheme they are covered in. Below the city, the node's persons are read by the
     hukou prefix (ix_persons_hukou_covering) and each one's covering schemes looked up by person
-    (ix_enrollments_covering; both index-only, migration 0010): work in proportion to the node's persons. The
+    (ix_enrollments_covering; both index-only, migrations 0010 and 0011): work in proportion to the node's persons. The
     persons × schemes semi-join (`_city_insured_counts`) was misestimated by the planner (the join of the covering
     enrollments with the scheme list taken for two rows) into a pass over every covering enrollment of the city
     probing persons one by one, whatever the node: a village of 2,000 persons took as long as the city (bench

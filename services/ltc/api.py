@@ -24,13 +24,15 @@ async def get_person(person_no: PersonNoPath, session: DbSession, principal: Cur
     if person is None:
         raise NotFound(f"No LTC record for {person_no}.", kind="person-not-found")
     today = business_today()
-    cover = current_cover(await repository.covers_of(session, person_no), today)
+    died_on = await repository.died_on(session, person_no)
+    cover = current_cover(await repository.covers_of(session, person_no), today, died_on)
     return LtcPersonOut(
         person_no=person.person_no,
         birth_date=person.birth_date,
         age=age_on(person.birth_date, today),
         sex=person.sex,
         residence_region_code=person.residence_region_code,
+        died_on=died_on,
         current_cover=CoverOut(**cover.__dict__) if cover else None,
         ltc_insured=cover is not None,
     )

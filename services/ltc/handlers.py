@@ -1,4 +1,4 @@
-"""LTC keeps a person projection from enrollment's events."""
+"""LTC keeps a person projection from enrollment's events: persons, their cover and its stops, their deaths."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ltc import repository
 from shared.events.consumer import Handler
-from shared.events.contracts import EnrollmentActivated, PersonRegistered
+from shared.events.contracts import (
+    EnrollmentActivated,
+    EnrollmentSuspended,
+    EnrollmentTerminated,
+    PersonDeceased,
+    PersonRegistered,
+)
 from shared.events.envelope import Event
 
 
@@ -32,10 +38,41 @@ async def on_enrollment_activated(session: AsyncSession, event: Event) -> None:
         scheme=p.scheme,
         covered_from=p.effective_from,
         covered_to=p.effective_to,
+        # An activation after a suspension (arrears paid) lifts it; the two travel on different topics.
+        activated_at=event.time,
     )
+
+
+async def on_enrollment_suspended(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, EnrollmentSuspended)
+    await repository.record_stop(
+        session,
+        enrollment_id=p.enrollment_id,
+        person_no=p.person_no,
+        suspended_from=p.suspended_from,
+        suspended_at=event.time,
+    )
+
+
+async def on_enrollment_terminated(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, EnrollmentTerminated)
+    await repository.record_stop(
+        session, enrollment_id=p.enrollment_id, person_no=p.person_no, terminated_on=p.terminated_on
+    )
+
+
+async def on_person_deceased(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, PersonDeceased)
+    await repository.record_death(session, p.person_no, p.died_on)
 
 
 HANDLERS: dict[str, Handler] = {
     PersonRegistered.event_type: on_person_registered,
     EnrollmentActivated.event_type: on_enrollment_activated,
+    EnrollmentSuspended.event_type: on_enrollment_suspended,
+    EnrollmentTerminated.event_type: on_enrollment_terminated,
+    PersonDeceased.event_type: on_person_deceased,
 }

@@ -37,3 +37,28 @@ class LtcCoverage(Base):
     scheme: Mapped[str] = mapped_column(String(20))
     covered_from: Mapped[date] = mapped_column(Date)
     covered_to: Mapped[date] = mapped_column(Date)
+    # When enrollment published this activation: a later one lifts an earlier suspension (arrears paid).
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LtcCoverageStop(Base):
+    """Projection of enrollment.suspended and enrollment.terminated, by enrollment. Its own table: a stop
+    may arrive before the activation it stops, on another topic."""
+
+    __tablename__ = "ltc_coverage_stops"
+
+    enrollment_id: Mapped[UUID] = mapped_column(primary_key=True)
+    person_no: Mapped[str] = mapped_column(String(12), index=True)
+    suspended_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    terminated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class LtcDeath(Base):
+    """Projection of enrollment's deaths (from person.deceased). Its own table: the death may arrive
+    before person.registered, on another topic."""
+
+    __tablename__ = "ltc_deaths"
+
+    person_no: Mapped[str] = mapped_column(String(12), primary_key=True)
+    died_on: Mapped[date] = mapped_column(Date)

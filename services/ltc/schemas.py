@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class CoverOut(BaseModel):
@@ -17,5 +17,6 @@ class LtcPersonOut(BaseModel):
     age: int
     sex: str
     residence_region_code: str
+    died_on: date | None = Field(default=None, description="from person.deceased: no LTC cover from this day")
     current_cover: CoverOut | None
     ltc_insured: bool

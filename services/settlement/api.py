@@ -32,6 +32,7 @@ from services.settlement.policies import LEGACY_COLUMNS as LEGACY_POLICY_COLUMNS
 from services.settlement.policies import PolicyNotFound, PolicyTableError, load_policy_rows, select_policy
 from services.settlement.restrictions import check_restrictions
 from services.settlement.schemas import (
+    CLEARING_MONTH_PATTERN,
     EARLIEST_CARE,
     LATEST_CARE,
     AccountOut,
@@ -71,6 +72,7 @@ from services.settlement.service import (
     burden_crossings,
     calculate,
     cross_region,
+    dates_in_future,
     eligibility_refusal,
     family_payer_refusal,
     institution_refusal,
@@ -107,6 +109,8 @@ CSV_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
 }
 InstitutionCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,20}$", description="定点机构编码")]
+# A month as POST /clearing/runs takes it: anything else (a NUL character failed in PostgreSQL: 500) is a 422.
+ClearingMonth = Annotated[str, Path(pattern=CLEARING_MONTH_PATTERN, examples=["2026-10"])]
 
 
 def _refuse(refusal: Refusal) -> Unprocessable:
@@ -167,6 +171,19 @@ def _account_payer(body: SettlementCreate) -> str | None:
     return None if payer == body.person_no else payer
 
 
+def _refuse_care_not_yet_given(body: SettlementCreate) -> None:
+    """422 date-in-future naming each date after today's business date (Asia/Shanghai)."""
+    assert body.discharged_on is not None  # set by the model validator
+    today = business_today()
+    if future := dates_in_future(body.admitted_on, body.discharged_on, today):
+        raise Unprocessable(
+            f"Care is settled at or after discharge: {' and '.join(future)} after today ({today}) is care not "
+            "yet given.",
+            kind="date-in-future",
+            errors=[FieldError(field=name, message=f"after today's business date {today}") for name in future],
+        )
+
+
 async def _read_context(
     session: DbSession, body: SettlementCreate, institution_code: str, *, claim: dict[str, object] | None
 ) -> repository.SettleContext:
@@ -210,6 +227,7 @@ async def _prepare(
         coverages=context.coverages,
         admitted_on=body.admitted_on,
         discharged_on=service_date,
+        born_on=person.birth_date if person is not None else None,
     )
     if isinstance(outcome, Refusal):
         raise _refuse(outcome)
@@ -349,6 +367,7 @@ async def pre_settle(
     """预结算: the same checks (supervision's in-stage check too) and calculation as a settlement;
     nothing is stored or reserved."""
     require_role(principal, Role.HOSPITAL)
+    _refuse_care_not_yet_given(body)
     institution = principal.institution_code or ""
     context = await _read_context(session, body, institution, claim=None)
     prepared = await _prepare(session, body, institution, context, lock=False)
@@ -378,6 +397,7 @@ async def create_settlement(
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
     key = idempotency.require_key(idempotency_key)
+    _refuse_care_not_yet_given(body)
     scope = f"settlement:{institution}"
     request_hash = idempotency.fingerprint(body.model_dump(mode="json"))
     # The key is claimed in the same statement that reads the claim's data (idempotency.begin's
@@ -474,6 +494,8 @@ async def create_settlement(
 
 
 def _may_read(principal: Principal, row: Settlement) -> None:
+    """The settling hospital, staff and the insured person (docs/api.md); no other role, `service` included."""
+    require_role(principal, Role.HOSPITAL, Role.INSURED, Role.OPS, Role.ADMIN, Role.AUDITOR)
     if principal.role is Role.HOSPITAL and principal.institution_code != row.institution_code:
         raise Forbidden("A hospital may read only its own settlements.")
     if principal.role is Role.INSURED and principal.subject != row.person_no:
@@ -732,7 +754,7 @@ async def run_clearing(
 
 
 @router.get("/clearing/runs/{month}", response_model=ClearingRunOut)
-async def get_clearing(month: str, session: DbSession, principal: CurrentPrincipal) -> ClearingRunOut:
+async def get_clearing(month: ClearingMonth, session: DbSession, principal: CurrentPrincipal) -> ClearingRunOut:
     require_role(principal, Role.OPS, Role.ADMIN, Role.AUDITOR)
     stored = await repository.clearing_run(session, month)
     if stored is None:

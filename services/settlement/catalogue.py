@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,11 @@ COLUMNS = (
 CATEGORIES = ("西药", "中成药", "诊疗项目", "医用耗材")
 CLASSES: dict[str, ItemClass] = {"A": "A", "甲": "A", "B": "B", "乙": "B", "C": "C", "丙": "C"}
 DEMO_CATALOGUE = Path(__file__).parent / "data" / "catalogue.csv"
+# What catalogue_items can store and GET /catalogue/items/{code} can read back: a row past these would only
+# fail in PostgreSQL (VARCHAR(50) and (200), NUMERIC(14,2), no NUL in text), a 500 instead of the row named.
+CODE = re.compile(r"[A-Za-z0-9]{1,50}")
+NAME_MAX_LENGTH = 200
+LIMIT_PRICE_MAX = Decimal("999999999999.99")
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,14 @@ def _item(row: dict[str, str]) -> CatalogueItem:
     code = row["code"]
     if not code:
         raise ValueError("code is empty")
+    if not CODE.fullmatch(code):
+        raise ValueError(f"code {code!r} is not 1-50 letters and digits")
     if not row["name"]:
         raise ValueError("name is empty")
+    if "\x00" in row["name"]:
+        raise ValueError("name contains the NUL character")
+    if len(row["name"]) > NAME_MAX_LENGTH:
+        raise ValueError(f"name is longer than {NAME_MAX_LENGTH} characters")
     if row["category"] not in CATEGORIES:
         raise ValueError(f"category {row['category']!r} is not one of {', '.join(CATEGORIES)}")
     if row["class"] not in CLASSES:
@@ -97,6 +109,8 @@ def _item(row: dict[str, str]) -> CatalogueItem:
     limit = _decimal(row["limit_price"], "limit_price") if row["limit_price"] else None
     if limit is not None and (limit <= 0 or limit.as_tuple().exponent < -2):  # type: ignore[operator]
         raise ValueError(f"limit_price {limit} must be positive with at most two decimals")
+    if limit is not None and limit > LIMIT_PRICE_MAX:
+        raise ValueError(f"limit_price {limit} is above {LIMIT_PRICE_MAX}")
     sex = row["sex"] or None
     if sex not in (None, "M", "F"):
         raise ValueError(f"sex {sex!r} is not M, F or empty")

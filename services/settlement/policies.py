@@ -76,6 +76,9 @@ class PolicyTableError(ValueError):
         super().__init__("; ".join(f"row {row}: {reason}" for row, reason in errors))
 
 
+MAX_VERSION = 2**31 - 1  # policies.version is INTEGER: a larger one failed in PostgreSQL (500), not here
+
+
 class PolicyNotFound(LookupError):
     """No policy applies; the message names the key and what was missing."""
 
@@ -165,8 +168,8 @@ def parse_policy_row(row: dict[str, str]) -> PolicyRecord:
         version = int(row["version"])
     except ValueError:
         raise ValueError("year and version must be whole numbers") from None
-    if version < 1:
-        raise ValueError(f"version {version} must be ≥ 1")
+    if not 1 <= version <= MAX_VERSION:
+        raise ValueError(f"version {version} must lie in 1..{MAX_VERSION}")
     try:
         eff_from = date.fromisoformat(row["effective_from"])
         eff_to = date.fromisoformat(row["effective_to"]) if row["effective_to"] else None

@@ -163,8 +163,11 @@ class ReconciliationOut(BaseModel):
     agrees: bool = Field(description="the settlements and the ledger say the same")
 
 
+CLEARING_MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"  # YYYY-MM
+
+
 class ClearingRunCreate(RequestModel):
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])
+    month: str = Field(pattern=CLEARING_MONTH_PATTERN, examples=["2026-10"])
 
 
 class ClearingLineOut(BaseModel):

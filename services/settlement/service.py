@@ -498,6 +498,12 @@ def stay_days(admitted: date, discharged: date) -> int:
     return max(1, (discharged - admitted).days)
 
 
+def dates_in_future(admitted_on: date, discharged_on: date, today: date) -> list[str]:
+    """The claim's date fields after today's business date, by name. A hospital settles at or after
+    discharge (a visit on its day): a later date is care not yet given, never settled nor priced."""
+    return [name for name, day in (("admitted_on", admitted_on), ("discharged_on", discharged_on)) if day > today]
+
+
 def institution_refusal(
     code: str, institution: InstitutionInfo | None, sanctions: list[SanctionInfo], today: date
 ) -> Refusal | None:
@@ -553,18 +559,39 @@ def eligibility_refusal(
     coverages: list[Coverage],
     admitted_on: date,
     discharged_on: date,
+    born_on: date | None = None,
 ) -> Refusal | Coverage:
     """The coverage the claim settles under, or why there is none."""
     if not known:
         return Refusal("person-unknown", f"{person_no} is not a registered insured person.")
+    if born_on is not None and admitted_on < born_on:
+        return Refusal(
+            "date-before-birth",
+            f"{person_no} was born on {born_on}: admitted_on {admitted_on} is care before birth (a newborn's stay "
+            "begins at birth; the mother's care is her own claim).",
+        )
     if died_on is not None and discharged_on > died_on:
         return Refusal(
             "person-deceased", f"{person_no} died on {died_on}; care billed to {discharged_on} cannot be settled."
         )
     coverage = covering(coverages, discharged_on)
     if coverage is None:
+        if suspended := suspended_on(coverages, discharged_on):
+            return Refusal(
+                "enrollment-suspended",
+                f"{person_no}'s {suspended.scheme} enrollment is suspended (暂停, e.g. 欠费 arrears) from "
+                f"{suspended.suspended_from}: care on {discharged_on.isoformat()} is settled once it is active again.",
+            )
         return Refusal("not-insured", f"{person_no} has no active enrollment covering {discharged_on.isoformat()}.")
     return coverage
+
+
+def suspended_on(coverages: list[Coverage], on: date) -> Coverage | None:
+    """The enrollment that would cover the date but for its suspension, if any."""
+    for coverage in coverages:
+        if coverage.suspended_from is not None and replace(coverage, suspended_from=None).covers(on):
+            return coverage
+    return None
 
 
 ACCUMULATOR_FIELDS = tuple(f.name for f in fields(Accumulators))

@@ -9,6 +9,7 @@ import httpx
 
 from devstack.demo import resident_id
 from shared.auth import Role
+from shared.business_time import business_today
 from tests.e2e.conftest import HOSPITAL, OPS, bearer, enrollment_body
 from tests.e2e.test_enrollment import BASE, YEAR
 
@@ -190,3 +191,58 @@ async def test_a_snapshot_that_was_never_taken_is_a_404_and_taking_one_is_for_op
         f"{BASE}/stats/coverage", params={"region": COUNTY, "source": "cache"}, headers=OPS
     )
     assert wrong_source.status_code == 422
+
+
+async def test_an_enrollment_terminated_before_its_cover_began_never_counts(gateway: httpx.AsyncClient) -> None:
+    """Termination sets the cover's end to max(start, termination day): an enrollment for next year ended
+    today kept its first day, and the counts (which took any terminated enrollment as covered to its end)
+    counted the person as insured on 1 January."""
+    new_year = f"{YEAR + 1}-01-01"
+
+    async def insured_on(region: str) -> tuple[int, int]:
+        answer = await gateway.get(f"{BASE}/stats/coverage", params={"region": region, "as_of": new_year}, headers=OPS)
+        assert answer.status_code == 200, answer.text
+        return insured(answer.json())
+
+    nodes = (OTHER_VILLAGE, TOWN, CITY)  # a narrow node and the whole city are counted by different statements
+    before = {node: await insured_on(node) for node in nodes}
+    person_no = await register(gateway, OTHER_VILLAGE)
+    enrolled = await gateway.post(
+        f"{BASE}/persons/{person_no}/enrollments", json=enrollment_body("resident", YEAR + 1, "350582"), headers=OPS
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["effective_from"] == new_year, enrolled.text
+    assert await insured_on(OTHER_VILLAGE) == (before[OTHER_VILLAGE][0], before[OTHER_VILLAGE][1] + 1)
+    ended = await gateway.post(
+        f"{BASE}/persons/{person_no}/enrollments/{enrolled.json()['id']}/terminate",
+        json={"reason": "emigration"},  # today: before next year's cover began
+        headers=OPS,
+    )
+    assert ended.status_code == 200, ended.text
+    assert {node: await insured_on(node) for node in nodes} == before
+
+
+async def test_an_enrollment_suspended_then_terminated_counts_only_until_its_suspension(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """Suspended (欠费) from today, then terminated today: not covered today, as settlement refuses the
+    person today; the counts took the terminated enrollment as covered through its termination day."""
+    today = business_today().isoformat()
+
+    async def insured_today(region: str) -> tuple[int, int]:
+        answer = await gateway.get(f"{BASE}/stats/coverage", params={"region": region, "as_of": today}, headers=OPS)
+        assert answer.status_code == 200, answer.text
+        return insured(answer.json())
+
+    nodes = (OTHER_VILLAGE, CITY)
+    before = {node: await insured_today(node) for node in nodes}
+    person_no = await register(gateway, OTHER_VILLAGE)
+    await enroll(gateway, person_no, "resident")
+    (enrollment,) = (await gateway.get(f"{BASE}/persons/{person_no}/enrollments", headers=OPS)).json()
+    path = f"{BASE}/persons/{person_no}/enrollments/{enrollment['id']}"
+    suspended = await gateway.post(f"{path}/suspend", json={"suspended_from": today}, headers=OPS)
+    assert suspended.status_code == 200, suspended.text
+    assert {node: await insured_today(node) for node in nodes} == before
+    ended = await gateway.post(f"{path}/terminate", json={"reason": "other", "terminated_on": today}, headers=OPS)
+    assert ended.status_code == 200, ended.text
+    assert {node: await insured_today(node) for node in nodes} == before

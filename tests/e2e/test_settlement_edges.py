@@ -70,7 +70,7 @@ async def test_a_suspended_enrollment_paid_up_again_settles_again(gateway: httpx
         return "settles" if answer.status_code == 200 else answer.json().get("type", "").rsplit("/", 1)[-1]
 
     async def refused() -> bool:
-        return await pre_settlement_kind() == "not-insured"
+        return await pre_settlement_kind() == "enrollment-suspended"
 
     await eventually(refused, what="settlement to see the suspension")
     resumed = await gateway.post(

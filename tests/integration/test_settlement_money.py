@@ -404,8 +404,8 @@ async def test_refusals_name_their_cause_and_store_nothing(harness: Harness) -> 
             reason="欠费",
         )
     )
-    not_insured = await _refusal(harness, stay(arrears, [(AMBROXOL, 1, "10.00")]))
-    assert not_insured["type"].endswith("/not-insured")
+    suspended = await _refusal(harness, stay(arrears, [(AMBROXOL, 1, "10.00")]))
+    assert suspended["type"].endswith("/enrollment-suspended")
 
     # Only the one good claim left a trace.
     async with harness.db.transaction() as session:

@@ -76,3 +76,25 @@ def test_overlapping_covers_prefer_the_latest_start() -> None:
     assert current_cover([older, newer], date(2025, 8, 1)) is newer
     assert current_cover([newer, older], date(2025, 8, 1)) is newer
     assert current_cover([newer, older], date(2025, 6, 30)) is older
+
+
+def test_nobody_is_ltc_insured_from_the_day_of_their_death() -> None:
+    year = Cover("resident", date(2026, 1, 1), date(2026, 12, 31))
+    on = date(2026, 11, 24)
+    assert current_cover([year], on, died_on=None) == year
+    assert current_cover([year], on, died_on=on + timedelta(days=1)) == year  # a death dated later: not yet
+    assert current_cover([year], on, died_on=on) is None
+    assert current_cover([year], on, died_on=date(2026, 3, 1)) is None
+
+
+def test_a_suspension_or_a_termination_ends_ltc_cover_from_its_day() -> None:
+    on = date(2026, 11, 24)
+    suspended = Cover("resident", date(2026, 1, 1), date(2026, 12, 31), suspended_from=on)
+    assert current_cover([suspended], on) is None
+    assert current_cover([suspended], on - timedelta(days=1)) == suspended
+    terminated = Cover("resident", date(2026, 1, 1), date(2026, 12, 31), terminated_on=on - timedelta(days=1))
+    assert current_cover([terminated], on) is None
+    assert current_cover([terminated], on - timedelta(days=1)) == terminated
+    # Terminated before its cover began: no covered day, though the cover's dates still hold one.
+    never = Cover("resident", date(2027, 1, 1), date(2027, 1, 1), terminated_on=on)
+    assert current_cover([never], date(2027, 1, 1)) is None

@@ -128,15 +128,33 @@ def test_eligibility_outcomes() -> None:
     assert _eligibility(died_on=TODAY) == YEAR  # died in hospital on the day of discharge
 
 
+def test_care_before_birth_is_refused() -> None:
+    born = date(2026, 11, 3)
+    assert isinstance(before := _eligibility(born_on=born), Refusal)  # admitted 2026-11-01
+    assert before.kind == "date-before-birth"
+    assert str(born) in before.detail
+    assert _eligibility(born_on=born, admitted_on=born) == YEAR  # a newborn's stay begins at birth
+    assert _eligibility(born_on=None) == YEAR
+
+
 def test_suspended_or_terminated_coverage_stops_from_its_date() -> None:
     suspended = Coverage(**{**YEAR.__dict__, "suspended_from": TODAY})
     assert isinstance(s := _eligibility(coverages=[suspended]), Refusal)
-    assert s.kind == "not-insured"
+    assert s.kind == "enrollment-suspended"  # issue 5: "a 422 problem saying which"
+    assert str(TODAY) in s.detail
     assert _eligibility(coverages=[suspended], discharged_on=TODAY - timedelta(days=1)) == suspended
     terminated = Coverage(**{**YEAR.__dict__, "terminated_on": TODAY - timedelta(days=1)})
     assert isinstance(t := _eligibility(coverages=[terminated]), Refusal)
     assert t.kind == "not-insured"
     assert _eligibility(coverages=[terminated], discharged_on=TODAY - timedelta(days=1)) == terminated
+    # Suspended, then terminated: after the termination day the person is no longer insured at all.
+    ended = Coverage(
+        **{**YEAR.__dict__, "suspended_from": TODAY - timedelta(days=5), "terminated_on": TODAY - timedelta(days=1)}
+    )
+    assert isinstance(e := _eligibility(coverages=[ended]), Refusal)
+    assert e.kind == "not-insured"
+    assert isinstance(e := _eligibility(coverages=[ended], discharged_on=TODAY - timedelta(days=2)), Refusal)
+    assert e.kind == "enrollment-suspended"
 
 
 POLICY = Policy(
