@@ -31,7 +31,7 @@ async def get_person(person_no: PersonNoPath, session: DbSession, principal: Cur
         birth_date=person.birth_date,
         age=age_on(person.birth_date, today),
         sex=person.sex,
-        residence_region_code=person.residence_region_code,
+        residence_region_code=await repository.residence_of(session, person),
         died_on=died_on,
         current_cover=CoverOut(**cover.__dict__) if cover else None,
         ltc_insured=cover is not None,

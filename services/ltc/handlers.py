@@ -1,4 +1,4 @@
-"""LTC keeps a person projection from enrollment's events: persons, their cover and its stops, their deaths."""
+"""LTC keeps a person projection from enrollment's events: persons and their moves, their cover and its stops, their deaths."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from shared.events.contracts import (
     EnrollmentTerminated,
     PersonDeceased,
     PersonRegistered,
+    PersonUpdated,
 )
 from shared.events.envelope import Event
 
@@ -69,8 +70,15 @@ async def on_person_deceased(session: AsyncSession, event: Event) -> None:
     await repository.record_death(session, p.person_no, p.died_on)
 
 
+async def on_person_updated(session: AsyncSession, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, PersonUpdated)
+    await repository.record_move(session, p.person_no, p.residence_region_code, p.updated_at)
+
+
 HANDLERS: dict[str, Handler] = {
     PersonRegistered.event_type: on_person_registered,
+    PersonUpdated.event_type: on_person_updated,
     EnrollmentActivated.event_type: on_enrollment_activated,
     EnrollmentSuspended.event_type: on_enrollment_suspended,
     EnrollmentTerminated.event_type: on_enrollment_terminated,

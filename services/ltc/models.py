@@ -62,3 +62,14 @@ class LtcDeath(Base):
 
     person_no: Mapped[str] = mapped_column(String(12), primary_key=True)
     died_on: Mapped[date] = mapped_column(Date)
+
+
+class LtcPersonMove(Base):
+    """The latest residence from person.updated (变更常住地). Its own table: a move may arrive before
+    person.registered, on another topic; a move always postdates the registration, so it wins."""
+
+    __tablename__ = "ltc_person_moves"
+
+    person_no: Mapped[str] = mapped_column(String(12), primary_key=True)
+    residence_region_code: Mapped[str] = mapped_column(String(12))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ltc.models import LtcCoverage, LtcCoverageStop, LtcDeath, LtcPerson
+from services.ltc.models import LtcCoverage, LtcCoverageStop, LtcDeath, LtcPerson, LtcPersonMove
 from services.ltc.service import Cover
 from shared.db import upsert
 
@@ -30,6 +30,28 @@ async def record_death(session: AsyncSession, person_no: str, died_on: date) -> 
 async def died_on(session: AsyncSession, person_no: str) -> date | None:
     day: date | None = await session.scalar(select(LtcDeath.died_on).where(LtcDeath.person_no == person_no))
     return day
+
+
+async def record_move(session: AsyncSession, person_no: str, residence_region_code: str, updated_at: datetime) -> None:
+    """Keep the newest move (one person's moves share a topic partition, but a replay may bring an older one)."""
+    statement = insert(LtcPersonMove).values(
+        person_no=person_no, residence_region_code=residence_region_code, updated_at=updated_at
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_no"],
+            set_={"residence_region_code": statement.excluded.residence_region_code, "updated_at": updated_at},
+            where=LtcPersonMove.updated_at < statement.excluded.updated_at,
+        )
+    )
+
+
+async def residence_of(session: AsyncSession, person: LtcPerson) -> str:
+    """Where the person lives now: the latest move, else the residence they registered with."""
+    moved: str | None = await session.scalar(
+        select(LtcPersonMove.residence_region_code).where(LtcPersonMove.person_no == person.person_no)
+    )
+    return moved or person.residence_region_code
 
 
 async def get_person(session: AsyncSession, person_no: str) -> LtcPerson | None:

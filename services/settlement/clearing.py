@@ -20,6 +20,7 @@ from services.settlement.ledger import DEPOSITS, OWED, RECEIVABLE, JournalLine
 
 ZERO = Decimal("0.00")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+CLEARING_YEARS = (1950, 2199)  # the years a claim's dates may lie in
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ def month_bounds(month: str) -> tuple[date, date]:
     if found is None:
         raise ValueError(f"month {month!r} is not YYYY-MM")
     year, mon = int(found.group(1)), int(found.group(2))
+    if not CLEARING_YEARS[0] <= year <= CLEARING_YEARS[1]:
+        # No settlement lies outside these years (schemas.EARLIEST_CARE, LATEST_CARE): such a run cleared nothing
+        # and was stored, and journalled, for ever.
+        raise ValueError(f"month {month!r} is outside {CLEARING_YEARS[0]}-01 … {CLEARING_YEARS[1]}-12")
     start = date(year, mon, 1)
     end = date(year + 1, 1, 1) if mon == 12 else date(year, mon + 1, 1)
     return start, end

@@ -75,3 +75,28 @@ async def test_a_suspension_and_a_termination_end_ltc_cover_and_paid_arrears_res
     )
     assert ended.status_code == 200, ended.text
     await eventually(not_insured_now, what="ltc to hear the termination")
+
+
+async def test_a_move_changes_the_residence_ltc_shows(gateway: httpx.AsyncClient) -> None:
+    """person.updated (变更常住地): LTC's care is arranged where the person lives, and its record kept the
+    residence the person registered with."""
+    person_no = await insured_person(gateway)
+    village = "350582103201"  # 陈埭镇岸兜村
+
+    async def residence() -> str | None:
+        answer = await gateway.get(f"{LTC}/{person_no}", headers=OPS)
+        return answer.json()["residence_region_code"] if answer.status_code == 200 else None
+
+    async def projected() -> bool:
+        return await residence() == "350582"
+
+    await eventually(projected, what="ltc to project the person")
+    moved = await gateway.patch(
+        f"/api/v1/enrollment/persons/{person_no}", json={"residence_region_code": village}, headers=OPS
+    )
+    assert moved.status_code == 200, moved.text
+
+    async def heard() -> bool:
+        return await residence() == village
+
+    await eventually(heard, what="ltc to hear the move")

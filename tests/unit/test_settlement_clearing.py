@@ -134,6 +134,13 @@ def test_a_bad_month_is_refused(bad: str) -> None:
         month_bounds(bad)
 
 
+@pytest.mark.parametrize("far", ["1949-12", "0001-01", "0000-01", "2200-01", "9999-12"])
+def test_a_month_no_settlement_can_lie_in_is_refused(far: str) -> None:
+    """The API fuzzer cleared 0001-01 and its like: each run was stored and journalled for ever."""
+    with pytest.raises(ValueError, match="is outside 1950-01"):
+        month_bounds(far)
+
+
 def test_the_institution_is_owed_funds_and_accounts_net_of_reversals() -> None:
     settled = SettlementTotals(3, D("3000.00"), D("1500.00"), D("200.00"), D("1300.00"))
     reversed_ = SettlementTotals(1, D("1000.00"), D("500.00"), D("0.00"), D("500.00"))
