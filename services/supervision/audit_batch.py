@@ -12,7 +12,7 @@ claim of the batch changes (decision 0017).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
@@ -196,14 +196,3 @@ class BatchHistory:
         for code in unique_codes:
             loaded.sold_codes.setdefault(code, claim.settlement_id)  # the first seller keeps a code
         self.recorded.append(RecordedClaim(claim=claim, drug_groups=groups, codes=unique_codes))
-
-
-def first_of_each(claims: Sequence[ClaimSettled]) -> list[ClaimSettled]:
-    """One claim per settlement id, the first delivered (a republished claim is audited once)."""
-    seen: set[UUID] = set()
-    unique = []
-    for claim in claims:
-        if claim.settlement_id not in seen:
-            seen.add(claim.settlement_id)
-            unique.append(claim)
-    return unique
