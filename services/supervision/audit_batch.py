@@ -19,6 +19,8 @@ from typing import Literal
 from uuid import UUID
 
 from services.supervision.service import (
+    DRUG_PURCHASE_RULES,
+    PRIOR_CLAIM_RULES,
     DrugPurchase,
     History,
     InstitutionCost,
@@ -27,9 +29,11 @@ from services.supervision.service import (
     LtcService,
     PeerBaseline,
     PriorClaim,
+    RuleVersion,
     SoldCode,
     diagnosis_group,
     drug_groups,
+    projection_lookback_days,
     settlement_month,
     traceability_codes,
 )
@@ -83,12 +87,23 @@ class RecordedClaim:
 class BatchHistory:
     """Hands out each claim's `History` in order, recording each audited claim before the next."""
 
-    def __init__(self, loaded: LoadedHistory, lookback_days: int) -> None:
+    def __init__(self, loaded: LoadedHistory, lookback_days: int, purchases_lookback_days: int | None = None) -> None:
         self.loaded = loaded
-        self.lookback_days = lookback_days
+        self.lookback_days = lookback_days  # of the prior claims
+        self.purchases_lookback_days = lookback_days if purchases_lookback_days is None else purchases_lookback_days
         # One `PeerBaseline` per (period, level, group), shared by the batch's claims of that group.
         self.baselines: dict[tuple[date, int | None, str | None], PeerBaseline] = {}
         self.recorded: list[RecordedClaim] = []
+
+    @classmethod
+    def for_rules(cls, loaded: LoadedHistory, rules: Iterable[RuleVersion]) -> BatchHistory:
+        """Each windowed projection narrowed to what its own readers among `rules` look back on."""
+        rules = list(rules)
+        return cls(
+            loaded,
+            projection_lookback_days(rules, PRIOR_CLAIM_RULES),
+            projection_lookback_days(rules, DRUG_PURCHASE_RULES),
+        )
 
     def peer_baseline(self, claim: ClaimSettled) -> PeerBaseline | None:
         """The frozen baseline the claim is judged against (the latest of a month before its own),
@@ -130,10 +145,11 @@ class BatchHistory:
             catalogue = tuple(known[code] for code in sorted(wanted) if code in known)
             groups = drug_groups(claim, catalogue) if catalogue else set()
             if groups:
+                first_purchase = window_start(claim, self.purchases_lookback_days)
                 purchases = tuple(
                     purchase
                     for purchase in loaded.drug_purchases.get(claim.person_no, ())
-                    if purchase.drug_group in groups and earliest <= purchase.purchased_on <= claim.admitted_on
+                    if purchase.drug_group in groups and first_purchase <= purchase.purchased_on <= claim.admitted_on
                 )
         sold: tuple[SoldCode, ...] = ()
         codes = traceability_codes(claim)

@@ -18,7 +18,7 @@ from services.supervision.audit_batch import BatchHistory
 from services.supervision.models import Flag, PointsEntry
 from services.supervision.rule_cache import KnowledgeBaseMemo
 from services.supervision.sanctions import PointsTally, apply_points, points_for, rule_families
-from services.supervision.service import Finding, RuleVersion, evaluate_counted, lookback_days
+from services.supervision.service import Finding, RuleVersion, evaluate_counted
 from shared.business_time import business_date
 from shared.events.consumer import AnyHandler, BatchHandler
 from shared.events.contracts import (
@@ -62,7 +62,7 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
     rules = await repository.active_rules(session)  # per batch: an activation applies from the next batch
     catalogue = await knowledge_base.get(lambda: repository.knowledge_base(session))
     loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules, catalogue)
-    batch = BatchHistory(loaded, lookback_days(rules))
+    batch = BatchHistory.for_rules(loaded, rules)
     all_flags: list[Flag] = []
     audits: list[repository.NewAudit] = []
     flagged_events: list[AuditFlagged] = []

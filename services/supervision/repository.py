@@ -43,6 +43,8 @@ from services.supervision.models import (
     TraceabilityCode,
 )
 from services.supervision.service import (
+    DRUG_PURCHASE_RULES,
+    PRIOR_CLAIM_RULES,
     DrugPurchase,
     History,
     InstitutionCost,
@@ -54,8 +56,8 @@ from services.supervision.service import (
     claim_total,
     diagnosis_group,
     drug_groups,
-    lookback_days,
     next_month,
+    projection_lookback_days,
     rule_version_from_row,
     settlement_month,
     traceability_codes,
@@ -95,7 +97,7 @@ async def load_history(
     """Everything the rules may read about this claim's person, codes, institution and window
     (backtests): the batch loader on a batch of one."""
     loaded = await load_batch_history(session, [claim], rules, catalogue)
-    return BatchHistory(loaded, lookback_days(rules)).history_for(claim)
+    return BatchHistory.for_rules(loaded, rules).history_for(claim)
 
 
 async def load_draft_history(
@@ -111,7 +113,7 @@ async def load_draft_history(
     if claim.institution_level != draft.institution_level and "PEER-OUTLIER" in {rule.rule_id for rule in rules}:
         # Peers are keyed by the level the profile has just told; a second read (no stage runs it today).
         loaded = await load_batch_history(session, [claim], rules, catalogue)
-    return claim, BatchHistory(loaded, lookback_days(rules)).history_for(claim)
+    return claim, BatchHistory.for_rules(loaded, rules).history_for(claim)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -810,7 +812,8 @@ async def add_audits(session: AsyncSession, audits: Sequence[NewAudit]) -> None:
 # Sent by asyncpg itself (shared.db.fetch_row): $1 institutions, $2 persons, and for each of them (same
 # order) $3 the first day of their claims' windows, $4 their last day of care and $5 their last
 # admission; $6 drug_groups, $7 traceability codes, $8 ltc_persons, $9 ltc_from, $10 ltc_to,
-# $11 peer_levels, $12 peer_groups, $13 the months the claims settled in (for the peer baselines).
+# $11 peer_levels, $12 peer_groups, $13 the months the claims settled in (for the peer baselines),
+# $14 for each person the first day of their drug purchases' window (DOCTOR-SHOPPING's, not the claims').
 # The windows are per person: a batch spanning months (a backlog, a replay) reads each person's
 # window, not the whole span for everyone.
 _HISTORY_VIEW = """
@@ -829,7 +832,7 @@ _HISTORY_VIEW = """
         AS prior_claims,
       ARRAY(SELECT ROW(d.person_no, d.settlement_id, d.drug_group, d.practitioner_code, d.institution_code,
                        d.purchased_on)
-            FROM unnest($2::varchar[], $3::date[], $5::date[]) AS w(person_no, first_day, last_admitted)
+            FROM unnest($2::varchar[], $14::date[], $5::date[]) AS w(person_no, first_day, last_admitted)
             JOIN drug_purchases d ON d.person_no = w.person_no
               AND d.drug_group = ANY($6::varchar[])
               AND d.purchased_on >= w.first_day
@@ -899,15 +902,21 @@ async def load_batch_history(
     loaded = LoadedHistory()
     if not claims:
         return loaded
-    days = lookback_days(rules)
-    # Each person's window: from the earliest of their claims' windows to their last day of care.
-    windows: dict[str, tuple[date, date, date]] = {}
+    # Each projection as far back as its own readers look (a year of claims read for a 90-day rule
+    # that reads drug purchases was most of the statement's rows).
+    claim_days = projection_lookback_days(rules, PRIOR_CLAIM_RULES)
+    purchase_days = projection_lookback_days(rules, DRUG_PURCHASE_RULES)
+    # Each person's windows: from the earliest of their claims' windows to their last day of care
+    # (claims), to their last admission (drug purchases).
+    windows: dict[str, tuple[date, date, date, date]] = {}
     for c in claims:
-        first, last, admitted = window_start(c, days), c.discharged_on, c.admitted_on
+        first, last = window_start(c, claim_days), c.discharged_on
+        first_purchase, admitted = window_start(c, purchase_days), c.admitted_on
         known = windows.get(c.person_no)
         if known is not None:
-            first, last, admitted = min(first, known[0]), max(last, known[1]), max(admitted, known[2])
-        windows[c.person_no] = (first, last, admitted)
+            first, last = min(first, known[0]), max(last, known[1])
+            first_purchase, admitted = min(first_purchase, known[2]), max(admitted, known[3])
+        windows[c.person_no] = (first, last, first_purchase, admitted)
     persons = sorted(windows)
     # Two projections only one rule each reads: not read when that rule is not among `rules`
     # (a precheck runs the pre-stage rules only, and need not pay for them).
@@ -927,7 +936,7 @@ async def load_batch_history(
         persons,
         [windows[person][0] for person in persons],
         [windows[person][1] for person in persons],
-        [windows[person][2] for person in persons],
+        [windows[person][3] for person in persons],
         sorted(_drug_groups_of(claims, catalogue)),
         sorted({code for c in claims for code in traceability_codes(c)}),
         sorted({c.person_no for c in inpatients}),
@@ -936,6 +945,7 @@ async def load_batch_history(
         sorted({level for level, _ in peer_keys}),
         sorted({group for _, group in peer_keys}),
         months,
+        [windows[person][2] for person in persons],
     )
     assert row is not None  # one row of arrays, always
     for code, level, kind, region in row["institutions"]:

@@ -882,10 +882,25 @@ def rule_version_from_row(
     )
 
 
-def lookback_days(rules: Iterable[RuleVersion]) -> int:
-    """How many days of a person's history the rules need before the claim's first day."""
-    windows = [max(rule.window_days or 0, int(rule.parameters.get("window_days", 0))) for rule in rules]
-    return max(windows, default=0) or DEFAULT_LOOKBACK_DAYS
+# The rules that read each windowed projection. A projection is read only as far back as its own
+# readers look: the in-stage check and the post audit read a year, then 90 days (DOCTOR-SHOPPING's
+# drug purchases), of a person's claims that no rule reading claims looks back more than 15 days into.
+PRIOR_CLAIM_RULES = frozenset({"DUP-CHARGE", "UNBUNDLE", "SPLIT-ADMISSION", "PHANTOM-BED"})
+DRUG_PURCHASE_RULES = frozenset({"DOCTOR-SHOPPING"})
+
+
+def projection_lookback_days(rules: Iterable[RuleVersion], readers: frozenset[str]) -> int:
+    """How many days before a claim's first day one projection is read: the widest window of the
+    rules among `rules` that read it, where a reader that says no window looks back the default
+    year; 0 (what overlaps the claim) when none of them reads it."""
+    return max(
+        (
+            max(rule.window_days or 0, int(rule.parameters.get("window_days", 0))) or DEFAULT_LOOKBACK_DAYS
+            for rule in rules
+            if rule.rule_id in readers
+        ),
+        default=0,
+    )
 
 
 def claim_total(claim: ClaimSettled) -> Decimal:

@@ -16,7 +16,6 @@ from services.supervision.service import (
     ItemRestriction,
     PriorClaim,
     evaluate,
-    lookback_days,
 )
 from shared.events.contracts import ClaimLine, ClaimSettled
 from tests.claims import ZERO_BREAKDOWN
@@ -70,7 +69,7 @@ def audit_in_order(batch: BatchHistory, claims: list[ClaimSettled]) -> list[list
 
 
 def fresh_batch(loaded: LoadedHistory | None = None) -> BatchHistory:
-    return BatchHistory(loaded or LoadedHistory(catalogue=dict(CATALOGUE)), lookback_days(LIBRARY))
+    return BatchHistory.for_rules(loaded or LoadedHistory(catalogue=dict(CATALOGUE)), LIBRARY)
 
 
 def test_the_second_claim_of_a_day_in_one_batch_is_a_duplicate_charge() -> None:
