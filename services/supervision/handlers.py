@@ -15,7 +15,7 @@ from uuid6 import uuid7
 
 from services.supervision import repository
 from services.supervision.audit_batch import BatchHistory
-from services.supervision.models import Flag, PointsEntry
+from services.supervision.models import PointsEntry
 from services.supervision.rule_cache import KnowledgeBaseMemo
 from services.supervision.sanctions import PointsTally, apply_points, points_for, rule_families
 from services.supervision.service import Finding, RuleVersion, evaluate_counted
@@ -63,16 +63,16 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
     catalogue = await knowledge_base.get(lambda: repository.knowledge_base(session))
     loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules, catalogue)
     batch = BatchHistory.for_rules(loaded, rules)
-    all_flags: list[Flag] = []
+    all_flags: list[repository.NewFlag] = []
     audits: list[repository.NewAudit] = []
     flagged_events: list[AuditFlagged] = []
-    to_score: list[tuple[ClaimSettled, list[tuple[Flag, Finding]]]] = []
+    to_score: list[tuple[ClaimSettled, list[tuple[repository.NewFlag, Finding]]]] = []
     for event, claim in fresh:
         history = batch.history_for(claim)
         # The rules in force on the day care began judge the claim.
         findings, ran = evaluate_counted(claim, history, rules, "post", claim.admitted_on)
         flags = [
-            Flag(
+            repository.NewFlag(
                 id=uuid7(),
                 settlement_id=claim.settlement_id,
                 rule_id=f.rule_id,
@@ -81,7 +81,6 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
                 line_no=f.line_no,
                 amount_at_stake=f.amount_at_stake,
                 message=f.message[:500],
-                status="active",
             )
             for f in findings
         ]
@@ -126,7 +125,7 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
 
 async def score_practitioners(
     session: AsyncSession,
-    to_score: list[tuple[ClaimSettled, list[tuple[Flag, Finding]]]],
+    to_score: list[tuple[ClaimSettled, list[tuple[repository.NewFlag, Finding]]]],
     rules: list[RuleVersion],
 ) -> None:
     """医保医师记分: each flagged claim's points go on its doctor's tally, claim by claim in order

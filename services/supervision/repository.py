@@ -56,10 +56,10 @@ from services.supervision.service import (
     claim_total,
     diagnosis_group,
     drug_groups,
+    month_of,
     next_month,
     projection_lookback_days,
     rule_version_from_row,
-    settlement_month,
     traceability_codes,
     with_profile,
 )
@@ -248,7 +248,22 @@ async def claim_audit(session: AsyncSession, **values: object) -> bool:
     return inserted.first() is not None
 
 
-async def add_flags(session: AsyncSession, flags: list[Flag]) -> None:
+@dataclass(frozen=True, slots=True)
+class NewFlag:
+    """A flag as the audit writes it (a plain record: the batch never reads it back through the ORM)."""
+
+    id: UUID
+    settlement_id: UUID
+    rule_id: str
+    rule_version: int
+    severity: str
+    line_no: int | None
+    amount_at_stake: Decimal
+    message: str
+    status: str = "active"
+
+
+async def add_flags(session: AsyncSession, flags: Sequence[NewFlag]) -> None:
     """Insert new flags (after their audit rows: a flag references its audit)."""
     await _copy_new(session, "flags", flags, _FLAG_COLUMNS)
 
@@ -777,7 +792,7 @@ _AUDITED = text("SELECT settlement_id FROM audit_results WHERE settlement_id = A
 _AUDIT_COLUMNS = ("settlement_id", "person_no", "institution_code", "practitioner_code", "outcome", "rules_run")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewAudit:
     """A claim's audit row as the batch writes it, once, with its outcome (no pending row updated after)."""
 
@@ -928,7 +943,8 @@ async def load_batch_history(
         if (group := diagnosis_group(c)) is not None and c.institution_level is not None and "PEER-OUTLIER" in wanted
     }
     # The peer rule reads the baseline before each claim's month: those months, when it is wanted.
-    months = sorted({settlement_month(c) for c in claims}) if "PEER-OUTLIER" in wanted else []
+    loaded.settled_on = {c.settlement_id: business_date(c.settled_at) for c in claims}
+    months = sorted({month_of(day) for day in loaded.settled_on.values()}) if "PEER-OUTLIER" in wanted else []
     row = await fetch_row(
         session,
         _HISTORY_VIEW,
@@ -1054,7 +1070,7 @@ async def record_claims(
     for entry in recorded:
         claim = entry.claim
         settlement_id, person_no = claim.settlement_id, claim.person_no
-        settled_on = business_date(claim.settled_at)
+        settled_on = entry.settled_on or business_date(claim.settled_at)
         history_rows.append(
             (
                 settlement_id,

@@ -16,6 +16,7 @@ from sqlalchemy import event, text
 
 from devstack.stack import Stack
 from services.supervision import repository
+from services.supervision.audit_batch import RecordedClaim
 from services.supervision.service import (
     LIBRARY,
     PRIOR_CLAIM_RULES,
@@ -230,3 +231,34 @@ async def test_the_in_stage_check_reads_drug_purchases_over_90_days_and_claims_o
 
     assert [p.settlement_id for p in history.prior_claims] == [same_day.settlement_id]
     assert [(p.drug_group, p.settlement_id) for p in history.drug_purchases] == [("N02BE", prior.settlement_id)]
+
+
+async def test_a_claim_with_quotes_backslashes_tabs_and_braces_is_stored_as_it_came(db: Database) -> None:
+    # The history is written by COPY (repository.record_claims), not by statements with parameters:
+    # codes and diagnoses are free text in the contract and must come back as they came.
+    odd = ['A"1', "B\\2", "C\t3", "D,4 {x}", "NULL", "\\N"]
+    claim = prior_claim(f"P{random.randrange(10**11):011d}", "H\t\\x", "TR\\t\n1").model_copy(
+        update={"diagnoses": odd, "region_code": 'R"\\N\t', "practitioner_code": "D\r\n"}
+    )
+    claim = claim.model_copy(
+        update={"lines": [claim.lines[0].model_copy(update={"item_code": 'I"\\\t,{}'})], "settlement_id": uuid.uuid4()}
+    )
+    async with db.transaction() as session:
+        await repository.record_claims(session, [RecordedClaim(claim, frozenset(), ())])
+        row = (
+            await session.execute(
+                text(
+                    "SELECT institution_code, practitioner_code, diagnoses, item_codes, region_code, claim"
+                    " FROM claim_history WHERE settlement_id = :id"
+                ),
+                {"id": claim.settlement_id},
+            )
+        ).one()
+    assert tuple(row) == (
+        "H\t\\x",
+        "D\r\n",
+        odd,
+        ['I"\\\t,{}'],
+        'R"\\N\t',
+        claim.model_dump(mode="json"),
+    )
