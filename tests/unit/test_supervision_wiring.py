@@ -4,6 +4,7 @@ equal the code's LIBRARY, rows become RuleVersions, the history window, the prec
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from services.supervision.service import (
     DRUG_PURCHASE_RULES,
     LIBRARY,
     PRIOR_CLAIM_RULES,
+    RULE_FUNCTIONS,
     DraftLine,
     History,
     ItemRestriction,
@@ -155,3 +157,16 @@ def test_a_draft_order_is_judged_by_the_pre_stage_rules() -> None:
         ("PRICE-LIMIT", 2, Decimal("0.60")),
         ("QTY-MAX-LINE", 1, Decimal("187.50")),
     ]
+
+
+def test_the_reader_sets_name_every_rule_that_reads_claims_or_drug_purchases() -> None:
+    # A rule missing from its reader set would see only as far back as the others happen to read.
+    def readers(*attributes: str) -> set[str]:
+        return {
+            rule_id
+            for rule_id, function in RULE_FUNCTIONS.items()
+            if any(f"history.{attribute}" in inspect.getsource(function) for attribute in attributes)
+        }
+
+    assert readers("others(", "prior_claims") == PRIOR_CLAIM_RULES
+    assert readers("drug_purchases") == DRUG_PURCHASE_RULES
