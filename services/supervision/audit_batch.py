@@ -12,13 +12,15 @@ claim of the batch changes (decision 0017).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 from uuid import UUID
 
 from services.supervision.service import (
+    DRUG_PURCHASE_RULES,
+    PRIOR_CLAIM_RULES,
     DrugPurchase,
     History,
     InstitutionCost,
@@ -27,9 +29,12 @@ from services.supervision.service import (
     LtcService,
     PeerBaseline,
     PriorClaim,
+    RuleVersion,
     SoldCode,
     diagnosis_group,
     drug_groups,
+    month_of,
+    projection_lookback_days,
     settlement_month,
     traceability_codes,
 )
@@ -63,12 +68,18 @@ class LoadedHistory:
     baseline_of_month: dict[date, date | None] = field(default_factory=dict)
     baseline_costs: dict[PeerKey, tuple[InstitutionCost, ...]] = field(default_factory=dict)
     institutions: dict[str, InstitutionProfile] = field(default_factory=dict)  # only those asked for
+    # Each claim's business date of settlement, worked out once for the batch (the peer baseline's
+    # month and the history's settled_on both come from it).
+    settled_on: dict[UUID, date] = field(default_factory=dict)
 
 
 def window_start(claim: ClaimSettled, lookback_days: int) -> date:
     """The first day of the claim's history window (as `repository.load_history` computes it)."""
-    lookback = timedelta(days=lookback_days)
-    return claim.admitted_on - lookback if claim.admitted_on > date.min + lookback else date.min
+    return _window_start(claim.admitted_on, timedelta(days=lookback_days))
+
+
+def _window_start(admitted_on: date, lookback: timedelta) -> date:
+    return admitted_on - lookback if admitted_on > date.min + lookback else date.min
 
 
 @dataclass
@@ -78,17 +89,32 @@ class RecordedClaim:
     claim: ClaimSettled
     drug_groups: frozenset[str]
     codes: tuple[str, ...]
+    settled_on: date | None = None  # business date, when the batch worked it out already
 
 
 class BatchHistory:
     """Hands out each claim's `History` in order, recording each audited claim before the next."""
 
-    def __init__(self, loaded: LoadedHistory, lookback_days: int) -> None:
+    def __init__(self, loaded: LoadedHistory, lookback_days: int, purchases_lookback_days: int | None = None) -> None:
         self.loaded = loaded
-        self.lookback_days = lookback_days
+        self.lookback_days = lookback_days  # of the prior claims
+        self.purchases_lookback_days = lookback_days if purchases_lookback_days is None else purchases_lookback_days
+        # As timedeltas once, not one per claim.
+        self._claims_lookback = timedelta(days=self.lookback_days)
+        self._purchases_lookback = timedelta(days=self.purchases_lookback_days)
         # One `PeerBaseline` per (period, level, group), shared by the batch's claims of that group.
         self.baselines: dict[tuple[date, int | None, str | None], PeerBaseline] = {}
         self.recorded: list[RecordedClaim] = []
+
+    @classmethod
+    def for_rules(cls, loaded: LoadedHistory, rules: Iterable[RuleVersion]) -> BatchHistory:
+        """Each windowed projection narrowed to what its own readers among `rules` look back on."""
+        rules = list(rules)
+        return cls(
+            loaded,
+            projection_lookback_days(rules, PRIOR_CLAIM_RULES),
+            projection_lookback_days(rules, DRUG_PURCHASE_RULES),
+        )
 
     def peer_baseline(self, claim: ClaimSettled) -> PeerBaseline | None:
         """The frozen baseline the claim is judged against (the latest of a month before its own),
@@ -96,7 +122,8 @@ class BatchHistory:
         months = self.loaded.baseline_of_month
         if not months:
             return None  # not loaded: the peer rule is not among the rules
-        period = months.get(settlement_month(claim))
+        day = self.loaded.settled_on.get(claim.settlement_id)
+        period = months.get(settlement_month(claim) if day is None else month_of(day))
         if period is None:
             return None
         group = diagnosis_group(claim)
@@ -112,7 +139,7 @@ class BatchHistory:
         # Called for every claim of every batch: the parts a claim lacks (restricted items, codes, a
         # stay, a peer group) cost nothing, and the window test reads locals.
         loaded = self.loaded
-        earliest = window_start(claim, self.lookback_days)
+        earliest = _window_start(claim.admitted_on, self._claims_lookback)
         last_day = claim.discharged_on
         settlement_id = claim.settlement_id
         prior = tuple(
@@ -130,10 +157,11 @@ class BatchHistory:
             catalogue = tuple(known[code] for code in sorted(wanted) if code in known)
             groups = drug_groups(claim, catalogue) if catalogue else set()
             if groups:
+                first_purchase = _window_start(claim.admitted_on, self._purchases_lookback)
                 purchases = tuple(
                     purchase
                     for purchase in loaded.drug_purchases.get(claim.person_no, ())
-                    if purchase.drug_group in groups and earliest <= purchase.purchased_on <= claim.admitted_on
+                    if purchase.drug_group in groups and first_purchase <= purchase.purchased_on <= claim.admitted_on
                 )
         sold: tuple[SoldCode, ...] = ()
         codes = traceability_codes(claim)
@@ -195,15 +223,4 @@ class BatchHistory:
         unique_codes = tuple(sorted(set(codes))) if codes else ()
         for code in unique_codes:
             loaded.sold_codes.setdefault(code, claim.settlement_id)  # the first seller keeps a code
-        self.recorded.append(RecordedClaim(claim=claim, drug_groups=groups, codes=unique_codes))
-
-
-def first_of_each(claims: Sequence[ClaimSettled]) -> list[ClaimSettled]:
-    """One claim per settlement id, the first delivered (a republished claim is audited once)."""
-    seen: set[UUID] = set()
-    unique = []
-    for claim in claims:
-        if claim.settlement_id not in seen:
-            seen.add(claim.settlement_id)
-            unique.append(claim)
-    return unique
+        self.recorded.append(RecordedClaim(claim, groups, unique_codes, loaded.settled_on.get(claim.settlement_id)))

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
 from services.supervision import repository
-from services.supervision.audit_batch import BatchHistory, first_of_each
-from services.supervision.models import Flag, PointsEntry
+from services.supervision.audit_batch import BatchHistory
+from services.supervision.models import PointsEntry
 from services.supervision.rule_cache import KnowledgeBaseMemo
 from services.supervision.sanctions import PointsTally, apply_points, points_for, rule_families
-from services.supervision.service import Finding, RuleVersion, evaluate_counted, lookback_days
+from services.supervision.service import Finding, RuleVersion, evaluate_counted
 from shared.business_time import business_date
 from shared.events.consumer import AnyHandler, BatchHandler
 from shared.events.contracts import (
@@ -49,30 +49,30 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
     for event in events:
         assert isinstance(event.payload, ClaimSettled)
         delivered.append((event, event.payload))
-    unique = first_of_each([claim for _, claim in delivered])
-    # Audited already, or reversed before it arrived: either way nothing to add for those.
-    new_ids = await repository.claim_audits(session, unique)
+    # Audited already, or reversed before it arrived: either way nothing to add for those. The first
+    # delivery of a settlement is the one audited (a republished claim is audited once).
+    audited = await repository.audited_already(session, list({claim.settlement_id for _, claim in delivered}))
     fresh: list[tuple[Event, ClaimSettled]] = []
     for event, claim in delivered:
-        if claim.settlement_id in new_ids:
-            new_ids.discard(claim.settlement_id)  # the first delivery of a settlement is the one audited
+        if claim.settlement_id not in audited:
+            audited.add(claim.settlement_id)
             fresh.append((event, claim))
     if not fresh:
         return
     rules = await repository.active_rules(session)  # per batch: an activation applies from the next batch
     catalogue = await knowledge_base.get(lambda: repository.knowledge_base(session))
     loaded = await repository.load_batch_history(session, [claim for _, claim in fresh], rules, catalogue)
-    batch = BatchHistory(loaded, lookback_days(rules))
-    all_flags: list[Flag] = []
-    outcomes: list[tuple[UUID, str, int]] = []
+    batch = BatchHistory.for_rules(loaded, rules)
+    all_flags: list[repository.NewFlag] = []
+    audits: list[repository.NewAudit] = []
     flagged_events: list[AuditFlagged] = []
-    to_score: list[tuple[ClaimSettled, list[tuple[Flag, Finding]]]] = []
+    to_score: list[tuple[ClaimSettled, list[tuple[repository.NewFlag, Finding]]]] = []
     for event, claim in fresh:
         history = batch.history_for(claim)
         # The rules in force on the day care began judge the claim.
         findings, ran = evaluate_counted(claim, history, rules, "post", claim.admitted_on)
         flags = [
-            Flag(
+            repository.NewFlag(
                 id=uuid7(),
                 settlement_id=claim.settlement_id,
                 rule_id=f.rule_id,
@@ -81,11 +81,19 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
                 line_no=f.line_no,
                 amount_at_stake=f.amount_at_stake,
                 message=f.message[:500],
-                status="active",
             )
             for f in findings
         ]
-        outcomes.append((claim.settlement_id, "flagged" if flags else "clean", ran))
+        audits.append(
+            repository.NewAudit(
+                claim.settlement_id,
+                claim.person_no,
+                claim.institution_code,
+                claim.practitioner_code,
+                "flagged" if flags else "clean",
+                ran,
+            )
+        )
         batch.record(claim, history.catalogue)
         all_flags.extend(flags)
         flagged_events.extend(
@@ -106,9 +114,8 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
         )
         if flags:
             to_score.append((claim, list(zip(flags, findings, strict=True))))
-    if all_flags:
-        await repository.add_flags(session, all_flags)
-    await repository.finish_audits(session, outcomes)
+    await repository.add_audits(session, audits)  # before the flags, which reference them
+    await repository.add_flags(session, all_flags)
     received_json = {claim.settlement_id: event.payload_json for event, claim in fresh if event.payload_json}
     await repository.record_claims(session, batch.recorded, received_json)
     await publish_many(session, flagged_events, source=SOURCE)
@@ -118,7 +125,7 @@ async def on_claims_settled(session: AsyncSession, events: Sequence[Event]) -> N
 
 async def score_practitioners(
     session: AsyncSession,
-    to_score: list[tuple[ClaimSettled, list[tuple[Flag, Finding]]]],
+    to_score: list[tuple[ClaimSettled, list[tuple[repository.NewFlag, Finding]]]],
     rules: list[RuleVersion],
 ) -> None:
     """医保医师记分: each flagged claim's points go on its doctor's tally, claim by claim in order

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +43,8 @@ from services.supervision.models import (
     TraceabilityCode,
 )
 from services.supervision.service import (
+    DRUG_PURCHASE_RULES,
+    PRIOR_CLAIM_RULES,
     DrugPurchase,
     History,
     InstitutionCost,
@@ -54,15 +56,15 @@ from services.supervision.service import (
     claim_total,
     diagnosis_group,
     drug_groups,
-    lookback_days,
+    month_of,
     next_month,
+    projection_lookback_days,
     rule_version_from_row,
-    settlement_month,
     traceability_codes,
     with_profile,
 )
 from shared.business_time import business_date
-from shared.db import fetch_row
+from shared.db import copy_records, fetch_row
 from shared.events.contracts import ClaimSettled
 
 # ---------------------------------------------------------------------------------------------
@@ -95,7 +97,7 @@ async def load_history(
     """Everything the rules may read about this claim's person, codes, institution and window
     (backtests): the batch loader on a batch of one."""
     loaded = await load_batch_history(session, [claim], rules, catalogue)
-    return BatchHistory(loaded, lookback_days(rules)).history_for(claim)
+    return BatchHistory.for_rules(loaded, rules).history_for(claim)
 
 
 async def load_draft_history(
@@ -111,7 +113,7 @@ async def load_draft_history(
     if claim.institution_level != draft.institution_level and "PEER-OUTLIER" in {rule.rule_id for rule in rules}:
         # Peers are keyed by the level the profile has just told; a second read (no stage runs it today).
         loaded = await load_batch_history(session, [claim], rules, catalogue)
-    return claim, BatchHistory(loaded, lookback_days(rules)).history_for(claim)
+    return claim, BatchHistory.for_rules(loaded, rules).history_for(claim)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,9 +248,24 @@ async def claim_audit(session: AsyncSession, **values: object) -> bool:
     return inserted.first() is not None
 
 
-async def add_flags(session: AsyncSession, flags: list[Flag]) -> None:
-    """Insert new flags."""
-    await _insert_new(session, Flag, flags, _FLAG_COLUMNS)
+@dataclass(frozen=True, slots=True)
+class NewFlag:
+    """A flag as the audit writes it (a plain record: the batch never reads it back through the ORM)."""
+
+    id: UUID
+    settlement_id: UUID
+    rule_id: str
+    rule_version: int
+    severity: str
+    line_no: int | None
+    amount_at_stake: Decimal
+    message: str
+    status: str = "active"
+
+
+async def add_flags(session: AsyncSession, flags: Sequence[NewFlag]) -> None:
+    """Insert new flags (after their audit rows: a flag references its audit)."""
+    await _copy_new(session, "flags", flags, _FLAG_COLUMNS)
 
 
 _FLAG_COLUMNS = (
@@ -383,7 +400,7 @@ async def save_practitioners(session: AsyncSession, rows: Sequence[LockedPractit
 
 async def add_points_entries(session: AsyncSession, entries: list[PointsEntry]) -> None:
     """Append to the points ledger."""
-    await _insert_new(session, PointsEntry, entries, _POINTS_ENTRY_COLUMNS)
+    await _copy_new(session, "practitioner_points", entries, _POINTS_ENTRY_COLUMNS)
 
 
 _POINTS_ENTRY_COLUMNS = ("id", "practitioner_code", "year", "settlement_id", "flag_id", "rule_id", "points")
@@ -769,49 +786,38 @@ async def peer_baseline_group(session: AsyncSession, period: date, level: int, g
 # The audit of a batch of settled claims: a few set-based statements per batch, not per claim
 # ---------------------------------------------------------------------------------------------
 
-# One cached statement for any batch size: the batch travels as arrays.
-_CLAIM_AUDITS = text(
-    "INSERT INTO audit_results (settlement_id, person_no, institution_code, practitioner_code, outcome, rules_run) "
-    "SELECT id, person_no, institution_code, practitioner_code, 'pending', 0 FROM unnest("
-    "CAST(:ids AS uuid[]), CAST(:persons AS varchar[]), CAST(:institutions AS varchar[]), "
-    "CAST(:practitioners AS varchar[])) AS batch(id, person_no, institution_code, practitioner_code) "
-    "ON CONFLICT DO NOTHING RETURNING settlement_id"
-)
-_FINISH_AUDITS = text(
-    "UPDATE audit_results AS audit SET outcome = batch.outcome, rules_run = batch.rules_run FROM unnest("
-    "CAST(:ids AS uuid[]), CAST(:outcomes AS varchar[]), CAST(:rules_run AS integer[])) "
-    "AS batch(id, outcome, rules_run) WHERE audit.settlement_id = batch.id"
-)
+# Which of a batch's settlements have an audit row already (audited, or reversed before they came).
+_AUDITED = text("SELECT settlement_id FROM audit_results WHERE settlement_id = ANY(CAST(:ids AS uuid[]))")
+
+_AUDIT_COLUMNS = ("settlement_id", "person_no", "institution_code", "practitioner_code", "outcome", "rules_run")
 
 
-async def claim_audits(session: AsyncSession, claims: Sequence[ClaimSettled]) -> set[UUID]:
-    """Insert a pending audit row per claim; the ids that were new (not audited nor reversed before)."""
-    if not claims:
+@dataclass(frozen=True, slots=True)
+class NewAudit:
+    """A claim's audit row as the batch writes it, once, with its outcome (no pending row updated after)."""
+
+    settlement_id: UUID
+    person_no: str
+    institution_code: str
+    practitioner_code: str | None
+    outcome: str
+    rules_run: int
+
+
+async def audited_already(session: AsyncSession, settlement_ids: Sequence[UUID]) -> set[UUID]:
+    """The settlements among these that have an audit row: audited already, or reversed before they came."""
+    if not settlement_ids:
         return set()
-    inserted = await session.execute(
-        _CLAIM_AUDITS,
-        {
-            "ids": [c.settlement_id for c in claims],
-            "persons": [c.person_no for c in claims],
-            "institutions": [c.institution_code for c in claims],
-            "practitioners": [c.practitioner_code for c in claims],
-        },
-    )
-    return {row.settlement_id for row in inserted}
+    rows = await session.execute(_AUDITED, {"ids": list(settlement_ids)})
+    return {row.settlement_id for row in rows}
 
 
-async def finish_audits(session: AsyncSession, outcomes: Sequence[tuple[UUID, str, int]]) -> None:
-    """(settlement id, outcome, rules run) for each audited claim, in one statement."""
-    if not outcomes:
-        return
-    await session.execute(
-        _FINISH_AUDITS,
-        {
-            "ids": [settlement_id for settlement_id, _, _ in outcomes],
-            "outcomes": [outcome for _, outcome, _ in outcomes],
-            "rules_run": [ran for _, _, ran in outcomes],
-        },
-    )
+async def add_audits(session: AsyncSession, audits: Sequence[NewAudit]) -> None:
+    """Insert finished audit rows by COPY. A settlement audited (or its reversal marked) by another
+    transaction since `audited_already` looked makes the primary key refuse the COPY, and with it the
+    whole batch (CopyRefused): the consumer runner then applies the batch event by event, and each
+    sees the committed row. So a claim is audited once without an upsert or a pending row per claim."""
+    await _copy_new(session, "audit_results", audits, _AUDIT_COLUMNS)
 
 
 # The whole history view of a batch (or of one draft claim) in one statement and one round trip:
@@ -821,7 +827,8 @@ async def finish_audits(session: AsyncSession, outcomes: Sequence[tuple[UUID, st
 # Sent by asyncpg itself (shared.db.fetch_row): $1 institutions, $2 persons, and for each of them (same
 # order) $3 the first day of their claims' windows, $4 their last day of care and $5 their last
 # admission; $6 drug_groups, $7 traceability codes, $8 ltc_persons, $9 ltc_from, $10 ltc_to,
-# $11 peer_levels, $12 peer_groups, $13 the months the claims settled in (for the peer baselines).
+# $11 peer_levels, $12 peer_groups, $13 the months the claims settled in (for the peer baselines),
+# $14 for each person the first day of their drug purchases' window (DOCTOR-SHOPPING's, not the claims').
 # The windows are per person: a batch spanning months (a backlog, a replay) reads each person's
 # window, not the whole span for everyone.
 _HISTORY_VIEW = """
@@ -840,7 +847,7 @@ _HISTORY_VIEW = """
         AS prior_claims,
       ARRAY(SELECT ROW(d.person_no, d.settlement_id, d.drug_group, d.practitioner_code, d.institution_code,
                        d.purchased_on)
-            FROM unnest($2::varchar[], $3::date[], $5::date[]) AS w(person_no, first_day, last_admitted)
+            FROM unnest($2::varchar[], $14::date[], $5::date[]) AS w(person_no, first_day, last_admitted)
             JOIN drug_purchases d ON d.person_no = w.person_no
               AND d.drug_group = ANY($6::varchar[])
               AND d.purchased_on >= w.first_day
@@ -910,15 +917,21 @@ async def load_batch_history(
     loaded = LoadedHistory()
     if not claims:
         return loaded
-    days = lookback_days(rules)
-    # Each person's window: from the earliest of their claims' windows to their last day of care.
-    windows: dict[str, tuple[date, date, date]] = {}
+    # Each projection as far back as its own readers look (a year of claims read for a 90-day rule
+    # that reads drug purchases was most of the statement's rows).
+    claim_days = projection_lookback_days(rules, PRIOR_CLAIM_RULES)
+    purchase_days = projection_lookback_days(rules, DRUG_PURCHASE_RULES)
+    # Each person's windows: from the earliest of their claims' windows to their last day of care
+    # (claims), to their last admission (drug purchases).
+    windows: dict[str, tuple[date, date, date, date]] = {}
     for c in claims:
-        first, last, admitted = window_start(c, days), c.discharged_on, c.admitted_on
+        first, last = window_start(c, claim_days), c.discharged_on
+        first_purchase, admitted = window_start(c, purchase_days), c.admitted_on
         known = windows.get(c.person_no)
         if known is not None:
-            first, last, admitted = min(first, known[0]), max(last, known[1]), max(admitted, known[2])
-        windows[c.person_no] = (first, last, admitted)
+            first, last = min(first, known[0]), max(last, known[1])
+            first_purchase, admitted = min(first_purchase, known[2]), max(admitted, known[3])
+        windows[c.person_no] = (first, last, first_purchase, admitted)
     persons = sorted(windows)
     # Two projections only one rule each reads: not read when that rule is not among `rules`
     # (a precheck runs the pre-stage rules only, and need not pay for them).
@@ -930,7 +943,8 @@ async def load_batch_history(
         if (group := diagnosis_group(c)) is not None and c.institution_level is not None and "PEER-OUTLIER" in wanted
     }
     # The peer rule reads the baseline before each claim's month: those months, when it is wanted.
-    months = sorted({settlement_month(c) for c in claims}) if "PEER-OUTLIER" in wanted else []
+    loaded.settled_on = {c.settlement_id: business_date(c.settled_at) for c in claims}
+    months = sorted({month_of(day) for day in loaded.settled_on.values()}) if "PEER-OUTLIER" in wanted else []
     row = await fetch_row(
         session,
         _HISTORY_VIEW,
@@ -938,7 +952,7 @@ async def load_batch_history(
         persons,
         [windows[person][0] for person in persons],
         [windows[person][1] for person in persons],
-        [windows[person][2] for person in persons],
+        [windows[person][3] for person in persons],
         sorted(_drug_groups_of(claims, catalogue)),
         sorted({code for c in claims for code in traceability_codes(c)}),
         sorted({c.person_no for c in inpatients}),
@@ -947,6 +961,7 @@ async def load_batch_history(
         sorted({level for level, _ in peer_keys}),
         sorted({group for _, group in peer_keys}),
         months,
+        [windows[person][2] for person in persons],
     )
     assert row is not None  # one row of arrays, always
     for code, level, kind, region in row["institutions"]:
@@ -1000,27 +1015,30 @@ def _drug_groups_of(claims: Sequence[ClaimSettled], catalogue: Mapping[str, Item
     return {group for code in codes if (item := catalogue.get(code)) is not None and (group := item.drug_group)}
 
 
-# A batch's claims into the history in one fixed statement: the rows travel as one JSON document
-# (one C-speed json.dumps, one parameter) instead of an executemany whose multi-row VALUES text
-# changes with the batch size and binds fifteen parameters a claim.
-_RECORD_HISTORY = text(
-    """
-    INSERT INTO claim_history (settlement_id, person_no, institution_code, practitioner_code, visit_type,
-                               admitted_on, discharged_on, diagnoses, item_codes, total, institution_level,
-                               diagnosis_group, region_code, settled_on, claim)
-    SELECT settlement_id, person_no, institution_code, practitioner_code, visit_type, admitted_on, discharged_on,
-           diagnoses, item_codes, total, institution_level, diagnosis_group, region_code, settled_on, claim
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch(
-        settlement_id uuid, person_no varchar, institution_code varchar, practitioner_code varchar,
-        visit_type varchar, admitted_on date, discharged_on date, diagnoses text[], item_codes text[],
-        total numeric, institution_level integer, diagnosis_group varchar, region_code text, settled_on date,
-        claim jsonb)
-    ON CONFLICT DO NOTHING
-    """
+_HISTORY_COLUMNS = (
+    "settlement_id", "person_no", "institution_code", "practitioner_code", "visit_type", "admitted_on",
+    "discharged_on", "diagnoses", "item_codes", "total", "institution_level", "diagnosis_group", "region_code",
+    "settled_on", "claim",
+)  # fmt: skip
+_PURCHASE_COLUMNS = (
+    "settlement_id",
+    "drug_group",
+    "person_no",
+    "practitioner_code",
+    "institution_code",
+    "purchased_on",
 )
 
+# The first settlement that sold a code keeps it; a resale is a flag, not a new owner: a code sold
+# before (or by another transaction meanwhile) is left as it is. One fixed statement, arrays for the batch.
+_RECORD_CODES = text(
+    "INSERT INTO traceability_codes (code, settlement_id, person_no, sold_on) "
+    "SELECT code, settlement_id, person_no, sold_on FROM unnest(CAST(:codes AS text[]), CAST(:ids AS uuid[]), "
+    "CAST(:persons AS varchar[]), CAST(:days AS date[])) AS batch(code, settlement_id, person_no, sold_on) "
+    "ON CONFLICT DO NOTHING"
+)
 
-# What the batch's claims say of their institutions, upserted in one fixed statement (see above).
+# What the batch's claims say of their institutions, upserted in one fixed statement.
 _RECORD_INSTITUTIONS = text(
     """
     INSERT INTO institutions (institution_code, institution_level, institution_type, region_code)
@@ -1037,61 +1055,47 @@ _RECORD_INSTITUTIONS = text(
 async def record_claims(
     session: AsyncSession, recorded: Sequence[RecordedClaim], received_json: Mapping[UUID, bytes] | None = None
 ) -> None:
-    """`record_claim` for a batch: one statement per projection table. `received_json` holds claims'
-    JSON as received (validated by their decoding), kept for the claim column instead of dumping
-    the model again; `stored_claims` validates it anew on reading, as it does a dumped claim."""
+    """`record_claim` for a batch: a binary COPY into the history and the drug purchases, one statement
+    each for the codes and the institutions. The claims are new (the batch's audit rows, written
+    first in the same transaction, make each settlement recorded once), so plain COPY, no upsert.
+    `received_json` holds claims' JSON as received (validated by their decoding), kept for the claim
+    column instead of dumping the model again; `stored_claims` validates it anew on reading."""
     received = received_json or {}
     if not recorded:
         return
-    history_rows: list[str] = []
-    purchase_rows: list[dict[str, Any]] = []
-    code_rows: dict[str, dict[str, Any]] = {}
+    history_rows: list[tuple[Any, ...]] = []
+    purchase_rows: list[tuple[Any, ...]] = []
+    code_rows: dict[str, tuple[UUID, str, date]] = {}
     institutions: dict[str, dict[str, Any]] = {}
     for entry in recorded:
         claim = entry.claim
-        settled_on = business_date(claim.settled_at)
-        row = _JSON.encode(
-            {
-                "settlement_id": str(claim.settlement_id),
-                "person_no": claim.person_no,
-                "institution_code": claim.institution_code,
-                "practitioner_code": claim.practitioner_code,
-                "visit_type": claim.visit_type,
-                "admitted_on": claim.admitted_on.isoformat(),
-                "discharged_on": claim.discharged_on.isoformat(),
-                "diagnoses": list(claim.diagnoses),
-                "item_codes": sorted({line.item_code for line in claim.lines}),
-                "total": str(claim_total(claim)),  # a string: the exact decimal, never a float
-                "institution_level": claim.institution_level,
-                "diagnosis_group": diagnosis_group(claim),
-                "region_code": claim.region_code,
-                "settled_on": settled_on.isoformat(),
-            }
+        settlement_id, person_no = claim.settlement_id, claim.person_no
+        settled_on = entry.settled_on or business_date(claim.settled_at)
+        history_rows.append(
+            (
+                settlement_id,
+                person_no,
+                claim.institution_code,
+                claim.practitioner_code,
+                claim.visit_type,
+                claim.admitted_on,
+                claim.discharged_on,
+                claim.diagnoses,
+                sorted({line.item_code for line in claim.lines}),
+                claim_total(claim),
+                claim.institution_level,
+                diagnosis_group(claim),
+                claim.region_code,
+                settled_on,
+                _claim_json(claim, received.get(settlement_id)),
+            )
         )
-        # The claim's JSON spliced in: as received, else as pydantic writes it (no intermediate dict).
-        history_rows.append(f'{row[:-1]}, "claim": {_claim_json(claim, received.get(claim.settlement_id))}}}')
         purchase_rows.extend(
-            {
-                "settlement_id": claim.settlement_id,
-                "drug_group": group,
-                "person_no": claim.person_no,
-                "practitioner_code": claim.practitioner_code,
-                "institution_code": claim.institution_code,
-                "purchased_on": claim.admitted_on,
-            }
+            (settlement_id, group, person_no, claim.practitioner_code, claim.institution_code, claim.admitted_on)
             for group in sorted(entry.drug_groups)
         )
         for code in entry.codes:
-            # The first settlement that sold a code keeps it; a resale is a flag, not a new owner.
-            code_rows.setdefault(
-                code,
-                {
-                    "code": code,
-                    "settlement_id": claim.settlement_id,
-                    "person_no": claim.person_no,
-                    "sold_on": settled_on,
-                },
-            )
+            code_rows.setdefault(code, (settlement_id, person_no, settled_on))  # the batch's first seller
         # What the last claim of the batch said about its institution wins, as one by one.
         institutions[claim.institution_code] = {
             "institution_code": claim.institution_code,
@@ -1099,16 +1103,21 @@ async def record_claims(
             "institution_type": claim.institution_type,
             "region_code": claim.region_code,
         }
-    await session.execute(_RECORD_HISTORY, {"rows": f"[{','.join(history_rows)}]"})
+    await copy_records(session, "claim_history", _HISTORY_COLUMNS, history_rows)
     if purchase_rows:
-        await session.execute(insert(_table(DrugPurchaseRow)).on_conflict_do_nothing(), purchase_rows)
+        await copy_records(session, "drug_purchases", _PURCHASE_COLUMNS, purchase_rows)
     if code_rows:
-        await session.execute(insert(_table(TraceabilityCode)).on_conflict_do_nothing(), list(code_rows.values()))
+        sellers = list(code_rows.values())
+        await session.execute(
+            _RECORD_CODES,
+            {
+                "codes": list(code_rows),
+                "ids": [seller[0] for seller in sellers],
+                "persons": [seller[1] for seller in sellers],
+                "days": [seller[2] for seller in sellers],
+            },
+        )
     await session.execute(_RECORD_INSTITUTIONS, {"rows": json.dumps(list(institutions.values()), ensure_ascii=False)})
-
-
-# One encoder for the batch's rows: `json.dumps` with options builds a new encoder on every call.
-_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _claim_json(claim: ClaimSettled, received: bytes | None) -> str:
@@ -1120,17 +1129,9 @@ def _claim_json(claim: ClaimSettled, received: bytes | None) -> str:
     return claim.model_dump_json()
 
 
-async def _insert_new(session: AsyncSession, model: type[Any], rows: Sequence[Any], columns: Sequence[str]) -> None:
-    """Insert new ORM objects by Core executemany, with the given columns (the rest take their server
-    defaults): no unit of work for rows this transaction never reads back."""
+async def _copy_new(session: AsyncSession, table: str, rows: Sequence[Any], columns: Sequence[str]) -> None:
+    """Insert new rows (ORM objects or plain records with those attributes) by binary COPY, with the
+    given columns (the rest take their server defaults): no statement, no unit of work for rows this
+    transaction never reads back."""
     if rows:
-        await session.execute(
-            insert(_table(model)), [{column: getattr(row, column) for column in columns} for row in rows]
-        )
-
-
-def _table(model: type[Any]) -> Table:
-    """A model's Core table, for executemany inserts without the ORM's per-row bookkeeping."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
+        await copy_records(session, table, columns, [tuple(getattr(row, column) for column in columns) for row in rows])

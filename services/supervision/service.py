@@ -184,6 +184,21 @@ class PeerBaseline:
 
     period: date  # the first day of the month whose settled claims it counts
     costs: tuple[InstitutionCost, ...] = ()
+    # peer_outlier's verdict for one institution under one set of parameters, worked out once: the
+    # figures are frozen and a batch's claims of one (level, group) share this object.
+    verdicts: dict[tuple[int, str, str, int, int, Decimal], PeerVerdict | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+
+@dataclass(frozen=True)
+class PeerVerdict:
+    """An institution found above its peers in a baseline: its cost per case, the peers' mean, z."""
+
+    mine: Decimal
+    mean: Decimal
+    z: str  # as the message says it: one decimal, or "inf" when the peers all cost the same
+    peers: int
 
 
 @dataclass(frozen=True)
@@ -641,8 +656,36 @@ def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any
     min_peers = int(params.get("min_peers", 5))
     min_cases = max(1, int(params.get("min_cases", 1)))
     z_threshold = Decimal(str(params.get("z_threshold", 3)))
-    # One pass over the baseline's costs (asked for every claim of every batch); sums in the same order.
-    level, institution = claim.institution_level, claim.institution_code
+    key = (claim.institution_level, group, claim.institution_code, min_peers, min_cases, z_threshold)
+    if key in baseline.verdicts:
+        verdict = baseline.verdicts[key]
+    else:
+        verdict = baseline.verdicts[key] = peer_verdict(baseline, *key)
+    if verdict is None:
+        return []
+    return [
+        _hit(
+            "PEER-OUTLIER",
+            None,
+            max(Decimal(0), _claim_total(claim) - verdict.mean),
+            f"{claim.institution_code} cost {verdict.mine:.2f} a case in {group} at level {claim.institution_level} "
+            f"in {baseline.period:%Y-%m}; {verdict.peers} peers averaged {verdict.mean:.2f} (z = {verdict.z})",
+        )
+    ]
+
+
+def peer_verdict(
+    baseline: PeerBaseline,
+    level: int,
+    group: str,
+    institution: str,
+    min_peers: int,
+    min_cases: int,
+    z_threshold: Decimal,
+) -> PeerVerdict | None:
+    """Whether the institution's cost per case in the baseline is above its peers' (None: not, or
+    too few peers, or the institution absent); the same for every claim of that institution."""
+    # One pass over the baseline's costs; sums in the same order.
     peers: list[Decimal] = []
     own_total, own_cases, has_own = Decimal(0), 0, False
     for c in baseline.costs:
@@ -655,27 +698,18 @@ def peer_outlier(claim: ClaimSettled, history: History, params: Mapping[str, Any
         else:
             peers.append(c.cost_per_case)
     if not has_own or len(peers) < min_peers:
-        return []
+        return None
     mine = own_total / own_cases
     mean = sum(peers, Decimal(0)) / len(peers)
     if mine <= mean and z_threshold >= 0:
-        return []  # at or below the mean: z <= 0, whatever the deviation (spares most claims the sqrt)
+        return None  # at or below the mean: z <= 0, whatever the deviation (spares the sqrt)
     std = (sum(((x - mean) ** 2 for x in peers), Decimal(0)) / len(peers)).sqrt()
     if std == 0:
         if mine <= mean:
-            return []
+            return None
     elif (mine - mean) / std <= z_threshold:
-        return []
-    z = "inf" if std == 0 else f"{(mine - mean) / std:.1f}"
-    return [
-        _hit(
-            "PEER-OUTLIER",
-            None,
-            max(Decimal(0), _claim_total(claim) - mean),
-            f"{claim.institution_code} cost {mine:.2f} a case in {group} at level {claim.institution_level} "
-            f"in {baseline.period:%Y-%m}; {len(peers)} peers averaged {mean:.2f} (z = {z})",
-        )
-    ]
+        return None
+    return PeerVerdict(mine, mean, "inf" if std == 0 else f"{(mine - mean) / std:.1f}", len(peers))
 
 
 RULE_FUNCTIONS: dict[str, RuleFunction] = {
@@ -848,10 +882,25 @@ def rule_version_from_row(
     )
 
 
-def lookback_days(rules: Iterable[RuleVersion]) -> int:
-    """How many days of a person's history the rules need before the claim's first day."""
-    windows = [max(rule.window_days or 0, int(rule.parameters.get("window_days", 0))) for rule in rules]
-    return max(windows, default=0) or DEFAULT_LOOKBACK_DAYS
+# The rules that read each windowed projection. A projection is read only as far back as its own
+# readers look: the in-stage check and the post audit read a year, then 90 days (DOCTOR-SHOPPING's
+# drug purchases), of a person's claims that no rule reading claims looks back more than 15 days into.
+PRIOR_CLAIM_RULES = frozenset({"DUP-CHARGE", "UNBUNDLE", "SPLIT-ADMISSION", "PHANTOM-BED"})
+DRUG_PURCHASE_RULES = frozenset({"DOCTOR-SHOPPING"})
+
+
+def projection_lookback_days(rules: Iterable[RuleVersion], readers: frozenset[str]) -> int:
+    """How many days before a claim's first day one projection is read: the widest window of the
+    rules among `rules` that read it, where a reader that says no window looks back the default
+    year; 0 (what overlaps the claim) when none of them reads it."""
+    return max(
+        (
+            max(rule.window_days or 0, int(rule.parameters.get("window_days", 0))) or DEFAULT_LOOKBACK_DAYS
+            for rule in rules
+            if rule.rule_id in readers
+        ),
+        default=0,
+    )
 
 
 def claim_total(claim: ClaimSettled) -> Decimal:

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from devstack.stack import Stack
 from services.supervision import repository
 from services.supervision.handlers import HANDLERS
-from shared.db import Database
+from shared.db import CopyRefused, Database
 from shared.events.consumer import BatchHandler, ConsumerRunner
 from shared.events.contracts import (
     ClaimLine,
@@ -467,3 +467,46 @@ async def test_the_claim_column_keeps_the_received_json_and_reads_back_as_the_cl
     by_id = {claim.settlement_id: claim for claim in claims}
     assert by_id[received.settlement_id] == delivered.payload == received
     assert by_id[built_here.payload.settlement_id] == built_here.payload  # type: ignore[attr-defined]
+
+
+async def test_a_reversal_marked_while_its_claim_is_audited_refuses_the_batch_and_the_replay_skips_it(
+    db: Database, conn: asyncpg.Connection
+) -> None:
+    # The audit asks which settlements have an audit row, then COPYs the finished rows: a reversal
+    # consumed meanwhile (another topic, maybe another worker) marks the settlement in between. The
+    # primary key then refuses the whole batch; the runner's replay sees the marker and skips it.
+    claim = settled(person_no(), [("Y00000011", 40, "2.10")])  # past QTY-MAX-LINE's 30: a flag if audited
+    event = Event.new(claim, source="/tests")
+    marker = conn.transaction()
+    await marker.start()
+    await conn.execute(
+        "INSERT INTO audit_results (settlement_id, person_no, institution_code, outcome, rules_run, withdrawn_at)"
+        " VALUES ($1, $2, $3, 'reversed', 0, now())",
+        claim.settlement_id,
+        claim.person_no,
+        claim.institution_code,
+    )
+    audit = asyncio.create_task(deliver(db, event))
+    deadline = time.monotonic() + 15
+    while True:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")  # the activity view is a snapshot per transaction
+        if await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'transactionid'"):
+            break  # the audit's COPY waits for the marker's transaction
+        assert not audit.done(), "the audit did not wait for the uncommitted marker"
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await marker.commit()
+    with pytest.raises(CopyRefused):
+        await audit
+
+    async def stored() -> tuple[object, ...]:
+        return (
+            await conn.fetchval("SELECT outcome FROM audit_results WHERE settlement_id = $1", claim.settlement_id),
+            await flags_of(conn, claim.settlement_id),
+            await conn.fetchval("SELECT count(*) FROM claim_history WHERE settlement_id = $1", claim.settlement_id),
+            await conn.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event.id),
+        )
+
+    assert await stored() == ("reversed", [], 0, 0)  # nothing of the refused batch stayed
+    assert await deliver(db, event)  # the replay, event by event
+    assert await stored() == ("reversed", [], 0, 1)

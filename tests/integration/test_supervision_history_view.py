@@ -16,7 +16,15 @@ from sqlalchemy import event, text
 
 from devstack.stack import Stack
 from services.supervision import repository
-from services.supervision.service import LIBRARY, DraftLine, draft_claim, lookback_days, phantom_bed_days
+from services.supervision.audit_batch import RecordedClaim
+from services.supervision.service import (
+    LIBRARY,
+    PRIOR_CLAIM_RULES,
+    DraftLine,
+    draft_claim,
+    phantom_bed_days,
+    projection_lookback_days,
+)
 from shared.db import Database
 from shared.events.contracts import ClaimLine, ClaimSettled
 from shared.settings import database_url_for
@@ -82,7 +90,8 @@ async def test_a_draft_gets_its_profile_and_every_projection_in_one_statement(db
     person = f"P{random.randrange(10**11):011d}"
     institution = f"H-HV-{uuid.uuid4().hex[:8]}"
     trace = f"TRHV{uuid.uuid4().hex[:12]}"
-    prior = prior_claim(person, institution, trace)
+    # On the draft's day: the pre-stage rules that read claims look back no further (the test below).
+    prior = _dated(prior_claim(person, institution, trace), date(2026, 11, 20))
     async with db.transaction() as session:
         await repository.record_person(session, person, sex="F", birth_date=date(1960, 3, 1))
         catalogue = await repository.knowledge_base(session)
@@ -156,10 +165,11 @@ async def test_a_batch_reads_each_persons_own_window_not_the_whole_span(db: Data
     async with db.reading() as session:
         rules = [rule for rule in await repository.active_rules(session) if "post" in rule.stages]
     late_day = date(2026, 12, 20)
-    before_late_window = late_day - timedelta(days=lookback_days(rules) + 1)  # inside the batch's span
+    days = projection_lookback_days(rules, PRIOR_CLAIM_RULES)  # SPLIT-ADMISSION's 15 (migration 0008)
+    before_late_window = late_day - timedelta(days=days + 1)  # inside the batch's span
     late_before_window = _dated(base.model_copy(update={"person_no": late}), max(before_late_window, date(2026, 2, 1)))
-    late_in_window = _dated(base.model_copy(update={"person_no": late}), date(2026, 12, 1))
-    assert date(2026, 1, 20) < late_before_window.admitted_on < late_day - timedelta(days=lookback_days(rules))
+    late_in_window = _dated(base.model_copy(update={"person_no": late}), date(2026, 12, 10))
+    assert date(2026, 1, 20) < late_before_window.admitted_on < late_day - timedelta(days=days)
     async with db.transaction() as session:
         catalogue = await repository.knowledge_base(session)
         for stored in (early_in_window, early_after_window, late_before_window, late_in_window):
@@ -191,9 +201,64 @@ async def test_a_stay_begun_long_before_is_still_read_by_the_phantom_bed_window(
         await repository.record_claim(session, long_stay, [])
         rules = await repository.active_rules(session)
         catalogue = await repository.knowledge_base(session)
-    assert lookback_days(rules) == 90
+    assert projection_lookback_days(rules, PRIOR_CLAIM_RULES) == 15
     async with db.reading() as session:
         history = await repository.load_history(session, claim, rules, catalogue)
 
     assert [p.settlement_id for p in history.prior_claims] == [long_stay.settlement_id]
     assert [f.rule_id for f in phantom_bed_days(claim, history, {})] == ["PHANTOM-BED"]
+
+
+async def test_the_in_stage_check_reads_drug_purchases_over_90_days_and_claims_over_one(db: Database) -> None:
+    # The in-stage rules that read claims look back a day at most (duplicate charges, unbundling,
+    # phantom beds); DOCTOR-SHOPPING reads 90 days of drug purchases. A visit 18 days before the
+    # draft is read as a purchase, not as a claim: no in-stage rule could find anything in it.
+    person = f"P{random.randrange(10**11):011d}"
+    institution = f"H-HV-{uuid.uuid4().hex[:8]}"
+    prior = prior_claim(person, institution, f"TRHV{uuid.uuid4().hex[:12]}")  # November 2
+    same_day = prior.model_copy(
+        update={"settlement_id": uuid.uuid4(), "admitted_on": date(2026, 11, 20), "discharged_on": date(2026, 11, 20)}
+    )
+    async with db.transaction() as session:
+        catalogue = await repository.knowledge_base(session)
+        rules = [rule for rule in await repository.active_rules(session) if "in" in rule.stages]
+        for stored in (prior, same_day.model_copy(update={"lines": []})):
+            await repository.record_claim(session, stored, [catalogue[PARACETAMOL]])
+    async with db.reading() as session:
+        _, history = await repository.load_draft_history(
+            session, draft(person, institution, "TR-none", level=3), rules, catalogue
+        )
+
+    assert [p.settlement_id for p in history.prior_claims] == [same_day.settlement_id]
+    assert [(p.drug_group, p.settlement_id) for p in history.drug_purchases] == [("N02BE", prior.settlement_id)]
+
+
+async def test_a_claim_with_quotes_backslashes_tabs_and_braces_is_stored_as_it_came(db: Database) -> None:
+    # The history is written by COPY (repository.record_claims), not by statements with parameters:
+    # codes and diagnoses are free text in the contract and must come back as they came.
+    odd = ['A"1', "B\\2", "C\t3", "D,4 {x}", "NULL", "\\N"]
+    claim = prior_claim(f"P{random.randrange(10**11):011d}", "H\t\\x", "TR\\t\n1").model_copy(
+        update={"diagnoses": odd, "region_code": 'R"\\N\t', "practitioner_code": "D\r\n"}
+    )
+    claim = claim.model_copy(
+        update={"lines": [claim.lines[0].model_copy(update={"item_code": 'I"\\\t,{}'})], "settlement_id": uuid.uuid4()}
+    )
+    async with db.transaction() as session:
+        await repository.record_claims(session, [RecordedClaim(claim, frozenset(), ())])
+        row = (
+            await session.execute(
+                text(
+                    "SELECT institution_code, practitioner_code, diagnoses, item_codes, region_code, claim"
+                    " FROM claim_history WHERE settlement_id = :id"
+                ),
+                {"id": claim.settlement_id},
+            )
+        ).one()
+    assert tuple(row) == (
+        "H\t\\x",
+        "D\r\n",
+        odd,
+        ['I"\\\t,{}'],
+        'R"\\N\t',
+        claim.model_dump(mode="json"),
+    )

@@ -14,7 +14,7 @@ import pytest
 from devstack.stack import Stack
 from services.supervision import repository
 from services.supervision.audit_batch import BatchHistory
-from services.supervision.service import LIBRARY, InstitutionCost, lookback_days
+from services.supervision.service import LIBRARY, InstitutionCost
 from shared.db import Database
 from shared.events.contracts import ClaimSettled
 from shared.settings import database_url_for
@@ -67,7 +67,7 @@ async def test_a_batch_spanning_months_reads_the_baseline_before_each_claims_mon
     ]
     async with db.transaction() as session:
         loaded = await repository.load_batch_history(session, batch_claims, list(LIBRARY), {})
-    batch = BatchHistory(loaded, lookback_days(LIBRARY))
+    batch = BatchHistory.for_rules(loaded, LIBRARY)
     baselines = [batch.history_for(claim).peer_baseline for claim in batch_claims]
     assert baselines[0] is not None
     assert baselines[0].period == JANUARY
@@ -100,7 +100,7 @@ async def test_a_batch_spanning_months_reads_the_baseline_before_each_claims_mon
     ]
     async with db.transaction() as session:
         loaded = await repository.load_batch_history(session, batch_claims[:1], list(LIBRARY), {})
-    reread = BatchHistory(loaded, lookback_days(LIBRARY)).history_for(batch_claims[0]).peer_baseline
+    reread = BatchHistory.for_rules(loaded, LIBRARY).history_for(batch_claims[0]).peer_baseline
     assert reread is not None
     assert reread.costs == (
         InstitutionCost(a, 1, "Q86", 1, Decimal("30.00")),

@@ -9,14 +9,13 @@ from uuid import uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.supervision.audit_batch import BatchHistory, LoadedHistory, first_of_each
+from services.supervision.audit_batch import BatchHistory, LoadedHistory
 from services.supervision.service import (
     LIBRARY,
     InstitutionCost,
     ItemRestriction,
     PriorClaim,
     evaluate,
-    lookback_days,
 )
 from shared.events.contracts import ClaimLine, ClaimSettled
 from tests.claims import ZERO_BREAKDOWN
@@ -70,7 +69,7 @@ def audit_in_order(batch: BatchHistory, claims: list[ClaimSettled]) -> list[list
 
 
 def fresh_batch(loaded: LoadedHistory | None = None) -> BatchHistory:
-    return BatchHistory(loaded or LoadedHistory(catalogue=dict(CATALOGUE)), lookback_days(LIBRARY))
+    return BatchHistory.for_rules(loaded or LoadedHistory(catalogue=dict(CATALOGUE)), LIBRARY)
 
 
 def test_the_second_claim_of_a_day_in_one_batch_is_a_duplicate_charge() -> None:
@@ -187,8 +186,3 @@ def test_the_peer_rule_flags_the_same_claims_whatever_order_they_are_audited_in(
     for start in range(0, len(shuffled), batch_size):
         across_batches |= peer_findings(shuffled[start : start + batch_size])
     assert across_batches == in_order
-
-
-def test_a_settlement_delivered_twice_is_audited_once() -> None:
-    one, other = claim("P00000000001", "A"), claim("P00000000002", "B")
-    assert first_of_each([one, other, one]) == [one, other]

@@ -4,6 +4,8 @@ equal the code's LIBRARY, rows become RuleVersions, the history window, the prec
 from __future__ import annotations
 
 import importlib.util
+import inspect
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +15,11 @@ import pytest
 
 from services.supervision.sanctions import DEFAULT_POINTS
 from services.supervision.service import (
+    DEFAULT_LOOKBACK_DAYS,
+    DRUG_PURCHASE_RULES,
     LIBRARY,
+    PRIOR_CLAIM_RULES,
+    RULE_FUNCTIONS,
     DraftLine,
     History,
     ItemRestriction,
@@ -21,7 +27,7 @@ from services.supervision.service import (
     draft_claim,
     drug_groups,
     evaluate,
-    lookback_days,
+    projection_lookback_days,
     rule_version_from_row,
 )
 from shared.business_time import business_date
@@ -101,13 +107,21 @@ def test_a_malformed_stored_rule_is_refused(stages: list[str], severity: str) ->
         )
 
 
-def test_lookback_is_the_widest_window_the_rules_need() -> None:
-    assert lookback_days(LIBRARY) == 366
-    only_split = [r for r in LIBRARY if r.rule_id == "SPLIT-ADMISSION"]
-    assert lookback_days(only_split) == 15
-    shopping = [r for r in LIBRARY if r.rule_id == "DOCTOR-SHOPPING"]
-    assert lookback_days(shopping) == 90
-    assert lookback_days([r for r in LIBRARY if r.rule_id == "QTY-MAX-LINE"]) == 366  # none said: the default
+def test_each_projection_is_read_as_far_back_as_its_own_readers_look() -> None:
+    claims, purchases = PRIOR_CLAIM_RULES, DRUG_PURCHASE_RULES
+    # The seeded library (version 1 of every rule): PHANTOM-BED's year for claims, DOCTOR-SHOPPING's 90 days.
+    assert projection_lookback_days(LIBRARY, claims) == 366
+    assert projection_lookback_days(LIBRARY, purchases) == 90
+    # With migration 0008's version 2 of PHANTOM-BED (one day): SPLIT-ADMISSION's 15 days, not 90.
+    narrowed = [replace(r, version=2, window_days=1) if r.rule_id == "PHANTOM-BED" else r for r in LIBRARY]
+    assert projection_lookback_days(narrowed, claims) == 15
+    in_stage = [r for r in narrowed if "in" in r.stages]
+    assert projection_lookback_days(in_stage, claims) == 1  # duplicate charges, unbundling, phantom beds
+    assert projection_lookback_days(in_stage, purchases) == 90
+    # No reader among the rules: only what overlaps the claim. A reader that says no window: a year.
+    assert projection_lookback_days([r for r in LIBRARY if r.rule_id == "QTY-MAX-LINE"], claims) == 0
+    unbounded = [replace(r, window_days=None) for r in LIBRARY if r.rule_id == "DUP-CHARGE"]
+    assert projection_lookback_days(unbounded, claims) == DEFAULT_LOOKBACK_DAYS
 
 
 def test_business_date_is_shanghai() -> None:
@@ -143,3 +157,16 @@ def test_a_draft_order_is_judged_by_the_pre_stage_rules() -> None:
         ("PRICE-LIMIT", 2, Decimal("0.60")),
         ("QTY-MAX-LINE", 1, Decimal("187.50")),
     ]
+
+
+def test_the_reader_sets_name_every_rule_that_reads_claims_or_drug_purchases() -> None:
+    # A rule missing from its reader set would see only as far back as the others happen to read.
+    def readers(*attributes: str) -> set[str]:
+        return {
+            rule_id
+            for rule_id, function in RULE_FUNCTIONS.items()
+            if any(f"history.{attribute}" in inspect.getsource(function) for attribute in attributes)
+        }
+
+    assert readers("others(", "prior_claims") == PRIOR_CLAIM_RULES
+    assert readers("drug_purchases") == DRUG_PURCHASE_RULES
