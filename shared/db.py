@@ -49,7 +49,9 @@ class Database:
         )
         if pre_ping:
             event.listen(self.engine.sync_engine.pool, "checkout", _ping_on_checkout)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # `info` names the Database, so statements sent past SQLAlchemy on a session's own
+        # connection (`fetch_in_transaction`) reach `listen_plain_statements` listeners.
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, info={"database": self})
         # Read-only sessions get a pool of their own: autocommit (asyncpg sends no BEGIN and no
         # COMMIT) and no checkout ping; a statement on a dropped connection is retried instead.
         self.reader_engine: AsyncEngine = create_async_engine(
@@ -111,8 +113,9 @@ class Database:
         raise AssertionError("unreachable")
 
     def listen_plain_statements(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call `listener` with each statement `fetch_row` sends past SQLAlchemy (whose engine
-        events do not see them): for tests and benches that count statements. Returns the remover."""
+        """Call `listener` with each statement `fetch_row` or `fetch_in_transaction` sends past
+        SQLAlchemy (whose engine events do not see them): for tests and benches that count
+        statements. Returns the remover."""
         self._plain_statement_listeners.append(listener)
         return lambda: self._plain_statement_listeners.remove(listener)
 
@@ -160,6 +163,72 @@ async def fetch_row(session: AsyncSession, sql: str, *args: Any) -> RowByName | 
     connection = await session.connection()
     row = (await connection.exec_driver_sql(sql, args)).first()
     return None if row is None else row._mapping
+
+
+class PositionalStatement:
+    """A statement written with SQLAlchemy-style `:name` parameters, turned once (at import) into
+    asyncpg's `$1`-style text and the order of its names, for `fetch_in_transaction`.
+
+    The same name stands for the same `$n` wherever it appears. Quoted literals are left alone, and
+    `::` casts and `HH24:MI`-like text never start a name (the colon must not follow a word character
+    or another colon)."""
+
+    _NAME = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+    _LITERAL = re.compile(r"('(?:[^']|'')*')")
+
+    def __init__(self, sql: str) -> None:
+        self.names: tuple[str, ...] = ()
+        numbers: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in numbers:
+                numbers[name] = len(numbers) + 1
+            return f"${numbers[name]}"
+
+        parts = self._LITERAL.split(sql)
+        self.sql = "".join(part if n % 2 else self._NAME.sub(number, part) for n, part in enumerate(parts))
+        self.names = tuple(numbers)
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        """The values in `$n` order; a missing name raises KeyError, an unused one is refused too."""
+        unused = params.keys() - set(self.names)
+        if unused:
+            raise ValueError(f"parameters the statement does not use: {sorted(unused)}")
+        return [params[name] for name in self.names]
+
+
+async def _driver_connection(session: AsyncSession) -> tuple[Any, asyncpg.Connection]:
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    if not isinstance(raw, asyncpg.Connection) or not raw.is_in_transaction():
+        raise RuntimeError("fetch_in_transaction needs a transaction begun on an asyncpg connection")
+    return connection, raw
+
+
+async def fetch_in_transaction(
+    session: AsyncSession, statement: PositionalStatement, params: dict[str, Any]
+) -> asyncpg.Record | None:
+    """The first row of one statement, sent by asyncpg itself on the session's own connection,
+    inside the session's open transaction (its locks and writes are the transaction's).
+
+    For a write route's hot statements (settlement's settle path): SQLAlchemy's execute path
+    (greenlet, compile cache, parameter processing, result metadata) cost about as much CPU as
+    asyncpg's own send and decode of those statements (decision 0022). Asyncpg prepares each
+    statement once per connection and keeps it. Its errors come as asyncpg's own exceptions, not
+    SQLAlchemy's wrappers; the boundary's rollback then ends the transaction as after any failed
+    statement, and a connection that was lost is invalidated so the pool never hands it out again."""
+    connection, raw = await _driver_connection(session)
+    database = session.info.get("database")
+    if isinstance(database, Database):
+        for listener in database._plain_statement_listeners:
+            listener(statement.sql)
+    try:
+        return await raw.fetchrow(statement.sql, *statement.arguments(params))
+    except (asyncpg.InterfaceError, ConnectionError, OSError):
+        if raw.is_closed():
+            await connection.invalidate()
+        raise
 
 
 class ReadOnlySession(AsyncSession):

@@ -393,10 +393,15 @@ async def create_settlement(
     post_audit_required = await _in_stage_check(request, body, institution, prepared, route="settlement")
     calc, coverage, inst = prepared.calc, prepared.coverage, prepared.institution
     assert body.discharged_on is not None
-    row = Settlement(
-        id=uuid7(),
+    settlement_id = uuid7()
+    settled_at = datetime.now(UTC)  # set here, not by the server default: no read back after the insert
+    policy_version = calc.explanation[0].policy_version
+    payer = None if prepared.account_holder == body.person_no else prepared.account_holder
+    # The answer is built from what was calculated, not from a stored row read back (nor an ORM
+    # instance: no identity map, no instrumented attributes); its JSON is also what the row keeps.
+    body_out = SettlementOut(
+        settlement_id=settlement_id,
         institution_code=institution,
-        idempotency_key=key,
         person_no=body.person_no,
         scheme=coverage.scheme,
         visit_type=body.visit_type,
@@ -404,23 +409,45 @@ async def create_settlement(
         discharged_on=body.discharged_on,
         practitioner_code=body.practitioner_code,
         diagnoses=body.diagnoses,
-        lines=[line.model_dump(mode="json") for line in prepared.lines],
+        lines=prepared.lines,
+        breakdown=calc.breakdown,
+        policy_version=policy_version,
+        explanation=_steps(calc),
         status="settled",
-        settled_at=datetime.now(UTC),  # set here, not by the server default: no read back after the insert
-        year=prepared.year,
-        policy_version=calc.explanation[0].policy_version,
-        institution_level=inst.level,
-        institution_type=inst.institution_type,
-        region_code=inst.region_code,
-        insured_region_code=coverage.region_code,
-        explanation=[step.model_dump(mode="json") for step in _steps(calc)],
-        accumulator_delta={k: str(v) for k, v in accumulator_delta(prepared.before, calc.accumulators).items()},
-        account_payer_person_no=None if prepared.account_holder == body.person_no else prepared.account_holder,
+        settled_at=settled_at,
+        family_account_payer_person_no=payer,
         post_audit_required=post_audit_required,
+    ).model_dump(mode="json")
+    answer = idempotency.answer(201, body_out)
+    settlement: dict[str, object] = {
+        "id": settlement_id,
+        "institution_code": institution,
+        "idempotency_key": key,
+        "person_no": body.person_no,
+        "scheme": coverage.scheme,
+        "visit_type": body.visit_type,
+        "admitted_on": body.admitted_on,
+        "discharged_on": body.discharged_on,
+        "practitioner_code": body.practitioner_code,
+        "diagnoses": body.diagnoses,
+        "lines": body_out["lines"],
+        "status": "settled",
+        "settled_at": settled_at,
+        "reversed_at": None,
+        "year": prepared.year,
+        "policy_version": policy_version,
+        "institution_level": inst.level,
+        "institution_type": inst.institution_type,
+        "region_code": inst.region_code,
+        "insured_region_code": coverage.region_code,
+        "explanation": body_out["explanation"],
+        "accumulator_delta": {k: str(v) for k, v in accumulator_delta(prepared.before, calc.accumulators).items()},
+        "account_payer_person_no": payer,
+        "post_audit_required": post_audit_required,
         **calc.breakdown.model_dump(),
-    )
-    # The row is built, not added to the session: store_settlement writes it, the accumulators,
-    # the account, the journal, the events and the idempotent answer in one statement.
+    }
+    # store_settlement writes the row, the accumulators, the account, the journal, the events and
+    # the idempotent answer in one statement.
     thresholds = parse_burden_thresholds(request.app.state.settings.burden_thresholds)
     events: list[EventPayload] = [
         BurdenAlerted(
@@ -435,17 +462,17 @@ async def create_settlement(
     ]
     events.append(
         ClaimSettled(
-            settlement_id=row.id,
-            person_no=row.person_no,
+            settlement_id=settlement_id,
+            person_no=body.person_no,
             institution_code=institution,
-            practitioner_code=row.practitioner_code,
+            practitioner_code=body.practitioner_code,
             visit_type=body.visit_type,
-            admitted_on=row.admitted_on,
-            discharged_on=row.discharged_on,
-            diagnoses=row.diagnoses,
+            admitted_on=body.admitted_on,
+            discharged_on=body.discharged_on,
+            diagnoses=body.diagnoses,
             lines=prepared.lines,
             breakdown=calc.breakdown,
-            settled_at=row.settled_at,
+            settled_at=settled_at,
             institution_level=inst.level,
             institution_type=inst.institution_type,
             region_code=inst.region_code,
@@ -454,10 +481,9 @@ async def create_settlement(
         )
     )
     _, outbox_params = outbox.stage(events, source=SOURCE)
-    answer = idempotency.answer(201, settlement_out(row).model_dump(mode="json"))
     await repository.store_settlement(
         session,
-        row,
+        settlement,
         accumulators=calc.accumulators,
         account_holder=prepared.account_holder,
         journal_lines=journal(
@@ -470,7 +496,7 @@ async def create_settlement(
         outbox_params=outbox_params,
         answer=idempotency.finish_params(scope=scope, key=key, stored=answer),
     )
-    return answer.as_response(replayed=False, headers=_location(str(row.id)))
+    return answer.as_response(replayed=False, headers=_location(str(settlement_id)))
 
 
 def _may_read(principal: Principal, row: Settlement) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +51,7 @@ from services.settlement.service import (
     SanctionInfo,
 )
 from shared import idempotency
-from shared.db import upsert
+from shared.db import PositionalStatement, fetch_in_transaction, upsert
 from shared.events import outbox
 
 # --- eligibility projection ------------------------------------------------------------------------
@@ -561,7 +561,8 @@ async def flush(session: AsyncSession) -> None:
 # --- the settle path: one statement to read, one to write -----------------------------------------
 # Every PostgreSQL round trip costs CPU on both sides, so POST /settlements reads everything it
 # checks in one statement (settle_context) and writes everything it stores in one (store_settlement),
-# as plain SQL text: constant statements, prepared once per connection, with no ORM or Core compile.
+# as plain SQL text: constant statements, sent by asyncpg itself on the transaction's connection
+# (shared.db.fetch_in_transaction: prepared once per connection, no SQLAlchemy execute path; decision 0022).
 
 
 @dataclass(frozen=True)
@@ -640,8 +641,10 @@ _CONTEXT_SELECT = (
     " (SELECT max(id) FROM catalogue_items) AS catalogue_generation,"
     " (SELECT count(*) FROM policies) AS policy_generation"
 )
-_CONTEXT_CLAIMED = text(f"WITH {_CLAIM_AND_LOCK} {_CONTEXT_SELECT}, EXISTS (SELECT FROM claim) AS claimed")
-_CONTEXT_READ = text(f"WITH {_READ_ACCUMULATORS} {_CONTEXT_SELECT}, true AS claimed")
+_CONTEXT_CLAIMED = PositionalStatement(
+    f"WITH {_CLAIM_AND_LOCK} {_CONTEXT_SELECT}, EXISTS (SELECT FROM claim) AS claimed"
+)
+_CONTEXT_READ = PositionalStatement(f"WITH {_READ_ACCUMULATORS} {_CONTEXT_SELECT}, true AS claimed")
 
 
 async def settle_context(
@@ -670,23 +673,26 @@ async def settle_context(
         "payer_person_no": payer_person_no,
         "year": year,
     }
-    row = (
-        await session.execute(_CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})})
-    ).one()
-    institution = None if row.institution is None else InstitutionInfo(institution_code, *row.institution)
-    person = None if row.person is None else ClaimantInfo(*row.person)
+    row = await fetch_in_transaction(
+        session, _CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})}
+    )
+    assert row is not None  # a SELECT without FROM: always one row
+    institution = None if row["institution"] is None else InstitutionInfo(institution_code, *row["institution"])
+    person = None if row["person"] is None else ClaimantInfo(*row["person"])
+    practitioner = row["practitioner"]
+    accumulators = row["accumulators"]
     return SettleContext(
         institution=institution,
-        sanctions=[SanctionInfo(*s) for s in row.sanctions],
-        practitioner=None if row.practitioner is None else PractitionerInfo(*row.practitioner),
+        sanctions=[SanctionInfo(*s) for s in row["sanctions"]],
+        practitioner=None if practitioner is None else PractitionerInfo(*practitioner),
         person=person,
-        coverages=[] if person is None else [Coverage(*c) for c in row.coverages],
-        filings=[Filing(*f) for f in row.filings],
-        bindings=[FamilyBinding(*b) for b in row.bindings],
-        accumulators=Accumulators() if row.accumulators is None else Accumulators(*row.accumulators),
-        catalogue_generation=row.catalogue_generation,
-        policy_generation=row.policy_generation,
-        claimed=row.claimed,
+        coverages=[] if person is None else [Coverage(*c) for c in row["coverages"]],
+        filings=[Filing(*f) for f in row["filings"]],
+        bindings=[FamilyBinding(*b) for b in row["bindings"]],
+        accumulators=Accumulators() if accumulators is None else Accumulators(*accumulators),
+        catalogue_generation=row["catalogue_generation"],
+        policy_generation=row["policy_generation"],
+        claimed=row["claimed"],
     )
 
 
@@ -774,7 +780,7 @@ async def policies_of_generation(session: AsyncSession, generation: int, region:
 # constraint (the account's balance >= 0, the unique keys) is checked as in separate statements.
 _SETTLEMENT_COLUMNS = tuple(c.name for c in Settlement.__table__.columns)
 _JSONB_COLUMNS = frozenset(c.name for c in Settlement.__table__.columns if isinstance(c.type, JSONB))
-_STORE_SETTLEMENT = text(
+_STORE_SETTLEMENT = PositionalStatement(
     "WITH settlement AS (INSERT INTO settlements ("  # noqa: S608
     + ", ".join(_SETTLEMENT_COLUMNS)
     + ") VALUES ("
@@ -799,7 +805,7 @@ _STORE_SETTLEMENT = text(
 
 async def store_settlement(
     session: AsyncSession,
-    row: Settlement,
+    settlement: Mapping[str, object],
     *,
     accumulators: Accumulators,
     account_holder: str,
@@ -810,20 +816,22 @@ async def store_settlement(
 ) -> None:
     """Store a settlement and everything that goes with it in one statement.
 
-    `row` is not added to the session (no flush, no identity map): its attributes are the values.
+    `settlement` holds a value for every column of `settlements` (JSONB ones as Python values).
     `outbox_params` come from shared.events.outbox.stage, `answer` from shared.idempotency.finish_params.
     The accumulators row gets `accumulators` and one more settlement; the account holder's balance
     loses acct_pay (when above zero).
     """
+    missing = set(_SETTLEMENT_COLUMNS) - settlement.keys()
+    assert not missing, f"settlement columns without a value: {sorted(missing)}"
     params: dict[str, object] = {}
     for column in _SETTLEMENT_COLUMNS:
-        value = getattr(row, column)
+        value = settlement[column]
         params[f"s_{column}"] = (
             json.dumps(value, ensure_ascii=False) if column in _JSONB_COLUMNS and value is not None else value
         )
     for name in ACCUMULATOR_FIELDS:
         params[f"a_{name}"] = getattr(accumulators, name)
-    params["account_debit"] = row.acct_pay
+    params["account_debit"] = settlement["acct_pay"]
     params["account_holder"] = account_holder
     params["business_date"] = business_date
     params["journal_accounts"] = [line.account for line in journal_lines]
@@ -833,4 +841,4 @@ async def store_settlement(
     params["journal_counterparties"] = [line.counterparty_region for line in journal_lines]
     clash = params.keys() & (outbox_params.keys() | answer.keys())
     assert not clash, f"parameter names used twice: {clash}"
-    await session.execute(_STORE_SETTLEMENT, {**params, **outbox_params, **answer})
+    await fetch_in_transaction(session, _STORE_SETTLEMENT, {**params, **outbox_params, **answer})
