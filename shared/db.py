@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert
@@ -49,9 +50,7 @@ class Database:
         )
         if pre_ping:
             event.listen(self.engine.sync_engine.pool, "checkout", _ping_on_checkout)
-        # `info` names the Database, so statements sent past SQLAlchemy on a session's own
-        # connection (`fetch_in_transaction`) reach `listen_plain_statements` listeners.
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, info={"database": self})
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Read-only sessions get a pool of their own: autocommit (asyncpg sends no BEGIN and no
         # COMMIT) and no checkout ping; a statement on a dropped connection is retried instead.
         self.reader_engine: AsyncEngine = create_async_engine(
@@ -113,11 +112,56 @@ class Database:
         raise AssertionError("unreachable")
 
     def listen_plain_statements(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call `listener` with each statement `fetch_row` or `fetch_in_transaction` sends past
+        """Call `listener` with each statement `fetch_row` or a `plain_transaction` sends past
         SQLAlchemy (whose engine events do not see them): for tests and benches that count
         statements. Returns the remover."""
         self._plain_statement_listeners.append(listener)
         return lambda: self._plain_statement_listeners.remove(listener)
+
+    @asynccontextmanager
+    async def plain_transaction(self) -> AsyncIterator[PlainTransaction]:
+        """One unit of work on a plain asyncpg connection (the `fetch_row` pool), past SQLAlchemy:
+        BEGIN, then COMMIT when the block ends, ROLLBACK when it raises (decision 0022).
+
+        For a hot write route whose every statement is plain SQL text (settlement's POST
+        /settlements): SQLAlchemy's session, pool checkout and greenlet hops cost several hundred
+        µs of CPU a transaction, more than asyncpg's own BEGIN, statements and COMMIT. As with the
+        checkout ping, the BEGIN tests the connection: one the server dropped is discarded and the
+        BEGIN sent once more on another, so a request never fails on a dead pooled connection. A
+        pool with every connection busy for `pool_timeout_s` raises SQLAlchemy's pool
+        TimeoutError (503 database-busy), as the engines' pools do."""
+        pool = self._plain_pool or await self._open_plain_pool()
+        connection = await self._begun(pool)
+        try:
+            try:
+                yield PlainTransaction(connection, self._plain_statement_listeners)
+            except BaseException:
+                await _end_or_drop(connection, "ROLLBACK")
+                raise
+            try:
+                await connection.execute("COMMIT")
+            except BaseException:
+                # COMMIT failed (a lost connection, a cancelled request): nothing was committed.
+                await _end_or_drop(connection, "ROLLBACK")
+                raise
+        finally:
+            await pool.release(connection)
+
+    async def _begun(self, pool: asyncpg.Pool) -> PoolConnectionProxy[asyncpg.Record]:
+        for attempt in (1, 2):
+            try:
+                connection = await pool.acquire(timeout=self._pool_timeout_s)
+            except TimeoutError as exc:
+                raise PoolTimeout(f"no free connection within {self._pool_timeout_s}s") from exc
+            try:
+                await connection.execute("BEGIN")
+            except Exception:
+                await pool.release(connection)  # a closed one is discarded by the pool
+                if attempt == 2 or not connection.is_closed():
+                    raise
+            else:
+                return connection
+        raise AssertionError("unreachable")
 
     async def _open_plain_pool(self) -> asyncpg.Pool:
         async with self._plain_pool_opening:
@@ -167,7 +211,7 @@ async def fetch_row(session: AsyncSession, sql: str, *args: Any) -> RowByName | 
 
 class PositionalStatement:
     """A statement written with SQLAlchemy-style `:name` parameters, turned once (at import) into
-    asyncpg's `$1`-style text and the order of its names, for `fetch_in_transaction`.
+    asyncpg's `$1`-style text and the order of its names, for a `PlainTransaction`.
 
     The same name stands for the same `$n` wherever it appears. Quoted literals are left alone, and
     `::` casts and `HH24:MI`-like text never start a name (the colon must not follow a word character
@@ -198,36 +242,38 @@ class PositionalStatement:
         return [params[name] for name in self.names]
 
 
-async def _driver_connection(session: AsyncSession) -> tuple[Any, asyncpg.Connection]:
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    if not isinstance(raw, asyncpg.Connection) or not raw.is_in_transaction():
-        raise RuntimeError("fetch_in_transaction needs a transaction begun on an asyncpg connection")
-    return connection, raw
+class PlainTransaction:
+    """The statements of one `Database.plain_transaction`, on its asyncpg connection. Statements
+    are PositionalStatements (asyncpg prepares each once per connection); `listen_plain_statements`
+    listeners see each. Rows come as asyncpg Records; no JSON codecs here (json comes as text)."""
 
+    __slots__ = ("_listeners", "connection")
 
-async def fetch_in_transaction(
-    session: AsyncSession, statement: PositionalStatement, params: dict[str, Any]
-) -> asyncpg.Record | None:
-    """The first row of one statement, sent by asyncpg itself on the session's own connection,
-    inside the session's open transaction (its locks and writes are the transaction's).
+    def __init__(self, connection: PoolConnectionProxy[asyncpg.Record], listeners: list[Callable[[str], None]]) -> None:
+        self.connection = connection
+        self._listeners = listeners
 
-    For a write route's hot statements (settlement's settle path): SQLAlchemy's execute path
-    (greenlet, compile cache, parameter processing, result metadata) cost about as much CPU as
-    asyncpg's own send and decode of those statements (decision 0022). Asyncpg prepares each
-    statement once per connection and keeps it. Its errors come as asyncpg's own exceptions, not
-    SQLAlchemy's wrappers; the boundary's rollback then ends the transaction as after any failed
-    statement, and a connection that was lost is invalidated so the pool never hands it out again."""
-    connection, raw = await _driver_connection(session)
-    database = session.info.get("database")
-    if isinstance(database, Database):
-        for listener in database._plain_statement_listeners:
+    async def fetchrow(self, statement: PositionalStatement, params: dict[str, Any]) -> asyncpg.Record | None:
+        for listener in self._listeners:
             listener(statement.sql)
+        return await self.connection.fetchrow(statement.sql, *statement.arguments(params))
+
+    async def fetch(self, statement: PositionalStatement, params: dict[str, Any]) -> list[asyncpg.Record]:
+        for listener in self._listeners:
+            listener(statement.sql)
+        rows: list[asyncpg.Record] = await self.connection.fetch(statement.sql, *statement.arguments(params))
+        return rows
+
+
+async def _end_or_drop(connection: PoolConnectionProxy[asyncpg.Record], command: str) -> None:
+    """End the connection's transaction, or close the connection if it cannot (the pool resets
+    nothing on release, so a connection never goes back to it inside a transaction)."""
+    if connection.is_closed():
+        return
     try:
-        return await raw.fetchrow(statement.sql, *statement.arguments(params))
-    except (asyncpg.InterfaceError, ConnectionError, OSError):
-        if raw.is_closed():
-            await connection.invalidate()
+        await connection.execute(command)
+    except BaseException:
+        connection.terminate()
         raise
 
 
@@ -307,9 +353,20 @@ async def _request_read(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _request_plain_transaction(request: Request) -> AsyncIterator[PlainTransaction]:
+    db: Database = request.app.state.db
+    async with db.plain_transaction() as transaction:
+        yield transaction
+
+
 # Routes take `session: DbSession`; the commit happens when the route returns, before the
 # response is sent (scope="function"), so a client never sees success for a lost write.
 DbSession = Annotated[AsyncSession, Depends(_request_transaction, scope="function")]
+
+# A route whose every statement is a PositionalStatement may take `transaction: PlainTransactionDep`:
+# the same boundary (commit when the route returns, rollback if it raises) on a plain asyncpg
+# connection, with no SQLAlchemy session at all (Database.plain_transaction, decision 0022).
+PlainTransactionDep = Annotated[PlainTransaction, Depends(_request_plain_transaction, scope="function")]
 
 # A read-only route whose reads are one statement (or need no common snapshot) takes
 # `session: ReadSession`: the same pooled connections, no BEGIN/COMMIT (Database.reading).

@@ -85,7 +85,7 @@ from services.settlement.supervision_client import IN_STAGE_CHECKS, POST_AUDIT_R
 from shared import idempotency
 from shared.auth import CurrentPrincipal, Principal, Role, require_role
 from shared.business_time import BUSINESS_ZONE, business_today
-from shared.db import DbSession
+from shared.db import DbSession, PlainTransaction, PlainTransactionDep
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from shared.events import outbox
 from shared.events.contracts import (
@@ -168,13 +168,13 @@ def _account_payer(body: SettlementCreate) -> str | None:
 
 
 async def _read_context(
-    session: DbSession, body: SettlementCreate, institution_code: str, *, claim: dict[str, object] | None
+    transaction: PlainTransaction, body: SettlementCreate, institution_code: str, *, claim: dict[str, object] | None
 ) -> repository.SettleContext:
     """Everything _prepare checks, in one statement; with `claim`, also the idempotency key claimed
     and (if this request claimed it) the person-year accumulators locked."""
     assert body.discharged_on is not None  # set by the model validator
     return await repository.settle_context(
-        session,
+        transaction,
         institution_code=institution_code,
         practitioner_code=body.practitioner_code,
         person_no=body.person_no,
@@ -185,7 +185,12 @@ async def _read_context(
 
 
 async def _prepare(
-    session: DbSession, body: SettlementCreate, institution_code: str, context: repository.SettleContext, *, lock: bool
+    transaction: PlainTransaction,
+    body: SettlementCreate,
+    institution_code: str,
+    context: repository.SettleContext,
+    *,
+    lock: bool,
 ) -> Prepared:
     """Every check of issue 5, in order, on what _read_context read, then the calculation on the
     person-year accumulators. With `lock` (the context was read with a claim, so the accumulators
@@ -223,7 +228,7 @@ async def _prepare(
     care_region = pooling_region(institution.region_code)
     catalogue = catalogue_on(
         await repository.catalogue_items_of_generation(
-            session, context.catalogue_generation, (li.item_code for li in inputs), care_region, service_date
+            transaction, context.catalogue_generation, (li.item_code for li in inputs), care_region, service_date
         ),
         service_date,
         care_region,
@@ -260,7 +265,7 @@ async def _prepare(
     home_region = pooling_region(coverage.region_code)
     try:
         policy = select_policy(
-            await repository.policies_of_generation(session, context.policy_generation, home_region),
+            await repository.policies_of_generation(transaction, context.policy_generation, home_region),
             home_region,
             cast(Scheme, coverage.scheme),
             service_date,
@@ -277,7 +282,7 @@ async def _prepare(
     before = context.accumulators
     balance = Decimal("0.00")
     if coverage.scheme == "employee" or payer is not None:  # 个人账户: locked after the accumulators, always
-        balance = await (repository.lock_account if lock else repository.read_account)(session, account_holder)
+        balance = await repository.account_balance(transaction, account_holder, lock=lock)
     where = cross_region(institution.region_code, coverage.region_code)
     if where != "local":  # filings matter only for care outside the home pooling region
         where = cross_region(institution.region_code, coverage.region_code, context.filings, body.admitted_on)
@@ -344,14 +349,14 @@ async def _in_stage_check(
 
 @router.post("/settlements/pre", response_model=PreSettlementOut)
 async def pre_settle(
-    body: SettlementCreate, request: Request, session: DbSession, principal: CurrentPrincipal
+    body: SettlementCreate, request: Request, transaction: PlainTransactionDep, principal: CurrentPrincipal
 ) -> PreSettlementOut:
     """预结算: the same checks (supervision's in-stage check too) and calculation as a settlement;
     nothing is stored or reserved."""
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
-    context = await _read_context(session, body, institution, claim=None)
-    prepared = await _prepare(session, body, institution, context, lock=False)
+    context = await _read_context(transaction, body, institution, claim=None)
+    prepared = await _prepare(transaction, body, institution, context, lock=False)
     post_audit_required = await _in_stage_check(request, body, institution, prepared, route="pre_settlement")
     return PreSettlementOut(
         person_no=body.person_no,
@@ -370,11 +375,14 @@ async def pre_settle(
 async def create_settlement(
     body: SettlementCreate,
     request: Request,
-    session: DbSession,
+    transaction: PlainTransactionDep,
     principal: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
-    """A hospital settles a visit or stay (2207/2305). Retries with the same key get the first answer."""
+    """A hospital settles a visit or stay (2207/2305). Retries with the same key get the first answer.
+
+    Every statement is plain SQL in one plain asyncpg transaction (decision 0022): committed when
+    the route returns, rolled back when it raises, as with DbSession."""
     require_role(principal, Role.HOSPITAL)
     institution = principal.institution_code or ""
     key = idempotency.require_key(idempotency_key)
@@ -383,13 +391,13 @@ async def create_settlement(
     # The key is claimed in the same statement that reads the claim's data (idempotency.begin's
     # claim, folded in): a retry of a stored answer gets it back, and locks nothing.
     claim = idempotency.claim_params(scope=scope, key=key, request_hash=request_hash)
-    context = await _read_context(session, body, institution, claim=claim)
+    context = await _read_context(transaction, body, institution, claim=claim)
     if not context.claimed:
-        stored = await idempotency.replay(session, scope=scope, key=key, request_hash=request_hash)
+        stored = await idempotency.replay_plain(transaction, scope=scope, key=key, request_hash=request_hash)
         settlement_id = json.loads(stored.body).get("settlement_id")
         return stored.as_response(replayed=True, headers=_location(settlement_id) if settlement_id else None)
 
-    prepared = await _prepare(session, body, institution, context, lock=True)
+    prepared = await _prepare(transaction, body, institution, context, lock=True)
     post_audit_required = await _in_stage_check(request, body, institution, prepared, route="settlement")
     calc, coverage, inst = prepared.calc, prepared.coverage, prepared.institution
     assert body.discharged_on is not None
@@ -482,7 +490,7 @@ async def create_settlement(
     )
     _, outbox_params = outbox.stage(events, source=SOURCE)
     await repository.store_settlement(
-        session,
+        transaction,
         settlement,
         accumulators=calc.accumulators,
         account_holder=prepared.account_holder,

@@ -51,7 +51,7 @@ from services.settlement.service import (
     SanctionInfo,
 )
 from shared import idempotency
-from shared.db import PositionalStatement, fetch_in_transaction, upsert
+from shared.db import PlainTransaction, PositionalStatement, upsert
 from shared.events import outbox
 
 # --- eligibility projection ------------------------------------------------------------------------
@@ -212,19 +212,6 @@ async def replace_catalogue(session: AsyncSession, items: Sequence[CatalogueItem
         await session.execute(insert(CatalogueItemRow), rows[start : start + 1000])
 
 
-async def catalogue_items(session: AsyncSession, codes: Iterable[str], region: str, on: date) -> list[CatalogueItem]:
-    """Versions of these codes that are national or the region's own and valid on the date."""
-    rows = await session.scalars(
-        select(CatalogueItemRow).where(
-            CatalogueItemRow.code.in_(sorted(set(codes))),
-            CatalogueItemRow.region.in_(["", region]),
-            or_(CatalogueItemRow.valid_from.is_(None), CatalogueItemRow.valid_from <= on),
-            or_(CatalogueItemRow.valid_to.is_(None), CatalogueItemRow.valid_to >= on),
-        )
-    )
-    return [_item(r) for r in rows]
-
-
 async def catalogue_item_versions(session: AsyncSession, code: str) -> list[CatalogueItem]:
     rows = await session.scalars(
         select(CatalogueItemRow).where(CatalogueItemRow.code == code).order_by(CatalogueItemRow.valid_from)
@@ -369,15 +356,18 @@ async def change_account(session: AsyncSession, person_no: str, amount: Decimal)
     )
 
 
-async def lock_account(session: AsyncSession, person_no: str) -> Decimal:
-    """The balance, with the account row held FOR UPDATE (0 and nothing to lock if there is none yet).
+_ACCOUNT_BALANCE = PositionalStatement("SELECT balance FROM personal_accounts WHERE person_no = :person_no")
+_LOCKED_ACCOUNT_BALANCE = PositionalStatement(
+    "SELECT balance FROM personal_accounts WHERE person_no = :person_no FOR UPDATE"
+)
 
-    Settlement takes it after the accumulators row, always in that order.
-    """
-    balance: Decimal | None = await session.scalar(
-        select(PersonalAccount.balance).where(PersonalAccount.person_no == person_no).with_for_update()
-    )
-    return balance if balance is not None else Decimal("0.00")
+
+async def account_balance(transaction: PlainTransaction, person_no: str, *, lock: bool) -> Decimal:
+    """The balance (0 if there is no account yet), in the settle path's plain transaction. With
+    `lock` the row is held FOR UPDATE until the transaction ends (0 and nothing to lock if there is
+    none yet); settlement takes it after the accumulators row, always in that order."""
+    row = await transaction.fetchrow(_LOCKED_ACCOUNT_BALANCE if lock else _ACCOUNT_BALANCE, {"person_no": person_no})
+    return Decimal("0.00") if row is None else row["balance"]
 
 
 async def read_account(session: AsyncSession, person_no: str) -> Decimal:
@@ -561,8 +551,10 @@ async def flush(session: AsyncSession) -> None:
 # --- the settle path: one statement to read, one to write -----------------------------------------
 # Every PostgreSQL round trip costs CPU on both sides, so POST /settlements reads everything it
 # checks in one statement (settle_context) and writes everything it stores in one (store_settlement),
-# as plain SQL text: constant statements, sent by asyncpg itself on the transaction's connection
-# (shared.db.fetch_in_transaction: prepared once per connection, no SQLAlchemy execute path; decision 0022).
+# as plain SQL text: constant statements, sent by asyncpg itself in a plain transaction
+# (shared.db.Database.plain_transaction: prepared once per connection, no SQLAlchemy session; decision
+# 0022). Everything else the settle path may read (catalogue and policies when not cached, the
+# personal account, a stored idempotent answer) is plain SQL here too, on the same transaction.
 
 
 @dataclass(frozen=True)
@@ -648,7 +640,7 @@ _CONTEXT_READ = PositionalStatement(f"WITH {_READ_ACCUMULATORS} {_CONTEXT_SELECT
 
 
 async def settle_context(
-    session: AsyncSession,
+    transaction: PlainTransaction,
     *,
     institution_code: str,
     practitioner_code: str,
@@ -673,9 +665,7 @@ async def settle_context(
         "payer_person_no": payer_person_no,
         "year": year,
     }
-    row = await fetch_in_transaction(
-        session, _CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})}
-    )
+    row = await transaction.fetchrow(_CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})})
     assert row is not None  # a SELECT without FROM: always one row
     institution = None if row["institution"] is None else InstitutionInfo(institution_code, *row["institution"])
     person = None if row["person"] is None else ClaimantInfo(*row["person"])
@@ -745,13 +735,24 @@ class _CatalogueCache:
 _CATALOGUE_CACHE = _CatalogueCache()
 
 
+# catalogue_items' statement, for the settle path's plain transaction.
+_CATALOGUE_ITEMS = PositionalStatement(
+    f"SELECT {', '.join(_ITEM_COLUMNS)} FROM catalogue_items"  # noqa: S608
+    " WHERE code = ANY(CAST(:codes AS varchar[])) AND region IN ('', CAST(:region AS varchar))"
+    " AND (valid_from IS NULL OR valid_from <= CAST(:on AS date))"
+    " AND (valid_to IS NULL OR valid_to >= CAST(:on AS date))"
+)
+
+
 async def catalogue_items_of_generation(
-    session: AsyncSession, generation: int | None, codes: Iterable[str], region: str, on: date
+    transaction: PlainTransaction, generation: int | None, codes: Iterable[str], region: str, on: date
 ) -> list[CatalogueItem]:
-    """catalogue_items, served from the in-process cache while the catalogue is the same generation."""
+    """Versions of these codes that are national or the region's own and valid on the date, served
+    from the in-process cache while the catalogue is the same generation."""
     found, missing = _CATALOGUE_CACHE.lookup(generation, codes, region, on)
     if missing:
-        loaded = await catalogue_items(session, missing, region, on)
+        rows = await transaction.fetch(_CATALOGUE_ITEMS, {"codes": missing, "region": region, "on": on})
+        loaded = [CatalogueItem(**dict(row)) for row in rows]
         _CATALOGUE_CACHE.store(generation, missing, region, on, loaded)
         found.extend(loaded)
     return found
@@ -764,11 +765,19 @@ async def catalogue_items_of_generation(
 _POLICY_CACHE: dict[str, tuple[int, list[PolicyRecord]]] = {}
 
 
-async def policies_of_generation(session: AsyncSession, generation: int, region: str) -> list[PolicyRecord]:
+# policies(session, region)'s statement, for the settle path's plain transaction (the row as JSON text).
+_REGION_POLICIES = PositionalStatement(
+    "SELECT CAST(source_row AS text) AS source_row FROM policies WHERE region = :region"
+    " ORDER BY region, scheme, year, visit_type, institution_level, retiree, version"
+)
+
+
+async def policies_of_generation(transaction: PlainTransaction, generation: int, region: str) -> list[PolicyRecord]:
     cached = _POLICY_CACHE.get(region)
     if cached is not None and cached[0] == generation:
         return cached[1]
-    records = await policies(session, region)
+    rows = await transaction.fetch(_REGION_POLICIES, {"region": region})
+    records = [parse_policy_row(json.loads(row["source_row"])) for row in rows]
     _POLICY_CACHE[region] = (generation, records)  # read after the count: at least as new as it
     return records
 
@@ -804,7 +813,7 @@ _STORE_SETTLEMENT = PositionalStatement(
 
 
 async def store_settlement(
-    session: AsyncSession,
+    transaction: PlainTransaction,
     settlement: Mapping[str, object],
     *,
     accumulators: Accumulators,
@@ -841,4 +850,4 @@ async def store_settlement(
     params["journal_counterparties"] = [line.counterparty_region for line in journal_lines]
     clash = params.keys() & (outbox_params.keys() | answer.keys())
     assert not clash, f"parameter names used twice: {clash}"
-    await fetch_in_transaction(session, _STORE_SETTLEMENT, {**params, **outbox_params, **answer})
+    await transaction.fetchrow(_STORE_SETTLEMENT, {**params, **outbox_params, **answer})
