@@ -136,7 +136,7 @@ class Database:
             try:
                 yield PlainTransaction(connection, self._plain_statement_listeners)
             except BaseException:
-                await _end_or_drop(connection, "ROLLBACK")
+                await _end_or_drop(connection, "ROLLBACK")  # the block's own error is the one raised
                 raise
             try:
                 await connection.execute("COMMIT")
@@ -155,9 +155,12 @@ class Database:
                 raise PoolTimeout(f"no free connection within {self._pool_timeout_s}s") from exc
             try:
                 await connection.execute("BEGIN")
-            except Exception:
+            except BaseException as exc:
+                dropped = connection.is_closed()  # by the server: the case the retry is for
+                if not dropped:
+                    connection.terminate()  # it may be inside a transaction now; never pool that
                 await pool.release(connection)  # a closed one is discarded by the pool
-                if attempt == 2 or not connection.is_closed():
+                if attempt == 2 or not dropped or not isinstance(exc, Exception):
                     raise
             else:
                 return connection
@@ -266,15 +269,15 @@ class PlainTransaction:
 
 
 async def _end_or_drop(connection: PoolConnectionProxy[asyncpg.Record], command: str) -> None:
-    """End the connection's transaction, or close the connection if it cannot (the pool resets
-    nothing on release, so a connection never goes back to it inside a transaction)."""
+    """End the connection's transaction, or close the connection if it cannot (a query still in
+    flight, a lost connection): the pool resets nothing on release, so a connection never goes
+    back to it inside a transaction. Called while an error propagates, so it raises nothing."""
     if connection.is_closed():
         return
     try:
         await connection.execute(command)
     except BaseException:
         connection.terminate()
-        raise
 
 
 class ReadOnlySession(AsyncSession):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -11,6 +13,7 @@ from tests.integration.conftest import FreshDatabase
 
 _INSERT = PositionalStatement("INSERT INTO notes (body) VALUES (:body) RETURNING id")
 _COUNT = PositionalStatement("SELECT count(*) AS n FROM notes WHERE body = :body")
+_SLEEP = PositionalStatement("SELECT pg_sleep(5)")
 _PID = PositionalStatement("SELECT pg_backend_pid() AS pid, now() = statement_timestamp() AS fresh_transaction")
 
 
@@ -36,6 +39,13 @@ async def _write_then_fail(db: Database) -> None:
         await transaction.fetchrow(_INSERT, {"body": "bad"})
 
 
+async def _write_then_time_out(db: Database) -> None:
+    async with db.plain_transaction() as transaction:
+        await transaction.fetchrow(_INSERT, {"body": "dropped"})
+        async with asyncio.timeout(0.2):
+            await transaction.fetchrow(_SLEEP, {})
+
+
 async def test_the_block_commits_and_a_raise_rolls_everything_back(fresh_database: FreshDatabase) -> None:
     _, db = await _database(fresh_database, "plain_tx_commit")
     try:
@@ -48,6 +58,10 @@ async def test_the_block_commits_and_a_raise_rolls_everything_back(fresh_databas
         # connection goes back to the pool outside any transaction (the next block works).
         with pytest.raises(asyncpg.CheckViolationError):
             await _write_then_fail(db)
+        # Cancelled with a statement still in flight: the connection cannot take a ROLLBACK, so it
+        # is closed (never pooled inside a transaction), and the timeout is what the caller sees.
+        with pytest.raises(TimeoutError):
+            await _write_then_time_out(db)
         async with db.plain_transaction() as transaction:
             kept = await transaction.fetchrow(_COUNT, {"body": "kept"})
             dropped = await transaction.fetchrow(_COUNT, {"body": "dropped"})
