@@ -131,21 +131,26 @@ class Database:
         pool with every connection busy for `pool_timeout_s` raises SQLAlchemy's pool
         TimeoutError (503 database-busy), as the engines' pools do."""
         pool = self._plain_pool or await self._open_plain_pool()
-        connection = await self._begun(pool)
+        # Begun on the first statement, as a session checks out on first use: a request refused
+        # before it reads anything (a bad token, an invalid body) takes no connection.
+        transaction = PlainTransaction(lambda: self._begun(pool), self._plain_statement_listeners)
         try:
             try:
-                yield PlainTransaction(connection, self._plain_statement_listeners)
+                yield transaction
             except BaseException:
-                await _end_or_drop(connection, "ROLLBACK")  # the block's own error is the one raised
+                if transaction.connection is not None:  # the block's own error is the one raised
+                    await _end_or_drop(transaction.connection, "ROLLBACK")
                 raise
-            try:
-                await connection.execute("COMMIT")
-            except BaseException:
-                # COMMIT failed (a lost connection, a cancelled request): nothing was committed.
-                await _end_or_drop(connection, "ROLLBACK")
-                raise
+            if transaction.connection is not None:
+                try:
+                    await transaction.connection.execute("COMMIT")
+                except BaseException:
+                    # COMMIT failed (a lost connection, a cancelled request): nothing was committed.
+                    await _end_or_drop(transaction.connection, "ROLLBACK")
+                    raise
         finally:
-            await pool.release(connection)
+            if transaction.connection is not None:
+                await pool.release(transaction.connection)
 
     async def _begun(self, pool: asyncpg.Pool) -> PoolConnectionProxy[asyncpg.Record]:
         for attempt in (1, 2):
@@ -246,25 +251,36 @@ class PositionalStatement:
 
 
 class PlainTransaction:
-    """The statements of one `Database.plain_transaction`, on its asyncpg connection. Statements
-    are PositionalStatements (asyncpg prepares each once per connection); `listen_plain_statements`
-    listeners see each. Rows come as asyncpg Records; no JSON codecs here (json comes as text)."""
+    """The statements of one `Database.plain_transaction`, on one asyncpg connection, taken from the
+    pool and begun at the first statement. Statements are PositionalStatements (asyncpg prepares
+    each once per connection); `listen_plain_statements` listeners see each. Rows come as asyncpg
+    Records; no JSON codecs here (json comes as text)."""
 
-    __slots__ = ("_listeners", "connection")
+    __slots__ = ("_begin", "_listeners", "connection")
 
-    def __init__(self, connection: PoolConnectionProxy[asyncpg.Record], listeners: list[Callable[[str], None]]) -> None:
-        self.connection = connection
+    def __init__(
+        self,
+        begin: Callable[[], Awaitable[PoolConnectionProxy[asyncpg.Record]]],
+        listeners: list[Callable[[str], None]],
+    ) -> None:
+        self._begin = begin
         self._listeners = listeners
+        self.connection: PoolConnectionProxy[asyncpg.Record] | None = None  # until the first statement
+
+    async def _begun(self, statement: PositionalStatement) -> PoolConnectionProxy[asyncpg.Record]:
+        for listener in self._listeners:
+            listener(statement.sql)
+        if self.connection is None:
+            self.connection = await self._begin()
+        return self.connection
 
     async def fetchrow(self, statement: PositionalStatement, params: dict[str, Any]) -> asyncpg.Record | None:
-        for listener in self._listeners:
-            listener(statement.sql)
-        return await self.connection.fetchrow(statement.sql, *statement.arguments(params))
+        connection = await self._begun(statement)
+        return await connection.fetchrow(statement.sql, *statement.arguments(params))
 
     async def fetch(self, statement: PositionalStatement, params: dict[str, Any]) -> list[asyncpg.Record]:
-        for listener in self._listeners:
-            listener(statement.sql)
-        rows: list[asyncpg.Record] = await self.connection.fetch(statement.sql, *statement.arguments(params))
+        connection = await self._begun(statement)
+        rows: list[asyncpg.Record] = await connection.fetch(statement.sql, *statement.arguments(params))
         return rows
 
 

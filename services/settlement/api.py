@@ -349,7 +349,7 @@ async def _in_stage_check(
 
 @router.post("/settlements/pre", response_model=PreSettlementOut)
 async def pre_settle(
-    body: SettlementCreate, request: Request, transaction: PlainTransactionDep, principal: CurrentPrincipal
+    body: SettlementCreate, request: Request, principal: CurrentPrincipal, transaction: PlainTransactionDep
 ) -> PreSettlementOut:
     """预结算: the same checks (supervision's in-stage check too) and calculation as a settlement;
     nothing is stored or reserved."""
@@ -375,8 +375,8 @@ async def pre_settle(
 async def create_settlement(
     body: SettlementCreate,
     request: Request,
-    transaction: PlainTransactionDep,
     principal: CurrentPrincipal,
+    transaction: PlainTransactionDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """A hospital settles a visit or stay (2207/2305). Retries with the same key get the first answer.

@@ -118,3 +118,27 @@ async def test_statements_are_told_to_plain_statement_listeners(fresh_database: 
     finally:
         stop()
         await db.dispose()
+
+
+async def test_a_block_without_statements_takes_no_connection(fresh_database: FreshDatabase) -> None:
+    """Begun at the first statement: a route refused before it reads (a bad token, an invalid body)
+    costs the database nothing. With a pool of one, a block holding the only connection would make
+    the inner block wait for it until the pool timeout."""
+    url = await fresh_database("plain_tx_lazy")
+    db = Database(url, pool_size=1, max_overflow=0, pool_timeout_s=1.0)
+    try:
+        async with db.plain_transaction() as idle:
+            async with db.plain_transaction() as busy:
+                assert await busy.fetchrow(_PID, {}) is not None
+            assert idle.connection is None
+        with pytest.raises(RuntimeError, match="refused"):
+            await _refuse_before_reading(db)
+        async with db.plain_transaction() as transaction:
+            assert await transaction.fetchrow(_PID, {}) is not None
+    finally:
+        await db.dispose()
+
+
+async def _refuse_before_reading(db: Database) -> None:
+    async with db.plain_transaction():
+        raise RuntimeError("refused before reading")
