@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from fastapi import Depends, Request
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert
@@ -111,10 +112,64 @@ class Database:
         raise AssertionError("unreachable")
 
     def listen_plain_statements(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call `listener` with each statement `fetch_row` sends past SQLAlchemy (whose engine
-        events do not see them): for tests and benches that count statements. Returns the remover."""
+        """Call `listener` with each statement `fetch_row` or a `plain_transaction` sends past
+        SQLAlchemy (whose engine events do not see them): for tests and benches that count
+        statements. Returns the remover."""
         self._plain_statement_listeners.append(listener)
         return lambda: self._plain_statement_listeners.remove(listener)
+
+    @asynccontextmanager
+    async def plain_transaction(self) -> AsyncIterator[PlainTransaction]:
+        """One unit of work on a plain asyncpg connection (the `fetch_row` pool), past SQLAlchemy:
+        BEGIN, then COMMIT when the block ends, ROLLBACK when it raises (decision 0022).
+
+        For a hot write route whose every statement is plain SQL text (settlement's POST
+        /settlements): SQLAlchemy's session, pool checkout and greenlet hops cost several hundred
+        µs of CPU a transaction, more than asyncpg's own BEGIN, statements and COMMIT. As with the
+        checkout ping, the BEGIN tests the connection: one the server dropped is discarded and the
+        BEGIN sent once more on another, so a request never fails on a dead pooled connection. A
+        pool with every connection busy for `pool_timeout_s` raises SQLAlchemy's pool
+        TimeoutError (503 database-busy), as the engines' pools do."""
+        pool = self._plain_pool or await self._open_plain_pool()
+        # Begun on the first statement, as a session checks out on first use: a request refused
+        # before it reads anything (a bad token, an invalid body) takes no connection.
+        transaction = PlainTransaction(lambda: self._begun(pool), self._plain_statement_listeners)
+        try:
+            try:
+                yield transaction
+            except BaseException:
+                if transaction.connection is not None:  # the block's own error is the one raised
+                    await _end_or_drop(transaction.connection, "ROLLBACK")
+                raise
+            if transaction.connection is not None:
+                try:
+                    await transaction.connection.execute("COMMIT")
+                except BaseException:
+                    # COMMIT failed (a lost connection, a cancelled request): nothing was committed.
+                    await _end_or_drop(transaction.connection, "ROLLBACK")
+                    raise
+        finally:
+            if transaction.connection is not None:
+                await pool.release(transaction.connection)
+
+    async def _begun(self, pool: asyncpg.Pool) -> PoolConnectionProxy[asyncpg.Record]:
+        for attempt in (1, 2):
+            try:
+                connection = await pool.acquire(timeout=self._pool_timeout_s)
+            except TimeoutError as exc:
+                raise PoolTimeout(f"no free connection within {self._pool_timeout_s}s") from exc
+            try:
+                await connection.execute("BEGIN")
+            except BaseException as exc:
+                dropped = connection.is_closed()  # by the server: the case the retry is for
+                if not dropped:
+                    connection.terminate()  # it may be inside a transaction now; never pool that
+                await pool.release(connection)  # a closed one is discarded by the pool
+                if attempt == 2 or not dropped or not isinstance(exc, Exception):
+                    raise
+            else:
+                return connection
+        raise AssertionError("unreachable")
 
     async def _open_plain_pool(self) -> asyncpg.Pool:
         async with self._plain_pool_opening:
@@ -160,6 +215,85 @@ async def fetch_row(session: AsyncSession, sql: str, *args: Any) -> RowByName | 
     connection = await session.connection()
     row = (await connection.exec_driver_sql(sql, args)).first()
     return None if row is None else row._mapping
+
+
+class PositionalStatement:
+    """A statement written with SQLAlchemy-style `:name` parameters, turned once (at import) into
+    asyncpg's `$1`-style text and the order of its names, for a `PlainTransaction`.
+
+    The same name stands for the same `$n` wherever it appears. Quoted literals are left alone, and
+    `::` casts and `HH24:MI`-like text never start a name (the colon must not follow a word character
+    or another colon)."""
+
+    _NAME = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+    _LITERAL = re.compile(r"('(?:[^']|'')*')")
+
+    def __init__(self, sql: str) -> None:
+        self.names: tuple[str, ...] = ()
+        numbers: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in numbers:
+                numbers[name] = len(numbers) + 1
+            return f"${numbers[name]}"
+
+        parts = self._LITERAL.split(sql)
+        self.sql = "".join(part if n % 2 else self._NAME.sub(number, part) for n, part in enumerate(parts))
+        self.names = tuple(numbers)
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        """The values in `$n` order; a missing name raises KeyError, an unused one is refused too."""
+        unused = params.keys() - set(self.names)
+        if unused:
+            raise ValueError(f"parameters the statement does not use: {sorted(unused)}")
+        return [params[name] for name in self.names]
+
+
+class PlainTransaction:
+    """The statements of one `Database.plain_transaction`, on one asyncpg connection, taken from the
+    pool and begun at the first statement. Statements are PositionalStatements (asyncpg prepares
+    each once per connection); `listen_plain_statements` listeners see each. Rows come as asyncpg
+    Records; no JSON codecs here (json comes as text)."""
+
+    __slots__ = ("_begin", "_listeners", "connection")
+
+    def __init__(
+        self,
+        begin: Callable[[], Awaitable[PoolConnectionProxy[asyncpg.Record]]],
+        listeners: list[Callable[[str], None]],
+    ) -> None:
+        self._begin = begin
+        self._listeners = listeners
+        self.connection: PoolConnectionProxy[asyncpg.Record] | None = None  # until the first statement
+
+    async def _begun(self, statement: PositionalStatement) -> PoolConnectionProxy[asyncpg.Record]:
+        for listener in self._listeners:
+            listener(statement.sql)
+        if self.connection is None:
+            self.connection = await self._begin()
+        return self.connection
+
+    async def fetchrow(self, statement: PositionalStatement, params: dict[str, Any]) -> asyncpg.Record | None:
+        connection = await self._begun(statement)
+        return await connection.fetchrow(statement.sql, *statement.arguments(params))
+
+    async def fetch(self, statement: PositionalStatement, params: dict[str, Any]) -> list[asyncpg.Record]:
+        connection = await self._begun(statement)
+        rows: list[asyncpg.Record] = await connection.fetch(statement.sql, *statement.arguments(params))
+        return rows
+
+
+async def _end_or_drop(connection: PoolConnectionProxy[asyncpg.Record], command: str) -> None:
+    """End the connection's transaction, or close the connection if it cannot (a query still in
+    flight, a lost connection): the pool resets nothing on release, so a connection never goes
+    back to it inside a transaction. Called while an error propagates, so it raises nothing."""
+    if connection.is_closed():
+        return
+    try:
+        await connection.execute(command)
+    except BaseException:
+        connection.terminate()
 
 
 class ReadOnlySession(AsyncSession):
@@ -238,9 +372,20 @@ async def _request_read(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _request_plain_transaction(request: Request) -> AsyncIterator[PlainTransaction]:
+    db: Database = request.app.state.db
+    async with db.plain_transaction() as transaction:
+        yield transaction
+
+
 # Routes take `session: DbSession`; the commit happens when the route returns, before the
 # response is sent (scope="function"), so a client never sees success for a lost write.
 DbSession = Annotated[AsyncSession, Depends(_request_transaction, scope="function")]
+
+# A route whose every statement is a PositionalStatement may take `transaction: PlainTransactionDep`:
+# the same boundary (commit when the route returns, rollback if it raises) on a plain asyncpg
+# connection, with no SQLAlchemy session at all (Database.plain_transaction, decision 0022).
+PlainTransactionDep = Annotated[PlainTransaction, Depends(_request_plain_transaction, scope="function")]
 
 # A read-only route whose reads are one statement (or need no common snapshot) takes
 # `session: ReadSession`: the same pooled connections, no BEGIN/COMMIT (Database.reading).

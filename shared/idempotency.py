@@ -16,6 +16,7 @@ from fastapi import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import PlainTransaction, PositionalStatement
 from shared.errors import Conflict, FieldError, ProblemError, Unprocessable
 
 MAX_KEY_LENGTH = 200
@@ -71,10 +72,12 @@ CLAIM_SQL = (
     "ON CONFLICT DO NOTHING RETURNING key"
 )
 _CLAIM = text(CLAIM_SQL)
-_STORED = text(
+_STORED_SQL = (
     "SELECT request_hash, status_code, response_body FROM idempotency_keys "
     "WHERE scope = :idempotency_scope AND key = :idempotency_key"
 )
+_STORED = text(_STORED_SQL)
+_STORED_PLAIN = PositionalStatement(_STORED_SQL)
 # Stores the answer of a claimed key. Also for a caller that folds it into a larger statement of its
 # transaction (a data-modifying CTE beside its own writes), with the parameters of `finish_params`.
 FINISH_SQL = (
@@ -101,16 +104,27 @@ def claim_params(*, scope: str, key: str, request_hash: str) -> dict[str, object
 async def replay(session: AsyncSession, *, scope: str, key: str, request_hash: str) -> StoredResponse:
     """The stored answer of a key this request did not claim (`CLAIM_SQL` returned no row)."""
     row = (await session.execute(_STORED, {"idempotency_scope": scope, "idempotency_key": key})).one()
-    if row.request_hash != request_hash:
+    return _stored_answer(row.request_hash, row.status_code, row.response_body, request_hash)
+
+
+async def replay_plain(transaction: PlainTransaction, *, scope: str, key: str, request_hash: str) -> StoredResponse:
+    """`replay` in a plain asyncpg transaction (shared.db.Database.plain_transaction)."""
+    row = await transaction.fetchrow(_STORED_PLAIN, {"idempotency_scope": scope, "idempotency_key": key})
+    assert row is not None  # the key was claimed by another request, and keys are never deleted
+    return _stored_answer(row["request_hash"], row["status_code"], row["response_body"], request_hash)
+
+
+def _stored_answer(stored_hash: str, status_code: int | None, body: str | None, request_hash: str) -> StoredResponse:
+    if stored_hash != request_hash:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request body. "
             "Use a new key for a new request, or resend the original body.",
             kind="idempotency-key-reused",
             title="Idempotency key reused with another body",
         )
-    if row.status_code is None:  # pragma: no cover - only if a transaction committed without finishing
+    if status_code is None or body is None:  # pragma: no cover - only if a transaction committed without finishing
         raise Conflict("The first request with this Idempotency-Key is still in progress; retry shortly.")
-    return StoredResponse(status_code=row.status_code, body=row.response_body)
+    return StoredResponse(status_code=status_code, body=body)
 
 
 async def finish(

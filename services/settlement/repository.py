@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +51,7 @@ from services.settlement.service import (
     SanctionInfo,
 )
 from shared import idempotency
-from shared.db import upsert
+from shared.db import PlainTransaction, PositionalStatement, upsert
 from shared.events import outbox
 
 # --- eligibility projection ------------------------------------------------------------------------
@@ -212,19 +212,6 @@ async def replace_catalogue(session: AsyncSession, items: Sequence[CatalogueItem
         await session.execute(insert(CatalogueItemRow), rows[start : start + 1000])
 
 
-async def catalogue_items(session: AsyncSession, codes: Iterable[str], region: str, on: date) -> list[CatalogueItem]:
-    """Versions of these codes that are national or the region's own and valid on the date."""
-    rows = await session.scalars(
-        select(CatalogueItemRow).where(
-            CatalogueItemRow.code.in_(sorted(set(codes))),
-            CatalogueItemRow.region.in_(["", region]),
-            or_(CatalogueItemRow.valid_from.is_(None), CatalogueItemRow.valid_from <= on),
-            or_(CatalogueItemRow.valid_to.is_(None), CatalogueItemRow.valid_to >= on),
-        )
-    )
-    return [_item(r) for r in rows]
-
-
 async def catalogue_item_versions(session: AsyncSession, code: str) -> list[CatalogueItem]:
     rows = await session.scalars(
         select(CatalogueItemRow).where(CatalogueItemRow.code == code).order_by(CatalogueItemRow.valid_from)
@@ -369,15 +356,18 @@ async def change_account(session: AsyncSession, person_no: str, amount: Decimal)
     )
 
 
-async def lock_account(session: AsyncSession, person_no: str) -> Decimal:
-    """The balance, with the account row held FOR UPDATE (0 and nothing to lock if there is none yet).
+_ACCOUNT_BALANCE = PositionalStatement("SELECT balance FROM personal_accounts WHERE person_no = :person_no")
+_LOCKED_ACCOUNT_BALANCE = PositionalStatement(
+    "SELECT balance FROM personal_accounts WHERE person_no = :person_no FOR UPDATE"
+)
 
-    Settlement takes it after the accumulators row, always in that order.
-    """
-    balance: Decimal | None = await session.scalar(
-        select(PersonalAccount.balance).where(PersonalAccount.person_no == person_no).with_for_update()
-    )
-    return balance if balance is not None else Decimal("0.00")
+
+async def account_balance(transaction: PlainTransaction, person_no: str, *, lock: bool) -> Decimal:
+    """The balance (0 if there is no account yet), in the settle path's plain transaction. With
+    `lock` the row is held FOR UPDATE until the transaction ends (0 and nothing to lock if there is
+    none yet); settlement takes it after the accumulators row, always in that order."""
+    row = await transaction.fetchrow(_LOCKED_ACCOUNT_BALANCE if lock else _ACCOUNT_BALANCE, {"person_no": person_no})
+    return Decimal("0.00") if row is None else row["balance"]
 
 
 async def read_account(session: AsyncSession, person_no: str) -> Decimal:
@@ -561,7 +551,10 @@ async def flush(session: AsyncSession) -> None:
 # --- the settle path: one statement to read, one to write -----------------------------------------
 # Every PostgreSQL round trip costs CPU on both sides, so POST /settlements reads everything it
 # checks in one statement (settle_context) and writes everything it stores in one (store_settlement),
-# as plain SQL text: constant statements, prepared once per connection, with no ORM or Core compile.
+# as plain SQL text: constant statements, sent by asyncpg itself in a plain transaction
+# (shared.db.Database.plain_transaction: prepared once per connection, no SQLAlchemy session; decision
+# 0022). Everything else the settle path may read (catalogue and policies when not cached, the
+# personal account, a stored idempotent answer) is plain SQL here too, on the same transaction.
 
 
 @dataclass(frozen=True)
@@ -640,12 +633,14 @@ _CONTEXT_SELECT = (
     " (SELECT max(id) FROM catalogue_items) AS catalogue_generation,"
     " (SELECT count(*) FROM policies) AS policy_generation"
 )
-_CONTEXT_CLAIMED = text(f"WITH {_CLAIM_AND_LOCK} {_CONTEXT_SELECT}, EXISTS (SELECT FROM claim) AS claimed")
-_CONTEXT_READ = text(f"WITH {_READ_ACCUMULATORS} {_CONTEXT_SELECT}, true AS claimed")
+_CONTEXT_CLAIMED = PositionalStatement(
+    f"WITH {_CLAIM_AND_LOCK} {_CONTEXT_SELECT}, EXISTS (SELECT FROM claim) AS claimed"
+)
+_CONTEXT_READ = PositionalStatement(f"WITH {_READ_ACCUMULATORS} {_CONTEXT_SELECT}, true AS claimed")
 
 
 async def settle_context(
-    session: AsyncSession,
+    transaction: PlainTransaction,
     *,
     institution_code: str,
     practitioner_code: str,
@@ -670,23 +665,24 @@ async def settle_context(
         "payer_person_no": payer_person_no,
         "year": year,
     }
-    row = (
-        await session.execute(_CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})})
-    ).one()
-    institution = None if row.institution is None else InstitutionInfo(institution_code, *row.institution)
-    person = None if row.person is None else ClaimantInfo(*row.person)
+    row = await transaction.fetchrow(_CONTEXT_READ if claim is None else _CONTEXT_CLAIMED, {**params, **(claim or {})})
+    assert row is not None  # a SELECT without FROM: always one row
+    institution = None if row["institution"] is None else InstitutionInfo(institution_code, *row["institution"])
+    person = None if row["person"] is None else ClaimantInfo(*row["person"])
+    practitioner = row["practitioner"]
+    accumulators = row["accumulators"]
     return SettleContext(
         institution=institution,
-        sanctions=[SanctionInfo(*s) for s in row.sanctions],
-        practitioner=None if row.practitioner is None else PractitionerInfo(*row.practitioner),
+        sanctions=[SanctionInfo(*s) for s in row["sanctions"]],
+        practitioner=None if practitioner is None else PractitionerInfo(*practitioner),
         person=person,
-        coverages=[] if person is None else [Coverage(*c) for c in row.coverages],
-        filings=[Filing(*f) for f in row.filings],
-        bindings=[FamilyBinding(*b) for b in row.bindings],
-        accumulators=Accumulators() if row.accumulators is None else Accumulators(*row.accumulators),
-        catalogue_generation=row.catalogue_generation,
-        policy_generation=row.policy_generation,
-        claimed=row.claimed,
+        coverages=[] if person is None else [Coverage(*c) for c in row["coverages"]],
+        filings=[Filing(*f) for f in row["filings"]],
+        bindings=[FamilyBinding(*b) for b in row["bindings"]],
+        accumulators=Accumulators() if accumulators is None else Accumulators(*accumulators),
+        catalogue_generation=row["catalogue_generation"],
+        policy_generation=row["policy_generation"],
+        claimed=row["claimed"],
     )
 
 
@@ -739,13 +735,24 @@ class _CatalogueCache:
 _CATALOGUE_CACHE = _CatalogueCache()
 
 
+# catalogue_items' statement, for the settle path's plain transaction.
+_CATALOGUE_ITEMS = PositionalStatement(
+    f"SELECT {', '.join(_ITEM_COLUMNS)} FROM catalogue_items"  # noqa: S608
+    " WHERE code = ANY(CAST(:codes AS varchar[])) AND region IN ('', CAST(:region AS varchar))"
+    " AND (valid_from IS NULL OR valid_from <= CAST(:on AS date))"
+    " AND (valid_to IS NULL OR valid_to >= CAST(:on AS date))"
+)
+
+
 async def catalogue_items_of_generation(
-    session: AsyncSession, generation: int | None, codes: Iterable[str], region: str, on: date
+    transaction: PlainTransaction, generation: int | None, codes: Iterable[str], region: str, on: date
 ) -> list[CatalogueItem]:
-    """catalogue_items, served from the in-process cache while the catalogue is the same generation."""
+    """Versions of these codes that are national or the region's own and valid on the date, served
+    from the in-process cache while the catalogue is the same generation."""
     found, missing = _CATALOGUE_CACHE.lookup(generation, codes, region, on)
     if missing:
-        loaded = await catalogue_items(session, missing, region, on)
+        rows = await transaction.fetch(_CATALOGUE_ITEMS, {"codes": missing, "region": region, "on": on})
+        loaded = [CatalogueItem(**dict(row)) for row in rows]
         _CATALOGUE_CACHE.store(generation, missing, region, on, loaded)
         found.extend(loaded)
     return found
@@ -758,11 +765,19 @@ async def catalogue_items_of_generation(
 _POLICY_CACHE: dict[str, tuple[int, list[PolicyRecord]]] = {}
 
 
-async def policies_of_generation(session: AsyncSession, generation: int, region: str) -> list[PolicyRecord]:
+# policies(session, region)'s statement, for the settle path's plain transaction (the row as JSON text).
+_REGION_POLICIES = PositionalStatement(
+    "SELECT CAST(source_row AS text) AS source_row FROM policies WHERE region = :region"
+    " ORDER BY region, scheme, year, visit_type, institution_level, retiree, version"
+)
+
+
+async def policies_of_generation(transaction: PlainTransaction, generation: int, region: str) -> list[PolicyRecord]:
     cached = _POLICY_CACHE.get(region)
     if cached is not None and cached[0] == generation:
         return cached[1]
-    records = await policies(session, region)
+    rows = await transaction.fetch(_REGION_POLICIES, {"region": region})
+    records = [parse_policy_row(json.loads(row["source_row"])) for row in rows]
     _POLICY_CACHE[region] = (generation, records)  # read after the count: at least as new as it
     return records
 
@@ -774,7 +789,7 @@ async def policies_of_generation(session: AsyncSession, generation: int, region:
 # constraint (the account's balance >= 0, the unique keys) is checked as in separate statements.
 _SETTLEMENT_COLUMNS = tuple(c.name for c in Settlement.__table__.columns)
 _JSONB_COLUMNS = frozenset(c.name for c in Settlement.__table__.columns if isinstance(c.type, JSONB))
-_STORE_SETTLEMENT = text(
+_STORE_SETTLEMENT = PositionalStatement(
     "WITH settlement AS (INSERT INTO settlements ("  # noqa: S608
     + ", ".join(_SETTLEMENT_COLUMNS)
     + ") VALUES ("
@@ -798,8 +813,8 @@ _STORE_SETTLEMENT = text(
 
 
 async def store_settlement(
-    session: AsyncSession,
-    row: Settlement,
+    transaction: PlainTransaction,
+    settlement: Mapping[str, object],
     *,
     accumulators: Accumulators,
     account_holder: str,
@@ -810,20 +825,22 @@ async def store_settlement(
 ) -> None:
     """Store a settlement and everything that goes with it in one statement.
 
-    `row` is not added to the session (no flush, no identity map): its attributes are the values.
+    `settlement` holds a value for every column of `settlements` (JSONB ones as Python values).
     `outbox_params` come from shared.events.outbox.stage, `answer` from shared.idempotency.finish_params.
     The accumulators row gets `accumulators` and one more settlement; the account holder's balance
     loses acct_pay (when above zero).
     """
+    missing = set(_SETTLEMENT_COLUMNS) - settlement.keys()
+    assert not missing, f"settlement columns without a value: {sorted(missing)}"
     params: dict[str, object] = {}
     for column in _SETTLEMENT_COLUMNS:
-        value = getattr(row, column)
+        value = settlement[column]
         params[f"s_{column}"] = (
             json.dumps(value, ensure_ascii=False) if column in _JSONB_COLUMNS and value is not None else value
         )
     for name in ACCUMULATOR_FIELDS:
         params[f"a_{name}"] = getattr(accumulators, name)
-    params["account_debit"] = row.acct_pay
+    params["account_debit"] = settlement["acct_pay"]
     params["account_holder"] = account_holder
     params["business_date"] = business_date
     params["journal_accounts"] = [line.account for line in journal_lines]
@@ -833,4 +850,4 @@ async def store_settlement(
     params["journal_counterparties"] = [line.counterparty_region for line in journal_lines]
     clash = params.keys() & (outbox_params.keys() | answer.keys())
     assert not clash, f"parameter names used twice: {clash}"
-    await session.execute(_STORE_SETTLEMENT, {**params, **outbox_params, **answer})
+    await transaction.fetchrow(_STORE_SETTLEMENT, {**params, **outbox_params, **answer})

@@ -9,6 +9,7 @@ docs/settlement.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
@@ -618,6 +619,9 @@ class BurdenThreshold:
     amount: Decimal
 
 
+# Cached: every settlement asks for the setting's thresholds, and the answer (an immutable tuple)
+# depends on the text alone; a refusal raises and is not cached.
+@functools.lru_cache(maxsize=16)
 def parse_burden_thresholds(text: str) -> tuple[BurdenThreshold, ...]:
     """'yellow:50000,orange:100000,red:200000' → ascending thresholds; ValueError says what is wrong."""
     thresholds: list[BurdenThreshold] = []

@@ -403,21 +403,28 @@ async def test_a_local_settlement_takes_two_statements(harness: Harness) -> None
     """The settle path's round trips are its cost (bench settlement): a local stay of a known person,
     with the catalogue and policies cached, is one statement claiming the idempotency key, reading
     every check's data and locking the person-year accumulators (settle_context), and one storing
-    the settlement, the accumulators, the journal, the outbox rows and the answer (store_settlement)."""
+    the settlement, the accumulators, the journal, the outbox rows and the answer (store_settlement).
+    Both go past SQLAlchemy on the transaction's own connection (decision 0022): they are counted
+    by the Database's plain-statement listeners, the rest by the engine's events."""
     person_no = await harness.insured()
     warm = await harness.settle(stay(person_no, [(AMBROXOL, 1, "100.00")]))  # the policy cache is filled
     assert warm.status_code == 201, warm.text
     statements: list[str] = []
 
+    def words(statement: str) -> str:
+        return statement.split(None, 3)[:3].__str__()
+
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement.split(None, 3)[:3].__str__())
+        statements.append(words(statement))
 
     engine = harness.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
+    stop_listening = harness.db.listen_plain_statements(lambda statement: statements.append(words(statement)))
     try:
         answer = await harness.settle(stay(person_no, [(AMBROXOL, 2, "1000.00")]))
     finally:
         event.remove(engine, "before_cursor_execute", count)
+        stop_listening()
     assert answer.status_code == 201, answer.text
     assert len(statements) == 2, statements
     assert statements[0].startswith("['WITH', 'claim', 'AS"), statements
