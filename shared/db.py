@@ -98,10 +98,7 @@ class Database:
         for listener in self._plain_statement_listeners:
             listener(sql)
         for attempt in (1, 2):
-            try:
-                connection = await pool.acquire(timeout=self._pool_timeout_s)
-            except TimeoutError as exc:
-                raise PoolTimeout(f"no free connection within {self._pool_timeout_s}s") from exc
+            connection = await self._acquire(pool)
             try:
                 return await connection.fetchrow(sql, *args)
             except Exception:
@@ -154,10 +151,7 @@ class Database:
 
     async def _begun(self, pool: asyncpg.Pool) -> PoolConnectionProxy[asyncpg.Record]:
         for attempt in (1, 2):
-            try:
-                connection = await pool.acquire(timeout=self._pool_timeout_s)
-            except TimeoutError as exc:
-                raise PoolTimeout(f"no free connection within {self._pool_timeout_s}s") from exc
+            connection = await self._acquire(pool)
             try:
                 await connection.execute("BEGIN")
             except BaseException as exc:
@@ -170,6 +164,15 @@ class Database:
             else:
                 return connection
         raise AssertionError("unreachable")
+
+    async def _acquire(self, pool: asyncpg.Pool) -> PoolConnectionProxy[asyncpg.Record]:
+        """A plain connection, or SQLAlchemy's pool TimeoutError (503 database-busy) as the engines'
+        pools raise it when every connection stays busy for `pool_timeout_s`."""
+        try:
+            connection: PoolConnectionProxy[asyncpg.Record] = await pool.acquire(timeout=self._pool_timeout_s)
+        except TimeoutError as exc:
+            raise PoolTimeout(f"no free connection within {self._pool_timeout_s}s") from exc
+        return connection
 
     async def _open_plain_pool(self) -> asyncpg.Pool:
         async with self._plain_pool_opening:
