@@ -17,6 +17,15 @@ from shared.business_time import business_today
 INSTITUTION = "H35058200001"
 
 
+def problem(answer: httpx.Response, status: int, kind: str) -> dict[str, object]:
+    """The answer is an RFC 9457 problem of this status and kind; its body."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json", answer.text
+    body: dict[str, object] = answer.json()
+    assert body["type"] == f"https://yibao.dev/problems/{kind}", answer.text
+    return body
+
+
 def bearer(role: Role, subject: str = "", institution: str | None = None) -> dict[str, str]:
     token = development_token(role, subject or f"{role.value}-e2e", institution=institution)
     return {"Authorization": f"Bearer {token}"}

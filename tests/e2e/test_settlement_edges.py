@@ -17,23 +17,18 @@ from tests.e2e.conftest import (
     claim,
     eventually,
     insured_person,
+    problem,
     settle_when_eligible,
 )
 
 API = "/api/v1/settlement"
 
 
-def _problem(answer: httpx.Response, status: int, kind: str) -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json", answer.text
-    assert answer.json()["type"] == f"https://yibao.dev/problems/{kind}", answer.text
-
-
 async def test_reconciliation_of_a_day_at_the_calendars_ends_is_a_problem_not_a_500(gateway: httpx.AsyncClient) -> None:
     # 9999-12-31's next day and 0001-01-01 in UTC are outside Python's and asyncpg's calendars.
     for day in ("9999-12-31", "0001-01-01", "1949-12-31"):
         answer = await gateway.get(f"{API}/institutions/{INSTITUTION}/reconciliation/{day}", headers=OPS)
-        _problem(answer, 422, "invalid-dates")
+        problem(answer, 422, "invalid-dates")
     today = await gateway.get(f"{API}/institutions/{INSTITUTION}/reconciliation/{business_today()}", headers=OPS)
     assert today.status_code == 200, today.text
 
@@ -45,18 +40,20 @@ async def test_a_stay_admitted_before_1950_is_refused_and_nothing_is_stored(gate
     assert (await settle_when_eligible(gateway, claim(person_no), str(uuid.uuid4()))).status_code == 201
     before = (await gateway.get(f"{API}/persons/{person_no}/accumulators/{business_today().year}", headers=OPS)).json()
     backdated = claim(person_no) | {"admitted_on": "1900-01-01"}
-    _problem(await gateway.post(f"{API}/settlements/pre", json=backdated, headers=HOSPITAL), 422, "validation")
+    problem(await gateway.post(f"{API}/settlements/pre", json=backdated, headers=HOSPITAL), 422, "validation")
     stored = await gateway.post(
         f"{API}/settlements", json=backdated, headers={**HOSPITAL, "Idempotency-Key": str(uuid.uuid4())}
     )
-    _problem(stored, 422, "validation")
+    problem(stored, 422, "validation")
     after = (await gateway.get(f"{API}/persons/{person_no}/accumulators/{business_today().year}", headers=OPS)).json()
     assert after == before
 
 
 async def test_a_suspended_enrollment_paid_up_again_settles_again(gateway: httpx.AsyncClient) -> None:
     """active → suspended (欠费) → active (arrears paid): enrollment clears the suspension, and so must
-    settlement's eligibility projection, whichever of the two topics arrives first."""
+    settlement's eligibility projection, whichever of the two topics arrives first. While suspended,
+    the refusal says so (`enrollment-suspended`, issue 5: "a 422 problem saying which"), not
+    `not-insured` as for a person never enrolled."""
     person_no = await insured_person(gateway)
     year = business_today().year
     assert (await settle_when_eligible(gateway, claim(person_no), str(uuid.uuid4()))).status_code == 201
@@ -102,7 +99,7 @@ async def test_a_claim_whose_traceability_code_supervision_cannot_index_is_refus
         json=with_code(secrets.token_hex(1500)),
         headers={**HOSPITAL, "Idempotency-Key": str(uuid.uuid4())},
     )
-    _problem(too_long, 422, "validation")
+    problem(too_long, 422, "validation")
     assert too_long.json()["errors"][0]["field"] == "lines.0.traceability_codes.0", too_long.text
     longest = await settle_when_eligible(gateway, with_code(secrets.token_hex(32)), str(uuid.uuid4()))
     assert longest.status_code == 201, longest.text

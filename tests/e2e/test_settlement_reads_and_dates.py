@@ -19,20 +19,12 @@ from tests.e2e.conftest import (
     bearer,
     claim,
     enrollment_body,
-    eventually,
     insured_person,
+    problem,
     settle_when_eligible,
 )
 
 API = "/api/v1/settlement"
-
-
-def _problem(answer: httpx.Response, status: int, kind: str) -> dict[str, object]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json", answer.text
-    body: dict[str, object] = answer.json()
-    assert body["type"] == f"https://yibao.dev/problems/{kind}", answer.text
-    return body
 
 
 async def test_a_claim_for_care_not_yet_given_is_refused_naming_the_date(gateway: httpx.AsyncClient) -> None:
@@ -53,10 +45,10 @@ async def test_a_claim_for_care_not_yet_given_is_refused_naming_the_date(gateway
         (claim(person_no) | {"admitted_on": tomorrow, "discharged_on": tomorrow}, ["admitted_on", "discharged_on"]),
     ]
     for body, fields in cases:
-        pre = _problem(await gateway.post(f"{API}/settlements/pre", json=body, headers=HOSPITAL), 422, "date-in-future")
-        stored = _problem(await settle_when_eligible(gateway, body, str(uuid.uuid4())), 422, "date-in-future")
-        for problem in (pre, stored):
-            assert [e["field"] for e in problem["errors"]] == fields, problem  # type: ignore[attr-defined]
+        pre = problem(await gateway.post(f"{API}/settlements/pre", json=body, headers=HOSPITAL), 422, "date-in-future")
+        stored = problem(await settle_when_eligible(gateway, body, str(uuid.uuid4())), 422, "date-in-future")
+        for refusal in (pre, stored):
+            assert [e["field"] for e in refusal["errors"]] == fields, refusal  # type: ignore[attr-defined]
     assert (await gateway.get(accumulators, headers=OPS)).json() == before
 
 
@@ -73,33 +65,16 @@ async def test_only_the_roles_docs_api_names_read_a_settlement(gateway: httpx.As
     service = {"Authorization": f"Bearer {development_token(Role.SERVICE, 'settlement')}"}
     other_hospital = bearer(Role.HOSPITAL, "his-other", "H35058200999")
     for refused in (service, other_hospital, bearer(Role.INSURED, "P00000000001")):
-        _problem(await gateway.get(path, headers=refused), 403, "forbidden")
+        problem(await gateway.get(path, headers=refused), 403, "forbidden")
 
 
 async def test_a_clearing_month_that_is_not_a_month_is_a_problem_not_a_500(gateway: httpx.AsyncClient) -> None:
     """GET /clearing/runs/{month} took any text to the database: a NUL character failed there (500)."""
     for month in ("2026-13", "%00", "2026-1%00", "x" * 300):
-        _problem(await gateway.get(f"{API}/clearing/runs/{month}", headers=OPS), 422, "validation")
+        problem(await gateway.get(f"{API}/clearing/runs/{month}", headers=OPS), 422, "validation")
     # A month not over yet was never cleared (the API fuzzer may clear any month that is over).
     next_year = f"{business_today().year + 1}-01"
-    _problem(await gateway.get(f"{API}/clearing/runs/{next_year}", headers=OPS), 404, "clearing-run-not-found")
-
-
-async def test_a_suspended_enrollment_is_refused_saying_so(gateway: httpx.AsyncClient) -> None:
-    """Issue 5: "suspended ... a 422 problem saying which". A suspension (欠费) was refused as
-    `not-insured`, the same answer as for a person never enrolled."""
-    person_no = await insured_person(gateway)
-    assert (await settle_when_eligible(gateway, claim(person_no), str(uuid.uuid4()))).status_code == 201
-    enrollments = f"/api/v1/enrollment/persons/{person_no}/enrollments"
-    (enrollment,) = (await gateway.get(enrollments, headers=OPS)).json()
-    suspended = await gateway.post(f"{enrollments}/{enrollment['id']}/suspend", json={"reason": "arrears"}, headers=OPS)
-    assert suspended.status_code == 200, suspended.text
-
-    async def refused_as_suspended() -> bool:
-        answer = await gateway.post(f"{API}/settlements/pre", json=claim(person_no), headers=HOSPITAL)
-        return answer.status_code == 422 and answer.json()["type"].endswith("/enrollment-suspended")
-
-    await eventually(refused_as_suspended, what="settlement to refuse the suspended enrollment as such")
+    problem(await gateway.get(f"{API}/clearing/runs/{next_year}", headers=OPS), 404, "clearing-run-not-found")
 
 
 async def test_care_before_the_persons_birth_is_refused(gateway: httpx.AsyncClient) -> None:
@@ -127,10 +102,8 @@ async def test_care_before_the_persons_birth_is_refused(gateway: httpx.AsyncClie
     assert enrolled.status_code == 201, enrolled.text
     assert (await settle_when_eligible(gateway, claim(person_no), str(uuid.uuid4()))).status_code == 201
     before_birth = claim(person_no) | {"admitted_on": (born - timedelta(days=1)).isoformat()}
-    _problem(
-        await gateway.post(f"{API}/settlements/pre", json=before_birth, headers=HOSPITAL), 422, "date-before-birth"
-    )
+    problem(await gateway.post(f"{API}/settlements/pre", json=before_birth, headers=HOSPITAL), 422, "date-before-birth")
     stored = await gateway.post(
         f"{API}/settlements", json=before_birth, headers={**HOSPITAL, "Idempotency-Key": str(uuid.uuid4())}
     )
-    _problem(stored, 422, "date-before-birth")
+    problem(stored, 422, "date-before-birth")
